@@ -1,0 +1,105 @@
+/**
+ * Configuration: read once from the environment (and CLI flags, which the
+ * caller merges in first), validated as a whole so every bad setting is
+ * reported, each on one line naming its variable.
+ */
+import { resolve } from "node:path";
+
+export interface Config {
+  databaseUrl: string | null;
+  dataDir: string;
+  host: string;
+  port: number;
+  logLevel: LogLevel;
+  jwtSecret: string | null;
+  issuer: string;
+  audience: string;
+  accessTtl: number;
+  refreshTtl: number;
+  refreshGrace: number;
+  trustProxy: boolean;
+}
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+export type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(problems.join("\n"));
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/** Throws ConfigError listing every problem found. */
+export function loadConfig(env: Env): Config {
+  const problems: string[] = [];
+  const read = new Reader(env, problems);
+
+  const databaseUrl = read.string("DATABASE_URL");
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push("DATABASE_URL must be a postgres:// or postgresql:// URL");
+  }
+  const jwtSecret = read.string("USERSVC_JWT_SECRET");
+  if (jwtSecret !== null && Buffer.byteLength(jwtSecret) < 32) {
+    problems.push("USERSVC_JWT_SECRET must be at least 32 bytes long");
+  }
+  const logLevel = (read.string("LOG_LEVEL") ?? "info").toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
+  }
+
+  const config: Config = {
+    databaseUrl,
+    dataDir: resolve(read.string("USERSVC_DATA_DIR") ?? "./usersvc-data"),
+    host: read.string("HOST") ?? "127.0.0.1",
+    port: read.integer("PORT", 8000, { min: 0, max: 65535 }),
+    logLevel,
+    jwtSecret,
+    issuer: read.string("USERSVC_ISSUER") ?? "usersvc",
+    audience: read.string("USERSVC_AUDIENCE") ?? "usersvc",
+    accessTtl: read.integer("USERSVC_ACCESS_TTL", 900, { min: 1 }),
+    refreshTtl: read.integer("USERSVC_REFRESH_TTL", 2_592_000, { min: 1 }),
+    refreshGrace: read.integer("USERSVC_REFRESH_GRACE", 0, { min: 0 }),
+    trustProxy: read.boolean("USERSVC_TRUST_PROXY", false),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+class Reader {
+  constructor(
+    private readonly env: Env,
+    private readonly problems: string[],
+  ) {}
+
+  string(name: string): string | null {
+    const value = this.env[name]?.trim();
+    return value ? value : null;
+  }
+
+  integer(name: string, fallback: number, range: { min?: number; max?: number }): number {
+    const raw = this.string(name);
+    if (raw === null) return fallback;
+    const value = Number(raw);
+    const { min = -Infinity, max = Number.MAX_SAFE_INTEGER } = range;
+    if (!/^-?\d+$/.test(raw) || value < min || value > max) {
+      const bounds = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `between ${min} and ${max}`;
+      this.problems.push(`${name} must be an integer ${bounds} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const raw = this.string(name)?.toLowerCase();
+    if (raw === undefined || raw === null) return fallback;
+    if (["1", "true", "yes", "on"].includes(raw)) return true;
+    if (["0", "false", "no", "off"].includes(raw)) return false;
+    this.problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Asymmetric signing keys, kept in the database so every instance sharing
+ * it signs and verifies with the same set. The newest unretired key signs;
+ * every listed key verifies and is published in the JWKS.
+ */
+import { desc } from "drizzle-orm";
+import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from "jose";
+import type { Db } from "../db/client.ts";
+import { signingKeys } from "../db/schema.ts";
+
+export const ASYMMETRIC_ALG = "EdDSA";
+
+export interface SigningKey {
+  kid: string;
+  alg: string;
+  publicJwk: JWK;
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  createdAt: Date;
+  retiredAt: Date | null;
+}
+
+export async function loadSigningKeys(db: Db): Promise<SigningKey[]> {
+  const rows = await db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt));
+  return Promise.all(
+    rows.map(async (row) => ({
+      kid: row.kid,
+      alg: row.alg,
+      publicJwk: row.publicJwk as JWK,
+      privateKey: (await importJWK(row.privateJwk as JWK, row.alg)) as CryptoKey,
+      publicKey: (await importJWK(row.publicJwk as JWK, row.alg)) as CryptoKey,
+      createdAt: row.createdAt,
+      retiredAt: row.retiredAt,
+    })),
+  );
+}
+
+export async function createSigningKey(db: Db, now: Date): Promise<void> {
+  const { publicKey, privateKey } = await generateKeyPair(ASYMMETRIC_ALG, { crv: "Ed25519", extractable: true });
+  const kid = crypto.randomUUID();
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: ASYMMETRIC_ALG, use: "sig" };
+  const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: ASYMMETRIC_ALG };
+  await db.insert(signingKeys).values({ kid, alg: ASYMMETRIC_ALG, publicJwk, privateJwk, createdAt: now });
+}

@@ -1,0 +1,72 @@
+/**
+ * Opens the database usersvc runs on: PostgreSQL through postgres.js when
+ * DATABASE_URL is set, otherwise the embedded PGlite in the data directory
+ * (which the caller must have locked, see data-dir-lock.ts).
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import { PGLITE_ASSETS } from "./pglite-assets.ts";
+import * as schema from "./schema.ts";
+
+export type Database = ReturnType<typeof drizzlePostgres<typeof schema>>;
+/** Either the database or a transaction: query functions take this first. */
+export type Db = Database | Parameters<Parameters<Database["transaction"]>[0]>[0];
+
+export type DatabaseKind = "postgres" | "pglite";
+
+export interface DatabaseHandle {
+  db: Database;
+  kind: DatabaseKind;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  databaseUrl: string | null;
+  dataDir: string;
+  /** Connection pool size for PostgreSQL. */
+  poolSize?: number;
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.poolSize ?? 10);
+  return openPglite(options.dataDir);
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<DatabaseHandle> {
+  const client = postgres(url, {
+    max: poolSize,
+    onnotice: () => {},
+    connect_timeout: 5,
+    // No prepared statements: keeps usersvc usable behind PgBouncer in transaction mode.
+    prepare: false,
+  });
+  const db = drizzlePostgres(client, { schema });
+  return {
+    db,
+    kind: "postgres",
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+async function openPglite(dataDir: string): Promise<DatabaseHandle> {
+  const needsInit = !existsSync(join(dataDir, "PG_VERSION"));
+  const compile = async (path: string): Promise<WebAssembly.Module> =>
+    WebAssembly.compile(await Bun.file(path).arrayBuffer());
+  const client = await PGlite.create({
+    dataDir,
+    pgliteWasmModule: await compile(PGLITE_ASSETS.pgliteWasm),
+    ...(needsInit ? { initdbWasmModule: await compile(PGLITE_ASSETS.initdbWasm) } : {}),
+    fsBundle: Bun.file(PGLITE_ASSETS.pgliteData),
+  });
+  // One drizzle type for both drivers: their query builders are the same pg-core API.
+  const db = drizzlePglite(client, { schema }) as unknown as Database;
+  return {
+    db,
+    kind: "pglite",
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,103 @@
+/** drizzle queries on sessions; no business rules here. */
+import { and, desc, eq, gt, isNull, ne, sql } from "drizzle-orm";
+import type { Db } from "../db/client.ts";
+import { sessions, users } from "../db/schema.ts";
+import type { UserRecord } from "../users/user.ts";
+import { userColumns } from "../users/queries.ts";
+
+export type SessionRow = typeof sessions.$inferSelect;
+
+export async function insertSession(db: Db, row: typeof sessions.$inferInsert): Promise<SessionRow> {
+  const [created] = await db.insert(sessions).values(row).returning();
+  if (!created) throw new Error("insert into sessions returned no row");
+  return created;
+}
+
+export async function findSession(db: Db, id: string): Promise<SessionRow | null> {
+  const [row] = await db.select().from(sessions).where(eq(sessions.id, id)).limit(1);
+  return row ?? null;
+}
+
+/** One round trip for every authenticated request: the session and its user. */
+export async function findSessionWithUser(
+  db: Db,
+  id: string,
+): Promise<{ session: SessionRow; user: UserRecord } | null> {
+  const [row] = await db
+    .select({ session: sessions, user: userColumns })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(eq(sessions.id, id))
+    .limit(1);
+  return row ?? null;
+}
+
+/**
+ * Spends `spentJti` and makes `nextJti` the session's refresh token, only if
+ * `spentJti` is still current: of concurrent refreshes, exactly one wins.
+ */
+export async function rotateRefreshJti(
+  db: Db,
+  sessionId: string,
+  spentJti: string,
+  nextJti: string,
+  now: Date,
+  expiresAt: Date,
+): Promise<SessionRow | null> {
+  const [row] = await db
+    .update(sessions)
+    .set({ refreshJti: nextJti, previousJti: spentJti, rotatedAt: now, lastUsedAt: now, expiresAt })
+    .where(and(eq(sessions.id, sessionId), eq(sessions.refreshJti, spentJti), isNull(sessions.revokedAt)))
+    .returning();
+  return row ?? null;
+}
+
+/** A new refresh token and a new generation: older access tokens of the session stop working. */
+export async function renewSession(db: Db, sessionId: string, nextJti: string, now: Date): Promise<SessionRow | null> {
+  const [row] = await db
+    .update(sessions)
+    .set({
+      refreshJti: nextJti,
+      previousJti: null,
+      rotatedAt: now,
+      lastUsedAt: now,
+      generation: sql`${sessions.generation} + 1`,
+    })
+    .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)))
+    .returning();
+  return row ?? null;
+}
+
+export async function revokeSession(db: Db, sessionId: string, reason: string, now: Date): Promise<number> {
+  const revoked = await db
+    .update(sessions)
+    .set({ revokedAt: now, revokedReason: reason })
+    .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)))
+    .returning({ id: sessions.id });
+  return revoked.length;
+}
+
+export async function revokeUserSessions(
+  db: Db,
+  userId: string,
+  reason: string,
+  now: Date,
+  options: { except?: string } = {},
+): Promise<number> {
+  const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)];
+  if (options.except) conditions.push(ne(sessions.id, options.except));
+  const revoked = await db
+    .update(sessions)
+    .set({ revokedAt: now, revokedReason: reason })
+    .where(and(...conditions))
+    .returning({ id: sessions.id });
+  return revoked.length;
+}
+
+export async function listActiveSessions(db: Db, userId: string, now: Date): Promise<SessionRow[]> {
+  return db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
+    .orderBy(desc(sessions.createdAt));
+}

@@ -1,0 +1,243 @@
+/**
+ * Sessions and their tokens: login, refresh with rotation and reuse
+ * detection, logout, change of password (SPEC §4 token rules).
+ */
+import { burnPasswordVerification, checkPasswordStrength, hashPassword, needsRehash, verifyPassword } from "../auth/password.ts";
+import type { Core } from "../core.ts";
+import { DomainError, type FieldProblem } from "../errors.ts";
+import { findCredentialsBy, findPasswordHash, findUserById, updateUser } from "../users/queries.ts";
+import type { UserRecord } from "../users/user.ts";
+import { isUuid } from "../users/users.ts";
+import { checkPasswordLength, normalizeEmail, throwIfProblems } from "../users/validation.ts";
+import {
+  findSession,
+  findSessionWithUser,
+  insertSession,
+  listActiveSessions,
+  renewSession,
+  revokeSession,
+  revokeUserSessions,
+  rotateRefreshJti,
+  type SessionRow,
+} from "./queries.ts";
+
+export interface ClientInfo {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface TokenPair {
+  access_token: string;
+  refresh_token: string;
+  token_type: "bearer";
+  expires_in: number;
+  refresh_expires_in: number;
+}
+
+/** Who is calling: established by authenticate() from an access token. */
+export interface Principal {
+  user: UserRecord;
+  session: SessionRow;
+}
+
+export interface LoginInput {
+  email?: string;
+  username?: string;
+  password: string;
+}
+
+export async function login(core: Core, input: LoginInput, client: ClientInfo): Promise<TokenPair> {
+  const key = loginKey(input);
+  const found = await findCredentialsBy(core.db, key);
+  // Every failure below costs one password verification, so timing tells nothing.
+  if (!found) {
+    await burnPasswordVerification(input.password);
+    throw new DomainError("INVALID_CREDENTIALS");
+  }
+  const passwordMatches = await verifyPassword(input.password, found.passwordHash);
+  const { user } = found;
+  if (!passwordMatches || user.status === "deleted") throw new DomainError("INVALID_CREDENTIALS");
+  if (isBlocked(user, core.now())) throw new DomainError("ACCOUNT_BLOCKED");
+
+  const now = core.now();
+  const rehashed = needsRehash(found.passwordHash) ? await hashPassword(input.password) : undefined;
+  const updated = (await updateUser(core.db, user.id, { lastLoginAt: now, passwordHash: rehashed }, now)) ?? user;
+  return startSession(core, updated, client);
+}
+
+function loginKey(input: LoginInput): { email: string } | { username: string } {
+  if ((input.email === undefined) === (input.username === undefined)) {
+    const message = "give either email or username";
+    throw new DomainError("VALIDATION_ERROR", message, [{ field: "email", message }]);
+  }
+  return input.email !== undefined ? { email: normalizeEmail(input.email) } : { username: input.username!.trim() };
+}
+
+export async function startSession(core: Core, user: UserRecord, client: ClientInfo): Promise<TokenPair> {
+  const now = core.now();
+  const session = await insertSession(core.db, {
+    userId: user.id,
+    refreshJti: crypto.randomUUID(),
+    userAgent: client.userAgent?.slice(0, 512) ?? null,
+    ip: client.ip,
+    createdAt: now,
+    lastUsedAt: now,
+    expiresAt: new Date(now.getTime() + core.config.refreshTtl * 1000),
+  });
+  return mintPair(core, user, session, session.refreshJti);
+}
+
+export async function refresh(core: Core, refreshToken: string): Promise<TokenPair> {
+  const claims = await core.tokens.verify(refreshToken, "refresh");
+  const now = core.now();
+  let session = await findSession(core.db, claims.sid);
+  if (!session || session.userId !== claims.sub || session.revokedAt) throw new DomainError("SESSION_REVOKED");
+  if (session.expiresAt <= now) throw new DomainError("TOKEN_EXPIRED");
+
+  if (claims.jti === session.refreshJti) {
+    const nextJti = crypto.randomUUID();
+    const expiresAt = new Date(now.getTime() + core.config.refreshTtl * 1000);
+    const rotated = await rotateRefreshJti(core.db, session.id, claims.jti, nextJti, now, expiresAt);
+    if (rotated) return mintPair(core, await activeUserOf(core, rotated), rotated, nextJti);
+    // Another request spent it first: judge this one as a repeat below.
+    session = (await findSession(core.db, claims.sid)) ?? session;
+    if (session.revokedAt) throw new DomainError("SESSION_REVOKED");
+  }
+
+  if (withinGrace(core, session, claims.jti, now)) {
+    return mintPair(core, await activeUserOf(core, session), session, session.refreshJti);
+  }
+  await revokeSession(core.db, session.id, "refresh_token_reused", now);
+  core.logger.warn({ sessionId: session.id, userId: session.userId }, "refresh token reuse: session revoked");
+  throw new DomainError("REFRESH_TOKEN_REUSED");
+}
+
+function withinGrace(core: Core, session: SessionRow, jti: string, now: Date): boolean {
+  const grace = core.config.refreshGrace;
+  return (
+    grace > 0 &&
+    session.previousJti === jti &&
+    session.rotatedAt !== null &&
+    now.getTime() - session.rotatedAt.getTime() <= grace * 1000
+  );
+}
+
+/**
+ * The principal behind an access token, or an error: the token must verify,
+ * and its session must still be alive, of the same generation, and belong
+ * to an active user.
+ */
+export async function authenticate(core: Core, accessToken: string): Promise<Principal> {
+  const claims = await core.tokens.verify(accessToken, "access");
+  const found = await findSessionWithUser(core.db, claims.sid);
+  if (!found || found.session.userId !== claims.sub) throw new DomainError("SESSION_REVOKED");
+  const { session, user } = found;
+  const now = core.now();
+  if (session.revokedAt || session.expiresAt <= now || session.generation !== (claims.gen ?? 0)) {
+    throw new DomainError("SESSION_REVOKED");
+  }
+  if (user.status === "deleted") throw new DomainError("SESSION_REVOKED");
+  if (isBlocked(user, now)) throw new DomainError("ACCOUNT_BLOCKED");
+  return { user, session };
+}
+
+export async function logout(core: Core, principal: Principal): Promise<{ revoked: number }> {
+  return { revoked: await revokeSession(core.db, principal.session.id, "logout", core.now()) };
+}
+
+export async function logoutAll(core: Core, principal: Principal): Promise<{ revoked: number }> {
+  return { revoked: await revokeUserSessions(core.db, principal.user.id, "logout_all", core.now()) };
+}
+
+export interface PasswordChange {
+  current_password: string;
+  new_password: string;
+}
+
+/** Revokes the user's other sessions and answers with a fresh pair for this one. */
+export async function changePassword(core: Core, principal: Principal, change: PasswordChange): Promise<TokenPair> {
+  const problems: FieldProblem[] = [];
+  checkPasswordLength(change.new_password, problems, "new_password");
+  throwIfProblems(problems);
+  const hash = await findPasswordHash(core.db, principal.user.id);
+  if (!hash || !(await verifyPassword(change.current_password, hash))) throw new DomainError("WRONG_PASSWORD");
+  checkPasswordStrength(change.new_password);
+
+  const now = core.now();
+  const passwordHash = await hashPassword(change.new_password);
+  const renewed = await core.db.transaction(async (tx) => {
+    await updateUser(tx, principal.user.id, { passwordHash }, now);
+    await revokeUserSessions(tx, principal.user.id, "password_changed", now, { except: principal.session.id });
+    const session = await renewSession(tx, principal.session.id, crypto.randomUUID(), now);
+    // Throwing rolls the password change back: the caller's session died meanwhile.
+    if (!session) throw new DomainError("SESSION_REVOKED");
+    return session;
+  });
+  return mintPair(core, principal.user, renewed, renewed.refreshJti);
+}
+
+export interface SessionView {
+  id: string;
+  created_at: string;
+  last_used_at: string;
+  user_agent: string | null;
+  ip: string | null;
+  current: boolean;
+}
+
+export async function listSessions(core: Core, principal: Principal): Promise<SessionView[]> {
+  const rows = await listActiveSessions(core.db, principal.user.id, core.now());
+  return rows.map((s) => ({
+    id: s.id,
+    created_at: s.createdAt.toISOString(),
+    last_used_at: s.lastUsedAt.toISOString(),
+    user_agent: s.userAgent,
+    ip: s.ip,
+    current: s.id === principal.session.id,
+  }));
+}
+
+/** Revokes one of the caller's own sessions; someone else's is simply not found. */
+export async function revokeOwnSession(core: Core, principal: Principal, sessionId: string): Promise<{ revoked: number }> {
+  if (!isUuid(sessionId)) {
+    throw new DomainError("VALIDATION_ERROR", "id: must be a UUID", [{ field: "id", message: "must be a UUID" }]);
+  }
+  const session = await findSession(core.db, sessionId.toLowerCase());
+  if (!session || session.userId !== principal.user.id || session.revokedAt || session.expiresAt <= core.now()) {
+    throw new DomainError("NOT_FOUND", "Session not found");
+  }
+  return { revoked: await revokeSession(core.db, session.id, "revoked_by_user", core.now()) };
+}
+
+export function isBlocked(user: UserRecord, now: Date): boolean {
+  return user.status === "blocked" && (user.blockedUntil === null || user.blockedUntil > now);
+}
+
+async function activeUserOf(core: Core, session: SessionRow): Promise<UserRecord> {
+  const user = await findUserById(core.db, session.userId);
+  if (!user || user.status === "deleted") throw new DomainError("SESSION_REVOKED");
+  if (isBlocked(user, core.now())) throw new DomainError("ACCOUNT_BLOCKED");
+  return user;
+}
+
+async function mintPair(core: Core, user: UserRecord, session: SessionRow, refreshJti: string): Promise<TokenPair> {
+  const { accessTtl, refreshTtl } = core.config;
+  const base = { sub: user.id, sid: session.id };
+  const [access, refreshToken] = await Promise.all([
+    core.tokens.mint({
+      ...base,
+      jti: crypto.randomUUID(),
+      type: "access",
+      ttlSeconds: accessTtl,
+      extra: { roles: user.roles, gen: session.generation },
+    }),
+    core.tokens.mint({ ...base, jti: refreshJti, type: "refresh", ttlSeconds: refreshTtl }),
+  ]);
+  return {
+    access_token: access,
+    refresh_token: refreshToken,
+    token_type: "bearer",
+    expires_in: accessTtl,
+    refresh_expires_in: refreshTtl,
+  };
+}

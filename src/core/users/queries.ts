@@ -1,0 +1,76 @@
+/** drizzle queries on users; no business rules here. */
+import { eq, getTableColumns, sql } from "drizzle-orm";
+import type { Db } from "../db/client.ts";
+import { users } from "../db/schema.ts";
+import type { UserRecord } from "./user.ts";
+
+const { passwordHash: _omitted, ...userColumns } = getTableColumns(users);
+export { userColumns };
+
+export type NewUserRow = typeof users.$inferInsert;
+
+export async function findUserById(db: Db, id: string): Promise<UserRecord | null> {
+  const [row] = await db.select(userColumns).from(users).where(eq(users.id, id)).limit(1);
+  return row ?? null;
+}
+
+export async function findUserByEmail(db: Db, email: string): Promise<UserRecord | null> {
+  const [row] = await db.select(userColumns).from(users).where(eq(users.email, email)).limit(1);
+  return row ?? null;
+}
+
+export async function findUserByUsername(db: Db, username: string): Promise<UserRecord | null> {
+  const [row] = await db
+    .select(userColumns)
+    .from(users)
+    .where(sql`lower(${users.username}) = lower(${username})`)
+    .limit(1);
+  return row ?? null;
+}
+
+/** The login lookup: the only query that reads the hash. */
+export async function findCredentialsBy(
+  db: Db,
+  key: { email: string } | { username: string },
+): Promise<{ user: UserRecord; passwordHash: string } | null> {
+  const where =
+    "email" in key ? eq(users.email, key.email) : sql`lower(${users.username}) = lower(${key.username})`;
+  const [row] = await db
+    .select({ ...userColumns, passwordHash: users.passwordHash })
+    .from(users)
+    .where(where)
+    .limit(1);
+  if (!row) return null;
+  const { passwordHash, ...user } = row;
+  return { user, passwordHash };
+}
+
+export async function findPasswordHash(db: Db, userId: string): Promise<string | null> {
+  const [row] = await db.select({ hash: users.passwordHash }).from(users).where(eq(users.id, userId)).limit(1);
+  return row?.hash ?? null;
+}
+
+export async function insertUser(db: Db, row: NewUserRow): Promise<UserRecord> {
+  const [created] = await db.insert(users).values(row).returning(userColumns);
+  if (!created) throw new Error("insert into users returned no row");
+  return created;
+}
+
+export async function updateUser(
+  db: Db,
+  id: string,
+  changes: Partial<Omit<NewUserRow, "id" | "createdAt">>,
+  now: Date,
+): Promise<UserRecord | null> {
+  const [row] = await db
+    .update(users)
+    .set({ ...changes, updatedAt: now })
+    .where(eq(users.id, id))
+    .returning(userColumns);
+  return row ?? null;
+}
+
+export async function countUsers(db: Db): Promise<number> {
+  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(users);
+  return row?.n ?? 0;
+}

@@ -1,0 +1,129 @@
+/** User use cases shared by the HTTP API and the CLI. */
+import { checkPasswordStrength, hashPassword } from "../auth/password.ts";
+import type { Core } from "../core.ts";
+import { uniqueViolation } from "../db/pg-errors.ts";
+import { DomainError, type FieldProblem } from "../errors.ts";
+import {
+  findUserByEmail,
+  findUserById,
+  findUserByUsername,
+  insertUser,
+  updateUser,
+} from "./queries.ts";
+import type { UserRecord } from "./user.ts";
+import {
+  checkEmail,
+  checkMetadata,
+  checkPasswordLength,
+  checkUsername,
+  normalizeEmail,
+  throwIfProblems,
+} from "./validation.ts";
+
+export interface NewUserInput {
+  email: string;
+  username: string;
+  password: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface CreateUserOptions {
+  roles?: string[];
+  isVerified?: boolean;
+}
+
+export async function createUser(core: Core, input: NewUserInput, options: CreateUserOptions = {}): Promise<UserRecord> {
+  const email = normalizeEmail(input.email);
+  const username = input.username.trim();
+  const problems: FieldProblem[] = [];
+  checkEmail(email, problems);
+  checkUsername(username, problems);
+  checkPasswordLength(input.password, problems);
+  if (input.metadata !== undefined) checkMetadata(input.metadata, problems);
+  throwIfProblems(problems);
+  checkPasswordStrength(input.password);
+
+  // Checked first for a clear answer; the unique indexes are the real guard against races.
+  await assertEmailFree(core, email);
+  await assertUsernameFree(core, username);
+
+  const passwordHash = await hashPassword(input.password);
+  try {
+    return await insertUser(core.db, {
+      email,
+      username,
+      passwordHash,
+      metadata: input.metadata ?? {},
+      roles: options.roles ?? ["user"],
+      isVerified: options.isVerified ?? false,
+    });
+  } catch (error) {
+    throw conflictFromUniqueViolation(error) ?? error;
+  }
+}
+
+export interface ProfileChanges {
+  username?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export async function updateProfile(core: Core, userId: string, changes: ProfileChanges): Promise<UserRecord> {
+  const problems: FieldProblem[] = [];
+  const username = changes.username?.trim();
+  if (username !== undefined) checkUsername(username, problems);
+  if (changes.metadata !== undefined) checkMetadata(changes.metadata, problems);
+  throwIfProblems(problems);
+
+  const current = await getUserById(core, userId);
+  if (username !== undefined && username.toLowerCase() !== current.username.toLowerCase()) {
+    await assertUsernameFree(core, username);
+  }
+  try {
+    const updated = await updateUser(core.db, userId, { username, metadata: changes.metadata }, core.now());
+    if (!updated) throw new DomainError("USER_NOT_FOUND");
+    return updated;
+  } catch (error) {
+    throw conflictFromUniqueViolation(error) ?? error;
+  }
+}
+
+export async function getUserById(core: Core, userId: string): Promise<UserRecord> {
+  const user = await findUserById(core.db, userId);
+  if (!user) throw new DomainError("USER_NOT_FOUND");
+  return user;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
+/** Finds a user by id, email or username, as operators name them on the command line. */
+export async function findUserByReference(core: Core, reference: string): Promise<UserRecord | null> {
+  const ref = reference.trim();
+  if (isUuid(ref)) return findUserById(core.db, ref.toLowerCase());
+  if (ref.includes("@")) return findUserByEmail(core.db, normalizeEmail(ref));
+  return findUserByUsername(core.db, ref);
+}
+
+export async function grantRole(core: Core, user: UserRecord, role: string): Promise<UserRecord> {
+  if (user.roles.includes(role)) return user;
+  const updated = await updateUser(core.db, user.id, { roles: [...user.roles, role] }, core.now());
+  if (!updated) throw new DomainError("USER_NOT_FOUND");
+  return updated;
+}
+
+async function assertEmailFree(core: Core, email: string): Promise<void> {
+  if (await findUserByEmail(core.db, email)) throw new DomainError("EMAIL_TAKEN");
+}
+
+async function assertUsernameFree(core: Core, username: string): Promise<void> {
+  if (await findUserByUsername(core.db, username)) throw new DomainError("USERNAME_TAKEN");
+}
+
+function conflictFromUniqueViolation(error: unknown): DomainError | null {
+  const constraint = uniqueViolation(error);
+  if (constraint === null) return null;
+  return new DomainError(constraint.includes("username") ? "USERNAME_TAKEN" : "EMAIL_TAKEN");
+}

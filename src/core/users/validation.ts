@@ -1,0 +1,46 @@
+/**
+ * Business rules on user input, shared by every way in (HTTP and CLI).
+ * Each check returns problems instead of throwing, so one response can
+ * name every bad field at once.
+ */
+import { type FieldProblem, validationError } from "../errors.ts";
+
+const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
+// Deliberately plain: one @, no spaces or control characters, a dot in the domain.
+const EMAIL = /^[^\s@\p{Cc}]{1,64}@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
+export const PASSWORD_MIN = 8;
+export const PASSWORD_MAX = 256;
+export const METADATA_MAX_BYTES = 8 * 1024;
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+export function checkEmail(email: string, problems: FieldProblem[], field = "email"): void {
+  if (email.length > 254 || !EMAIL.test(email)) problems.push({ field, message: "must be a valid email address" });
+}
+
+export function checkUsername(username: string, problems: FieldProblem[], field = "username"): void {
+  if (!USERNAME.test(username)) {
+    problems.push({ field, message: "must be 3-32 characters of letters, digits, '_', '.' or '-'" });
+  }
+}
+
+/** Length only; the common-password rule is checkPasswordStrength (a separate error code). */
+export function checkPasswordLength(password: string, problems: FieldProblem[], field = "password"): void {
+  if (password.length < PASSWORD_MIN || password.length > PASSWORD_MAX) {
+    problems.push({ field, message: `must be ${PASSWORD_MIN}-${PASSWORD_MAX} characters` });
+  }
+}
+
+export function checkMetadata(metadata: unknown, problems: FieldProblem[], field = "metadata"): void {
+  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
+    problems.push({ field, message: "must be a JSON object" });
+  } else if (Buffer.byteLength(JSON.stringify(metadata)) > METADATA_MAX_BYTES) {
+    problems.push({ field, message: "must be at most 8 KiB as JSON" });
+  }
+}
+
+export function throwIfProblems(problems: FieldProblem[]): void {
+  if (problems.length > 0) throw validationError(problems);
+}

@@ -1,0 +1,51 @@
+/** createApp(core): the whole HTTP API as one Elysia instance, no port bound. */
+import { Elysia } from "elysia";
+import type { Core } from "../core/core.ts";
+import { VERSION } from "../version.ts";
+import { jsonBodies } from "./body.ts";
+import { apiDocs } from "./docs.ts";
+import { errorHandler } from "./errors.ts";
+import { requestLog } from "./request-log.ts";
+import { authRoutes } from "./routes/auth.ts";
+import { meRoutes } from "./routes/me.ts";
+import { systemRoutes } from "./routes/system.ts";
+
+export interface AppOptions {
+  docs?: boolean;
+}
+
+export function createApp(core: Core, options: AppOptions = {}) {
+  const routeMethods = new Map<string, string[]>();
+  const allowedMethods = (path: string): string[] => matchRoute(routeMethods, path);
+
+  const app = new Elysia({ normalize: false })
+    .use(requestLog(core.logger))
+    .use(errorHandler(core.logger, allowedMethods))
+    .use(jsonBodies())
+    .use(systemRoutes(core))
+    .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(meRoutes(core)));
+  if (options.docs !== false) app.use(apiDocs(VERSION));
+
+  for (const route of app.routes) {
+    const methods = routeMethods.get(route.path) ?? [];
+    methods.push(route.method);
+    routeMethods.set(route.path, methods);
+  }
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;
+
+/** Methods registered for a concrete path, matching `:param` segments. */
+function matchRoute(routes: Map<string, string[]>, path: string): string[] {
+  const exact = routes.get(path);
+  if (exact) return exact;
+  const segments = path.split("/");
+  for (const [pattern, methods] of routes) {
+    const parts = pattern.split("/");
+    if (parts.length === segments.length && parts.every((p, i) => p.startsWith(":") || p === segments[i])) {
+      return methods;
+    }
+  }
+  return [];
+}

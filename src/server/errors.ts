@@ -1,0 +1,97 @@
+/**
+ * One error handler for the whole app: domain codes get their HTTP status
+ * here (and only here); framework errors are translated into the same
+ * envelope; anything unexpected is logged once and hidden behind 500.
+ */
+import { Elysia, ValidationError } from "elysia";
+import { DomainError, ERROR_MESSAGES, type ErrorCode, type FieldProblem } from "../core/errors.ts";
+import type { Logger } from "../logger.ts";
+import { failure } from "./envelope.ts";
+
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  VALIDATION_ERROR: 422,
+  WEAK_PASSWORD: 422,
+  EMAIL_TAKEN: 409,
+  USERNAME_TAKEN: 409,
+  LAST_ADMIN: 409,
+  INSUFFICIENT_BALANCE: 409,
+  INVALID_CREDENTIALS: 401,
+  UNAUTHENTICATED: 401,
+  INVALID_TOKEN: 401,
+  TOKEN_EXPIRED: 401,
+  INVALID_TOKEN_TYPE: 401,
+  REFRESH_TOKEN_REUSED: 401,
+  SESSION_REVOKED: 401,
+  WRONG_PASSWORD: 400,
+  INVALID_OR_EXPIRED_TOKEN: 400,
+  ACCOUNT_BLOCKED: 403,
+  EMAIL_NOT_VERIFIED: 403,
+  FORBIDDEN: 403,
+  HOOK_REJECTED: 403,
+  NOT_FOUND: 404,
+  USER_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  HOOK_FAILED: 503,
+  INTERNAL_ERROR: 500,
+};
+
+export function errorResponse(error: DomainError, headers: Record<string, string> = {}): Response {
+  const status = HTTP_STATUS[error.code];
+  const extra: Record<string, string> = status === 401 ? { "www-authenticate": 'Bearer realm="usersvc"' } : {};
+  return Response.json(failure(error.code, error.message, error.details), {
+    status,
+    headers: { ...extra, ...headers },
+  });
+}
+
+export function errorHandler(logger: Logger, allowedMethods: (path: string) => string[]) {
+  return new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, request, path }) => {
+    if (error instanceof DomainError) return errorResponse(error);
+    switch (code) {
+      case "VALIDATION":
+        return errorResponse(fromValidation(error as ValidationError));
+      case "PARSE":
+        return errorResponse(malformedBody());
+      case "NOT_FOUND": {
+        const allowed = allowedMethods(path);
+        if (allowed.length > 0 && !allowed.includes(request.method)) {
+          return errorResponse(new DomainError("METHOD_NOT_ALLOWED"), { allow: allowed.join(", ") });
+        }
+        return errorResponse(new DomainError("NOT_FOUND", `No route for ${request.method} ${path}`));
+      }
+      default:
+        logger.error({ err: error, method: request.method, path }, "unhandled error");
+        return errorResponse(new DomainError("INTERNAL_ERROR"));
+    }
+  });
+}
+
+export function malformedBody(): DomainError {
+  const message = "the body is not valid JSON";
+  return new DomainError("VALIDATION_ERROR", message, [{ field: "body", message }]);
+}
+
+function fromValidation(error: ValidationError): DomainError {
+  const details: FieldProblem[] = [];
+  const seen = new Set<string>();
+  for (const issue of error.all) {
+    const path = "path" in issue && typeof issue.path === "string" ? issue.path : "";
+    const field = path.replace(/^\//, "").replaceAll("/", ".") || error.type;
+    const message = "message" in issue && typeof issue.message === "string" ? issue.message : "is invalid";
+    const key = `${field}:${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    details.push({ field, message: describe(issue, message) });
+  }
+  if (details.length === 0) details.push({ field: error.type, message: ERROR_MESSAGES.VALIDATION_ERROR });
+  return new DomainError("VALIDATION_ERROR", details.map((d) => `${d.field}: ${d.message}`).join("; "), details);
+}
+
+/** TypeBox says "Unexpected property" without naming it; the path does. */
+function describe(issue: unknown, message: string): string {
+  if (message === "Unexpected property") return "is not an accepted field";
+  return message;
+}

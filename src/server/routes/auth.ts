@@ -1,0 +1,71 @@
+import { Elysia, t } from "elysia";
+import type { Core } from "../../core/core.ts";
+import { changePassword, login, logout, logoutAll, refresh } from "../../core/sessions/sessions.ts";
+import { createUser } from "../../core/users/users.ts";
+import { toPublicUser } from "../../core/users/user.ts";
+import { authMacro, BEARER_SECURITY, clientInfo } from "../auth.ts";
+import { ok } from "../envelope.ts";
+
+const strict = { additionalProperties: false } as const;
+const Body = {
+  register: t.Object(
+    {
+      email: t.String({ format: "email", description: "Unique, case-insensitive" }),
+      username: t.String({ description: "3-32 of A-Z a-z 0-9 _ . -", examples: ["alice"] }),
+      password: t.String({ description: "8-256 characters, not a common password" }),
+    },
+    strict,
+  ),
+  login: t.Object(
+    {
+      email: t.Optional(t.String({ description: "Give email or username" })),
+      username: t.Optional(t.String()),
+      password: t.String(),
+    },
+    strict,
+  ),
+  refresh: t.Object({ refresh_token: t.String() }, strict),
+  changePassword: t.Object({ current_password: t.String(), new_password: t.String() }, strict),
+};
+
+export function authRoutes(core: Core) {
+  const register = ({ body }: { body: typeof Body.register.static }) =>
+    createUser(core, body).then((user) => ok(toPublicUser(user)));
+
+  return new Elysia({ name: "routes/auth" })
+    .use(authMacro(core))
+    .post("/users", async ({ body, status }) => status(201, await register({ body })), {
+      body: Body.register,
+      detail: { tags: ["auth"], summary: "Register a new user" },
+    })
+    .post("/auth/register", async ({ body, status }) => status(201, await register({ body })), {
+      body: Body.register,
+      detail: { tags: ["auth"], summary: "Register a new user (alias of POST /users)" },
+    })
+    .post(
+      "/auth/login",
+      async ({ body, request, server }) => ok(await login(core, body, clientInfo(request, server, core.config.trustProxy))),
+      { body: Body.login, detail: { tags: ["auth"], summary: "Log in with email or username" } },
+    )
+    .post("/auth/refresh", async ({ body }) => ok(await refresh(core, body.refresh_token)), {
+      body: Body.refresh,
+      detail: { tags: ["auth"], summary: "Exchange a refresh token for a new pair (rotation)" },
+    })
+    .post("/auth/logout", async ({ principal }) => ok(await logout(core, principal)), {
+      auth: true,
+      detail: { tags: ["auth"], summary: "Revoke the current session", security: BEARER_SECURITY },
+    })
+    .post("/auth/logout-all", async ({ principal }) => ok(await logoutAll(core, principal)), {
+      auth: true,
+      detail: { tags: ["auth"], summary: "Revoke every session of the current user", security: BEARER_SECURITY },
+    })
+    .post("/auth/change-password", async ({ principal, body }) => ok(await changePassword(core, principal, body)), {
+      auth: true,
+      body: Body.changePassword,
+      detail: {
+        tags: ["auth"],
+        summary: "Change password; other sessions are revoked, this one gets a fresh pair",
+        security: BEARER_SECURITY,
+      },
+    });
+}
