@@ -1,0 +1,86 @@
+import { Command } from "commander";
+import { createCore } from "../../core/core.ts";
+import { readLockHolder, tryLockDataDir, type DataDirLock } from "../../core/db/data-dir-lock.ts";
+import type { DatabaseHandle } from "../../core/db/client.ts";
+import { migrateDatabase } from "../../core/db/migrate.ts";
+import { createApp } from "../../server/app.ts";
+import type { ProgramContext } from "../context.ts";
+import { openChecked, type Runtime } from "../core-command.ts";
+import { type ControlServer, startControlServer } from "../control-socket.ts";
+import { OperationalError } from "../io.ts";
+import { CORE_COMMANDS, reportError } from "../report.ts";
+
+export function serveCommand(ctx: ProgramContext): Command {
+  return new Command("serve")
+    .description("apply migrations, then serve the HTTP API; SIGTERM/SIGINT drain in-flight requests and exit 0")
+    .option("--host <address>", "listen address (env HOST, default 127.0.0.1)")
+    .option("--port <port>", "listen port, 0 for any free one (env PORT, default 8000)")
+    .option("--no-docs", "do not serve /docs and /docs/json")
+    .action(async (options: { host?: string; port?: string; docs: boolean }) => {
+      const runtime = ctx.runtime({ HOST: options.host, PORT: options.port }, { logTo: "stdout" });
+      ctx.finish(await serve(runtime, { docs: options.docs }));
+    });
+}
+
+async function serve(runtime: Runtime, options: { docs: boolean }): Promise<number> {
+  const { config, logger } = runtime;
+  const resources: { lock?: DataDirLock; handle?: DatabaseHandle; control?: ControlServer } = {};
+  const release = async (): Promise<void> => {
+    resources.control?.stop();
+    await resources.handle?.close();
+    resources.lock?.release();
+  };
+
+  try {
+    if (!config.databaseUrl) {
+      const lock = tryLockDataDir(config.dataDir);
+      if (!lock) {
+        const holder = readLockHolder(config.dataDir);
+        throw new OperationalError(`USERSVC_DATA_DIR: ${config.dataDir} is already in use by usersvc pid ${holder ?? "unknown"}`);
+      }
+      resources.lock = lock;
+    }
+    const handle = await openChecked(config);
+    resources.handle = handle;
+    const applied = await migrateDatabase(handle.db);
+    logger.info({ applied, database: handle.kind }, applied.length ? "migrations applied" : "schema is up to date");
+
+    const core = await createCore({ config, db: handle.db, dbKind: handle.kind, logger });
+    const app = createApp(core, { docs: options.docs });
+    try {
+      app.listen({ hostname: config.host, port: config.port });
+    } catch (error) {
+      throw new OperationalError(`PORT: cannot listen on ${config.host}:${config.port} (${(error as Error).message})`);
+    }
+    const server = app.server!;
+    if (resources.lock) {
+      resources.control = startControlServer(config.dataDir, CORE_COMMANDS, core, logger, reportError);
+    }
+    const url = `http://${server.hostname}:${server.port}`;
+    logger.info({ url, docs: options.docs ? `${url}/docs` : null, database: handle.kind }, "usersvc listening");
+
+    const signal = await nextShutdownSignal();
+    logger.info({ signal }, "shutting down: draining in-flight requests");
+    await server.stop(false);
+    await release();
+    logger.info("stopped");
+    return 0;
+  } catch (error) {
+    await release().catch(() => {});
+    throw error;
+  }
+}
+
+function nextShutdownSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => () => {
+      process.off("SIGTERM", onTerm);
+      process.off("SIGINT", onInt);
+      resolve(signal);
+    };
+    const onTerm = on("SIGTERM");
+    const onInt = on("SIGINT");
+    process.on("SIGTERM", onTerm);
+    process.on("SIGINT", onInt);
+  });
+}

@@ -1,0 +1,13 @@
+import type { CoreCommand, Runtime } from "./core-command.ts";
+import type { CliIO } from "./io.ts";
+
+/** What every command builder receives from program.ts. */
+export interface ProgramContext {
+  io: CliIO;
+  /** Config and logger, loaded on first use (so --help never needs a valid environment). */
+  runtime(overrides?: Record<string, string | undefined>, options?: { logTo?: "stdout" | "stderr" }): Runtime;
+  /** Runs a database command here or through the running server; records its exit code. */
+  execute<A>(command: CoreCommand<A>, args: A): Promise<void>;
+  /** Records the exit code of a command that does not go through execute(). */
+  finish(code: number): void;
+}

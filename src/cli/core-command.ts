@@ -1,0 +1,111 @@
+/**
+ * A CLI command that needs the database. Its arguments are gathered first
+ * (flags, prompts, stdin) by the calling process; then it runs either right
+ * here, or, when `serve` holds the embedded data directory, inside that
+ * server through the control socket, with the same output and exit code.
+ */
+import { sql } from "drizzle-orm";
+import type { Config } from "../config.ts";
+import { createCore, type Core } from "../core/core.ts";
+import { type Database, type DatabaseHandle, openDatabase } from "../core/db/client.ts";
+import { pendingMigrations } from "../core/db/migrate.ts";
+import { readLockHolder, tryLockDataDir } from "../core/db/data-dir-lock.ts";
+import { type Logger } from "../logger.ts";
+import { forwardToServer } from "./control-socket.ts";
+import { type CliIO, OperationalError, type Output } from "./io.ts";
+
+export interface CommandContext {
+  db: Database;
+  /** The core, created on first use; requires the schema to be current. */
+  core(): Promise<Core>;
+  out: Output;
+  /** True when a running `serve` carries the command out. */
+  viaServer: boolean;
+}
+
+export interface CoreCommand<A> {
+  name: string;
+  /** False for commands that must not run under a live server (drop-db). */
+  allowedViaServer: boolean;
+  /** Returns the exit code. */
+  run(ctx: CommandContext, args: A): Promise<number>;
+}
+
+export interface Runtime {
+  config: Config;
+  io: CliIO;
+  logger: Logger;
+}
+
+export async function executeCoreCommand<A>(command: CoreCommand<A>, args: A, runtime: Runtime): Promise<number> {
+  const { config, io, logger } = runtime;
+  if (config.databaseUrl) return runWithDatabase(command, args, runtime, await openChecked(config));
+
+  const lock = tryLockDataDir(config.dataDir);
+  if (!lock) {
+    const holder = readLockHolder(config.dataDir);
+    if (!command.allowedViaServer) {
+      throw new OperationalError(
+        `${config.dataDir} is in use by a running usersvc (pid ${holder ?? "unknown"}); stop it before ${command.name}`,
+      );
+    }
+    logger.debug({ holder }, "data directory locked: forwarding to the running server");
+    return forwardToServer(config.dataDir, command.name, args, io);
+  }
+  try {
+    return await runWithDatabase(command, args, runtime, await openChecked(config));
+  } finally {
+    lock.release();
+  }
+}
+
+async function runWithDatabase<A>(
+  command: CoreCommand<A>,
+  args: A,
+  runtime: Runtime,
+  handle: DatabaseHandle,
+): Promise<number> {
+  let core: Core | null = null;
+  try {
+    return await command.run(
+      {
+        db: handle.db,
+        out: runtime.io,
+        viaServer: false,
+        core: async () => {
+          if (core) return core;
+          const pending = await pendingMigrations(handle.db);
+          if (pending.length > 0) {
+            throw new OperationalError("the database schema is not current: run `usersvc init-db` (or `usersvc serve`) first");
+          }
+          core = await createCore({ config: runtime.config, db: handle.db, dbKind: handle.kind, logger: runtime.logger });
+          return core;
+        },
+      },
+      args,
+    );
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Opens the database and proves it answers, naming the setting when it does not. */
+export async function openChecked(config: Config): Promise<DatabaseHandle> {
+  let handle: DatabaseHandle | null = null;
+  try {
+    handle = await openDatabase(config);
+    await handle.db.execute(sql`select 1`);
+    return handle;
+  } catch (error) {
+    await handle?.close().catch(() => {});
+    const reason = error instanceof Error ? (rootCause(error).message || error.message) : String(error);
+    const setting = config.databaseUrl ? "DATABASE_URL" : "USERSVC_DATA_DIR";
+    throw new OperationalError(`${setting}: cannot open the database (${reason})`);
+  }
+}
+
+function rootCause(error: Error): Error {
+  let current: Error = error;
+  while (current.cause instanceof Error) current = current.cause;
+  return current;
+}

@@ -1,0 +1,84 @@
+/** The usersvc command line: commander wiring only; each command lives in commands/. */
+import { Command, CommanderError } from "commander";
+import pino from "pino";
+import { loadConfig } from "../config.ts";
+import { createLogger } from "../logger.ts";
+import { VERSION } from "../version.ts";
+import { createAdminCommand } from "./commands/create-admin.ts";
+import { dropDbCommand } from "./commands/drop-db.ts";
+import { initDbCommand } from "./commands/init-db.ts";
+import { serveCommand } from "./commands/serve.ts";
+import type { ProgramContext } from "./context.ts";
+import { executeCoreCommand, type Runtime } from "./core-command.ts";
+import type { CliIO } from "./io.ts";
+import { reportError } from "./report.ts";
+
+const ENVIRONMENT_HELP = `
+Configuration comes from the environment (no .env file is read); flags override it.
+  DATABASE_URL            postgres://… of a PostgreSQL server; unset: embedded database
+  USERSVC_DATA_DIR        embedded database directory (default ./usersvc-data)
+  HOST, PORT              listen address (default 127.0.0.1:8000)
+  LOG_LEVEL               fatal|error|warn|info|debug|trace|silent (default info)
+  USERSVC_JWT_SECRET      HS256 secret (>= 32 bytes); unset: EdDSA keys kept in the database
+  USERSVC_ISSUER, USERSVC_AUDIENCE, USERSVC_ACCESS_TTL, USERSVC_REFRESH_TTL,
+  USERSVC_REFRESH_GRACE, USERSVC_TRUST_PROXY      see docs/configuration.md
+
+While \`usersvc serve\` holds the embedded database, the other commands are
+carried out by that server through its control socket.
+
+Exit codes: 0 success, 1 operational failure, 2 usage error, 130 cancelled.`;
+
+export async function runCli(argv: string[], io: CliIO): Promise<number> {
+  let exitCode = 0;
+  const ctx: ProgramContext = {
+    io,
+    runtime(overrides = {}, options = {}): Runtime {
+      const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+      const config = loadConfig({ ...io.env, ...defined });
+      // Commands other than serve keep stdout for data and stay quiet unless LOG_LEVEL asks otherwise.
+      const toStdout = options.logTo === "stdout";
+      const level = toStdout || io.env.LOG_LEVEL ? config.logLevel : "warn";
+      return { config, io, logger: createLogger(level, pino.destination(toStdout ? 1 : 2)) };
+    },
+    async execute(command, args) {
+      exitCode = await executeCoreCommand(command, args, ctx.runtime());
+    },
+    finish(code) {
+      exitCode = code;
+    },
+  };
+
+  const program = new Command("usersvc")
+    .description("Self-hosted user management and authentication: HTTP API, operator CLI and lifecycle hooks.")
+    .version(VERSION, "-V, --version")
+    .addHelpText("after", ENVIRONMENT_HELP)
+    .addCommand(serveCommand(ctx))
+    .addCommand(initDbCommand(ctx))
+    .addCommand(dropDbCommand(ctx))
+    .addCommand(createAdminCommand(ctx));
+
+  for (const command of [program, ...program.commands]) {
+    command
+      .exitOverride()
+      .showHelpAfterError("(run with --help for usage)")
+      .configureOutput({
+        writeOut: (text) => io.stdout(text.trimEnd()),
+        writeErr: (text) => io.stderr(text.trimEnd()),
+      });
+  }
+
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return 2;
+  }
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      const success = ["commander.helpDisplayed", "commander.version", "commander.help"].includes(error.code);
+      return success ? 0 : 2;
+    }
+    return reportError(error, io);
+  }
+}

@@ -1,0 +1,39 @@
+/** Errors to exit codes (SPEC §5): 0 success, 1 operational failure, 2 usage error, 130 cancelled. */
+import { ConfigError } from "../config.ts";
+import { DomainError } from "../core/errors.ts";
+import { createAdmin } from "./commands/create-admin.ts";
+import { dropDb } from "./commands/drop-db.ts";
+import { initDb } from "./commands/init-db.ts";
+import type { CoreCommand } from "./core-command.ts";
+import { CancelledError, OperationalError, type Output, UsageError } from "./io.ts";
+
+/** Every database command, by name: the control socket runs these for other processes. */
+export const CORE_COMMANDS: ReadonlyMap<string, CoreCommand<unknown>> = new Map(
+  ([initDb, dropDb, createAdmin] as CoreCommand<never>[]).map((c) => [c.name, c as CoreCommand<unknown>]),
+);
+
+export function reportError(error: unknown, out: Output): number {
+  if (error instanceof UsageError) {
+    out.stderr(`usersvc: ${error.message}`);
+    return 2;
+  }
+  if (error instanceof ConfigError) {
+    for (const problem of error.problems) out.stderr(`usersvc: ${problem}`);
+    return 2;
+  }
+  if (error instanceof CancelledError) {
+    out.stderr("usersvc: cancelled");
+    return 130;
+  }
+  if (error instanceof DomainError) {
+    out.stderr(`usersvc: ${error.code}: ${error.message}`);
+    return 1;
+  }
+  if (error instanceof OperationalError) {
+    out.stderr(`usersvc: ${error.message}`);
+    return 1;
+  }
+  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  out.stderr(`usersvc: internal error: ${message.split("\n").join(" | ")}`);
+  return 1;
+}
