@@ -1,0 +1,115 @@
+/**
+ * An in-process usersvc on a real port (port 0) over a fresh database, with
+ * a clock tests can move and the log lines it wrote.
+ */
+import { loadConfig, type Env } from "../../src/config.ts";
+import { createCore, type Core } from "../../src/core/core.ts";
+import { openDatabase } from "../../src/core/db/client.ts";
+import { migrateDatabase } from "../../src/core/db/migrate.ts";
+import { createLogger } from "../../src/logger.ts";
+import { createApp } from "../../src/server/app.ts";
+import { createTestDatabase } from "./database.ts";
+
+export interface TestClock {
+  now(): Date;
+  advance(seconds: number): void;
+}
+
+export interface TestServer {
+  url: string;
+  core: Core;
+  clock: TestClock;
+  /** Every JSON log line written so far. */
+  logs: string[];
+  api: Api;
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(env: Env = {}): Promise<TestServer> {
+  const database = await createTestDatabase();
+  const config = loadConfig({ LOG_LEVEL: "info", ...database.env, ...env });
+  const logs: string[] = [];
+  const logger = createLogger(config.logLevel, { write: (line: string) => void logs.push(line) });
+  let offsetMs = 0;
+  const clock: TestClock = {
+    now: () => new Date(Date.now() + offsetMs),
+    advance: (seconds) => {
+      offsetMs += seconds * 1000;
+    },
+  };
+  const handle = await openDatabase(config);
+  await migrateDatabase(handle.db);
+  const core = await createCore({ config, db: handle.db, dbKind: handle.kind, logger, now: clock.now });
+  const app = createApp(core).listen({ hostname: "127.0.0.1", port: 0 });
+  const url = `http://127.0.0.1:${app.server!.port}`;
+  return {
+    url,
+    core,
+    clock,
+    logs,
+    api: createApi(url),
+    async stop() {
+      await app.stop();
+      await handle.close();
+      await database.drop();
+    },
+  };
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export interface CallOptions {
+  body?: unknown;
+  token?: string;
+  headers?: Record<string, string>;
+}
+
+export type Api = (method: string, path: string, options?: CallOptions) => Promise<ApiResponse>;
+
+export function createApi(baseUrl: string): Api {
+  return async (method, path, options = {}) => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.body !== undefined && !headers["content-type"]) headers["content-type"] = "application/json";
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    const body =
+      options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+    const response = await fetch(baseUrl + path, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {}
+    return { status: response.status, headers: response.headers, body: parsed };
+  };
+}
+
+let counter = 0;
+
+/** A unique, valid registration body. */
+export function newUser(overrides: Partial<{ email: string; username: string; password: string }> = {}) {
+  counter += 1;
+  const tag = `${Date.now().toString(36)}${counter}`;
+  return { email: `user${tag}@example.com`, username: `user${tag}`, password: "correct horse battery staple", ...overrides };
+}
+
+/** Registers a user and logs in; returns the user and its tokens. */
+export async function registerAndLogin(api: Api, overrides: Parameters<typeof newUser>[0] = {}) {
+  const input = newUser(overrides);
+  const registered = await api("POST", "/api/v1/users", { body: input });
+  if (registered.status !== 201) throw new Error(`register failed: ${JSON.stringify(registered.body)}`);
+  const login = await api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });
+  if (login.status !== 200) throw new Error(`login failed: ${JSON.stringify(login.body)}`);
+  return { input, user: registered.body.data, tokens: login.body.data as TokenPairBody };
+}
+
+export interface TokenPairBody {
+  access_token: string;
+  refresh_token: string;
+  token_type: string;
+  expires_in: number;
+  refresh_expires_in: number;
+}
