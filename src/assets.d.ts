@@ -11,6 +11,10 @@ declare module "*.txt" {
   const text: string;
   export default text;
 }
+declare module "*.png" {
+  const path: string;
+  export default path;
+}
 declare module "*.css" {
   const path: string;
   export default path;

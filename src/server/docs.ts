@@ -7,6 +7,7 @@ import swagger from "@elysiajs/swagger";
 import { Elysia } from "elysia";
 import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
+import swaggerIcon from "swagger-ui-dist/favicon-32x32.png" with { type: "file" };
 
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -14,6 +15,7 @@ const PAGE = `<!doctype html>
   <meta charset="utf-8" />
   <meta name="viewport" content="width=device-width, initial-scale=1" />
   <title>usersvc API</title>
+  <link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png" />
   <link rel="stylesheet" href="/docs/assets/swagger-ui.css" />
 </head>
 <body>
@@ -28,6 +30,8 @@ const PAGE = `<!doctype html>
 const ASSETS: Record<string, { path: string; type: string }> = {
   "swagger-ui-bundle.js": { path: swaggerBundle, type: "text/javascript; charset=utf-8" },
   "swagger-ui.css": { path: swaggerCss, type: "text/css; charset=utf-8" },
+  // Without an icon link the browser asks for /favicon.ico, a 404 in the console of every docs visit.
+  "favicon-32x32.png": { path: swaggerIcon, type: "image/png" },
 };
 
 export function apiDocs(version: string) {
