@@ -7,7 +7,7 @@
  * even on kill -9, so a crash never leaves a stale lock behind.
  */
 import { dlopen, FFIType } from "bun:ffi";
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const LOCK_EX = 2;
@@ -33,6 +33,8 @@ export function lockFilePath(dataDir: string): string {
 /** Returns the lock, or null when another live process holds it. */
 export function tryLockDataDir(dataDir: string): DataDirLock | null {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // PGlite writes its files world-writable; like PostgreSQL, keep PGDATA owner-only whatever it was made with.
+  chmodSync(dataDir, 0o700);
   const path = lockFilePath(dataDir);
   const fd = openSync(path, "a+", 0o600);
   if (!flock(fd, LOCK_EX | LOCK_NB)) {
