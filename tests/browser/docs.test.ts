@@ -4,7 +4,7 @@
  * network other than the test server. A missing browser fails the suite
  * (it is never skipped), so CI cannot pass without having looked at the page.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,10 +31,6 @@ const AUTH_ROUTES = [
 ];
 // A blank or unstyled page screenshots to a few KB; the rendered one is well over 100 KB.
 const MIN_SCREENSHOT_BYTES = 30 * 1024;
-
-// bun 1.4.5 does not read `timeout` from bunfig.toml's [test] table, so the 5 s
-// default would apply; a browser on a busy 2-core machine can need more.
-setDefaultTimeout(120_000);
 
 let server: TestServer;
 let browser: Browser;
