@@ -5,7 +5,7 @@
  */
 import { Elysia } from "elysia";
 import { DomainError } from "../core/errors.ts";
-import { errorResponse, malformedBody } from "./errors.ts";
+import { malformedBody } from "./errors.ts";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 const METHODS_WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -15,10 +15,11 @@ export function jsonBodies() {
     .onRequest(({ request }) => {
       if (!METHODS_WITH_BODY.has(request.method)) return;
       const length = Number(request.headers.get("content-length") ?? "0");
-      if (length > MAX_BODY_BYTES) return errorResponse(new DomainError("PAYLOAD_TOO_LARGE"));
+      // Thrown, not returned: a Response returned from onRequest skips the error handler and the request log.
+      if (length > MAX_BODY_BYTES) throw new DomainError("PAYLOAD_TOO_LARGE");
       const hasBody = length > 0 || request.headers.has("transfer-encoding");
       if (hasBody && !isJson(request.headers.get("content-type"))) {
-        return errorResponse(new DomainError("UNSUPPORTED_MEDIA_TYPE"));
+        throw new DomainError("UNSUPPORTED_MEDIA_TYPE");
       }
     })
     .onParse({ as: "global" }, async ({ request }) => {

@@ -48,25 +48,37 @@ export function errorResponse(error: DomainError, headers: Record<string, string
 }
 
 export function errorHandler(logger: Logger, allowedMethods: (path: string) => string[]) {
-  return new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, request, path }) => {
-    if (error instanceof DomainError) return errorResponse(error);
-    switch (code) {
-      case "VALIDATION":
-        return errorResponse(fromValidation(error as ValidationError));
-      case "PARSE":
-        return errorResponse(malformedBody());
-      case "NOT_FOUND": {
-        const allowed = allowedMethods(path);
-        if (allowed.length > 0 && !allowed.includes(request.method)) {
-          return errorResponse(new DomainError("METHOD_NOT_ALLOWED"), { allow: allowed.join(", ") });
-        }
-        return errorResponse(new DomainError("NOT_FOUND", `No route for ${request.method} ${path}`));
-      }
-      default:
-        logger.error({ err: error, method: request.method, path }, "unhandled error");
-        return errorResponse(new DomainError("INTERNAL_ERROR"));
-    }
+  return new Elysia({ name: "error-handler" }).onError({ as: "global" }, (context) => {
+    const response = toErrorResponse(context, logger, allowedMethods);
+    // Elysia passes a Response returned here straight to the client without
+    // updating set.status, which is what the request log reads.
+    context.set.status = response.status;
+    return response;
   });
+}
+
+function toErrorResponse(
+  { code, error, request, path }: { code: unknown; error: unknown; request: Request; path: string },
+  logger: Logger,
+  allowedMethods: (path: string) => string[],
+): Response {
+  if (error instanceof DomainError) return errorResponse(error);
+  switch (code) {
+    case "VALIDATION":
+      return errorResponse(fromValidation(error as ValidationError));
+    case "PARSE":
+      return errorResponse(malformedBody());
+    case "NOT_FOUND": {
+      const allowed = allowedMethods(path);
+      if (allowed.length > 0 && !allowed.includes(request.method)) {
+        return errorResponse(new DomainError("METHOD_NOT_ALLOWED"), { allow: allowed.join(", ") });
+      }
+      return errorResponse(new DomainError("NOT_FOUND", `No route for ${request.method} ${path}`));
+    }
+    default:
+      logger.error({ err: error, method: request.method, path }, "unhandled error");
+      return errorResponse(new DomainError("INTERNAL_ERROR"));
+  }
 }
 
 export function malformedBody(): DomainError {

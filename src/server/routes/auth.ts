@@ -10,7 +10,8 @@ const strict = { additionalProperties: false } as const;
 const Body = {
   register: t.Object(
     {
-      email: t.String({ format: "email", description: "Unique, case-insensitive" }),
+      // No `format: "email"`: core checks it after trimming (SPEC: stored trimmed), naming every bad field at once.
+      email: t.String({ description: "Unique, case-insensitive; stored trimmed and lower-cased" }),
       username: t.String({ description: "3-32 of A-Z a-z 0-9 _ . -", examples: ["alice"] }),
       password: t.String({ description: "8-256 characters, not a common password" }),
     },
