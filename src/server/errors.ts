@@ -93,17 +93,17 @@ function fromValidation(error: ValidationError): DomainError {
     const path = "path" in issue && typeof issue.path === "string" ? issue.path : "";
     const field = path.replace(/^\//, "").replaceAll("/", ".") || error.type;
     const message = "message" in issue && typeof issue.message === "string" ? issue.message : "is invalid";
-    const key = `${field}:${message}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    details.push({ field, message: describe(issue, message) });
+    // TypeBox reports a missing field twice ("required", then "expected string"): keep the first.
+    if (seen.has(field)) continue;
+    seen.add(field);
+    details.push({ field, message: describe(message) });
   }
   if (details.length === 0) details.push({ field: error.type, message: ERROR_MESSAGES.VALIDATION_ERROR });
   return new DomainError("VALIDATION_ERROR", details.map((d) => `${d.field}: ${d.message}`).join("; "), details);
 }
 
 /** TypeBox says "Unexpected property" without naming it; the path does. */
-function describe(issue: unknown, message: string): string {
+function describe(message: string): string {
   if (message === "Unexpected property") return "is not an accepted field";
   return message;
 }
