@@ -16,7 +16,12 @@ const cmd = [
   process.execPath,
   "build",
   "--compile",
-  "--minify",
+  // Not --minify (nor --minify-whitespace): Elysia reads each handler's source to decide
+  // what to parse (sucrose), and on a method like `async resolve({ headers }) {…}` written
+  // on one line it misses `headers`, so the auth macro got undefined headers (500 on every
+  // protected route, in the binary only).
+  "--minify-syntax",
+  "--minify-identifiers",
   "--bytecode",
   "--format=esm",
   "--sourcemap",

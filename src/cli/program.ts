@@ -38,7 +38,9 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       // Commands other than serve keep stdout for data and stay quiet unless LOG_LEVEL asks otherwise.
       const toStdout = options.logTo === "stdout";
       const level = toStdout || io.env.LOG_LEVEL ? config.logLevel : "warn";
-      return { config, io, logger: createLogger(level, pino.destination(toStdout ? 1 : 2)) };
+      // sync: main.ts calls process.exit as soon as a command returns, which drops an async
+      // write still in flight (serve's final "stopped" line went missing that way).
+      return { config, io, logger: createLogger(level, pino.destination({ dest: toStdout ? 1 : 2, sync: true })) };
     },
     async execute(command, args) {
       exitCode = await executeCoreCommand(command, args, ctx.runtime());
@@ -60,10 +62,14 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   for (const command of [program, ...program.commands]) {
     command
       .exitOverride()
-      .showHelpAfterError("(run with --help for usage)")
       .configureOutput({
         writeOut: (text) => io.stdout(text.trimEnd()),
         writeErr: (text) => io.stderr(text.trimEnd()),
+        // SPEC §5: one plain line, e.g. "usersvc: unknown option '--nope' (see usersvc serve --help)".
+        outputError: (text, write) => {
+          const help = command === program ? "usersvc --help" : `usersvc ${command.name()} --help`;
+          write(`usersvc: ${text.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")} (see ${help})`);
+        },
       });
   }
 

@@ -1,7 +1,8 @@
 /**
- * A fresh, migrated database for each test file: a new PostgreSQL database
- * on the server in DATABASE_URL when it is set, otherwise a new PGlite data
- * directory copied from a template made once per run (initdb is slow).
+ * A fresh database for each test file: a new, empty PostgreSQL database on
+ * the server in DATABASE_URL when it is set, otherwise a new PGlite data
+ * directory copied from a migrated template made once per run (initdb is
+ * slow). Callers migrate (migrating again is a no-op on the template copy).
  */
 import { cpSync, existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

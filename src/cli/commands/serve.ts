@@ -56,12 +56,17 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
     if (resources.lock) {
       resources.control = startControlServer(config.dataDir, CORE_COMMANDS, core, logger, reportError);
     }
+    // Handlers first: a supervisor may send SIGTERM the moment it reads the "listening" line.
+    const shutdown = nextShutdownSignal();
     const url = `http://${server.hostname}:${server.port}`;
     logger.info({ url, docs: options.docs ? `${url}/docs` : null, database: handle.kind }, "usersvc listening");
 
-    const signal = await nextShutdownSignal();
+    const signal = await shutdown;
     logger.info({ signal }, "shutting down: draining in-flight requests");
     await server.stop(false);
+    // Elysia runs onAfterResponse (the request log) in a setImmediate queued before stop()
+    // resolved; one more turn lets those run, else the last drained requests go unlogged.
+    await new Promise((resolve) => setImmediate(resolve));
     await release();
     logger.info("stopped");
     return 0;

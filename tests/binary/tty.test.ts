@@ -1,0 +1,146 @@
+/**
+ * SPEC §5: on a terminal, create-admin asks (@clack/prompts) for what is
+ * missing, with the password masked. Driven in a real pseudo-terminal by
+ * tmux (a server on its own socket, so no other tmux session is touched).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { binaryEnv, buildBinary, createMigratedTestDatabase, loginAndFetchMe, startServe } from "../support/binary.ts";
+import type { TestDatabase } from "../support/database.ts";
+
+const PASSWORD = "Tty-Secret-Pass-42";
+const socketDir = mkdtempSync(join(tmpdir(), "usersvc-tmux-"));
+const SOCKET = join(socketDir, "tmux.sock");
+
+let database: TestDatabase;
+let binary: string;
+let sessions = 0;
+
+function tmux(...args: string[]): { exitCode: number; output: string } {
+  const proc = Bun.spawnSync(["/usr/bin/tmux", "-S", SOCKET, ...args], {
+    env: { ...binaryEnv(database.env), TERM: "xterm-256color", SHELL: "/bin/sh" },
+    stdin: "ignore",
+  });
+  return { exitCode: proc.exitCode, output: proc.stdout.toString() + proc.stderr.toString() };
+}
+
+function quote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/** A terminal running `usersvc <args>`; the pane stays up after it exits so its screen can be read. */
+function startTerminal(args: string[]) {
+  sessions += 1;
+  const name = `s${sessions}`;
+  const command = `${[binary, ...args].map(quote).join(" ")}; echo EXIT=$?; sleep 30`;
+  const started = tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", command);
+  if (started.exitCode !== 0) throw new Error(`tmux new-session failed: ${started.output}`);
+
+  const screen = (): string => tmux("capture-pane", "-p", "-t", name).output;
+  return {
+    screen,
+    /** Polls the screen (an external terminal: short waits are the only way) until it shows `text`. */
+    async waitFor(text: string | RegExp): Promise<string> {
+      for (let attempt = 0; attempt < 200; attempt++) {
+        const shown = screen();
+        if (typeof text === "string" ? shown.includes(text) : text.test(shown)) return shown;
+        await Bun.sleep(50);
+      }
+      throw new Error(`the terminal never showed ${text}; it shows:\n${screen()}`);
+    },
+    type(text: string): void {
+      tmux("send-keys", "-t", name, "-l", text);
+    },
+    press(...keys: string[]): void {
+      tmux("send-keys", "-t", name, ...keys);
+    },
+    /** The exit code the shell echoed. */
+    async exitCode(): Promise<number> {
+      const shown = await this.waitFor(/EXIT=\d+/);
+      return Number(/EXIT=(\d+)/.exec(shown)![1]);
+    },
+  };
+}
+
+beforeAll(async () => {
+  [database, binary] = await Promise.all([createMigratedTestDatabase(), buildBinary()]);
+});
+
+afterAll(async () => {
+  tmux("kill-server");
+  rmSync(socketDir, { recursive: true, force: true });
+  await database.drop();
+});
+
+describe("create-admin on a terminal", () => {
+  test("asks for email, username and the password twice, masks the password, and creates the admin", async () => {
+    const terminal = startTerminal(["create-admin"]);
+    await terminal.waitFor("Admin email");
+    terminal.type("tty@example.com");
+    terminal.press("Enter");
+    await terminal.waitFor("Admin username");
+    terminal.type("ttyadmin");
+    terminal.press("Enter");
+    await terminal.waitFor("Admin password");
+    terminal.type(PASSWORD);
+    terminal.press("Enter");
+    await terminal.waitFor("Repeat the password");
+    terminal.type(PASSWORD);
+    terminal.press("Enter");
+
+    expect(await terminal.exitCode()).toBe(0);
+    const screen = terminal.screen();
+    expect(screen).toMatch(/Created admin ttyadmin <tty@example\.com> [0-9a-f-]{36}/);
+    expect(screen).not.toContain(PASSWORD);
+    // Both password prompts show one mask character per typed character.
+    expect(screen.split("▪".repeat(PASSWORD.length)).length - 1).toBe(2);
+  });
+
+  test("a repeated password that does not match exits 2 and creates nobody", async () => {
+    const terminal = startTerminal(["create-admin", "--email", "mismatch@example.com", "--username", "mismatch"]);
+    await terminal.waitFor("Admin password");
+    terminal.type(PASSWORD);
+    terminal.press("Enter");
+    await terminal.waitFor("Repeat the password");
+    terminal.type(`${PASSWORD}-typo`);
+    terminal.press("Enter");
+
+    expect(await terminal.exitCode()).toBe(2);
+    const screen = terminal.screen();
+    expect(screen).toContain("usersvc: the passwords do not match");
+    expect(screen).not.toContain("Created admin");
+    expect(screen).not.toContain(PASSWORD);
+  });
+
+  test("Ctrl-C at a prompt cancels with exit code 130", async () => {
+    const terminal = startTerminal(["create-admin"]);
+    await terminal.waitFor("Admin email");
+    terminal.type("cancel@example.com");
+    terminal.press("C-c");
+
+    expect(await terminal.exitCode()).toBe(130);
+    const screen = terminal.screen();
+    expect(screen).toContain("usersvc: cancelled");
+    expect(screen).not.toContain("Created admin");
+  });
+
+  test("the admin created on the terminal logs in, and the cancelled and mismatched ones do not exist", async () => {
+    await using serve = await startServe({ env: database.env });
+    const login = (email: string) => loginAndFetchMe(serve.url, { email, password: PASSWORD });
+    const [created, mismatched, cancelled] = await Promise.all([
+      login("tty@example.com"),
+      login("mismatch@example.com"),
+      login("cancel@example.com"),
+    ]);
+    expect(created.me.status).toBe(200);
+    expect({ email: created.me.body.data.email, username: created.me.body.data.username, is_admin: created.me.body.data.is_admin }).toEqual({
+      email: "tty@example.com",
+      username: "ttyadmin",
+      is_admin: true,
+    });
+    expect([mismatched.login.status, mismatched.login.body.error?.code]).toEqual([401, "INVALID_CREDENTIALS"]);
+    expect([cancelled.login.status, cancelled.login.body.error?.code]).toEqual([401, "INVALID_CREDENTIALS"]);
+  });
+});
