@@ -23,3 +23,7 @@ declare module "swagger-ui-dist/swagger-ui-bundle.js" {
   const path: string;
   export default path;
 }
+declare module "*.tar.gz" {
+  const path: string;
+  export default path;
+}

@@ -17,6 +17,8 @@ export interface Config {
   accessTtl: number;
   refreshTtl: number;
   refreshGrace: number;
+  /** Days after which soft-deleted users are purged. */
+  purgeAfterDays: number;
   trustProxy: boolean;
 }
 
@@ -64,6 +66,7 @@ export function loadConfig(env: Env): Config {
     accessTtl: read.integer("USERSVC_ACCESS_TTL", 900, { min: 1 }),
     refreshTtl: read.integer("USERSVC_REFRESH_TTL", 2_592_000, { min: 1 }),
     refreshGrace: read.integer("USERSVC_REFRESH_GRACE", 0, { min: 0 }),
+    purgeAfterDays: read.integer("USERSVC_PURGE_AFTER", 30, { min: 0 }),
     trustProxy: read.boolean("USERSVC_TRUST_PROXY", false),
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -26,6 +26,7 @@ describe("loadConfig", () => {
       accessTtl: 900,
       refreshTtl: 2_592_000,
       refreshGrace: 0,
+      purgeAfterDays: 30,
       trustProxy: false,
     });
   });

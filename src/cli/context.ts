@@ -6,8 +6,11 @@ export interface ProgramContext {
   io: CliIO;
   /** Config and logger, loaded on first use (so --help never needs a valid environment). */
   runtime(overrides?: Record<string, string | undefined>, options?: { logTo?: "stdout" | "stderr" }): Runtime;
-  /** Runs a database command here or through the running server; records its exit code. */
-  execute<A>(command: CoreCommand<A>, args: A): Promise<void>;
+  /**
+   * Runs a database command here or through the running server; records its
+   * exit code. `stdout` replaces where its data lines go (e.g. a file).
+   */
+  execute<A>(command: CoreCommand<A>, args: A, options?: { stdout?: (line: string) => void }): Promise<void>;
   /** Records the exit code of a command that does not go through execute(). */
   finish(code: number): void;
 }

@@ -4,10 +4,14 @@ import pino from "pino";
 import { loadConfig } from "../config.ts";
 import { createLogger } from "../logger.ts";
 import { VERSION } from "../version.ts";
+import { auditCommand } from "./commands/audit.ts";
+import { blockCommands } from "./commands/block.ts";
 import { createAdminCommand } from "./commands/create-admin.ts";
 import { dropDbCommand } from "./commands/drop-db.ts";
 import { initDbCommand } from "./commands/init-db.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { transferCommands } from "./commands/transfer.ts";
+import { usersCommand } from "./commands/users.ts";
 import type { ProgramContext } from "./context.ts";
 import { executeCoreCommand, type Runtime } from "./core-command.ts";
 import type { CliIO } from "./io.ts";
@@ -42,8 +46,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       // write still in flight (serve's final "stopped" line went missing that way).
       return { config, io, logger: createLogger(level, pino.destination({ dest: toStdout ? 1 : 2, sync: true })) };
     },
-    async execute(command, args) {
-      exitCode = await executeCoreCommand(command, args, ctx.runtime());
+    async execute(command, args, options = {}) {
+      const runtime = ctx.runtime();
+      const io = options.stdout ? { ...runtime.io, stdout: options.stdout } : runtime.io;
+      exitCode = await executeCoreCommand(command, args, { ...runtime, io });
     },
     finish(code) {
       exitCode = code;
@@ -53,13 +59,20 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   const program = new Command("usersvc")
     .description("Self-hosted user management and authentication: HTTP API, operator CLI and lifecycle hooks.")
     .version(VERSION, "-V, --version")
-    .addHelpText("after", ENVIRONMENT_HELP)
-    .addCommand(serveCommand(ctx))
-    .addCommand(initDbCommand(ctx))
-    .addCommand(dropDbCommand(ctx))
-    .addCommand(createAdminCommand(ctx));
+    .addHelpText("after", ENVIRONMENT_HELP);
+  const commands = [
+    serveCommand(ctx),
+    initDbCommand(ctx),
+    dropDbCommand(ctx),
+    createAdminCommand(ctx),
+    ...blockCommands(ctx),
+    usersCommand(ctx),
+    ...transferCommands(ctx),
+    auditCommand(ctx),
+  ];
+  for (const command of commands) program.addCommand(command);
 
-  for (const command of [program, ...program.commands]) {
+  for (const command of allCommands(program)) {
     command
       .exitOverride()
       .configureOutput({
@@ -67,7 +80,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
         writeErr: (text) => io.stderr(text.trimEnd()),
         // SPEC §5: one plain line, e.g. "usersvc: unknown option '--nope' (see usersvc serve --help)".
         outputError: (text, write) => {
-          const help = command === program ? "usersvc --help" : `usersvc ${command.name()} --help`;
+          const help = ["usersvc", ...commandPath(command).slice(1), "--help"].join(" ");
           write(`usersvc: ${text.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")} (see ${help})`);
         },
       });
@@ -87,4 +100,12 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     }
     return reportError(error, io);
   }
+}
+
+function allCommands(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(allCommands)];
+}
+
+function commandPath(command: Command): string[] {
+  return command.parent ? [...commandPath(command.parent), command.name()] : [command.name()];
 }

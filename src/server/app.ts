@@ -6,6 +6,7 @@ import { jsonBodies } from "./body.ts";
 import { apiDocs } from "./docs.ts";
 import { errorHandler } from "./errors.ts";
 import { requestLog } from "./request-log.ts";
+import { adminRoutes } from "./routes/admin.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { meRoutes } from "./routes/me.ts";
 import { systemRoutes } from "./routes/system.ts";
@@ -23,7 +24,7 @@ export function createApp(core: Core, options: AppOptions = {}) {
     .use(errorHandler(core.logger, allowedMethods))
     .use(jsonBodies())
     .use(systemRoutes(core))
-    .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(meRoutes(core)));
+    .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(meRoutes(core)).use(adminRoutes(core)));
   if (options.docs !== false) app.use(apiDocs(VERSION));
 
   for (const route of app.routes) {

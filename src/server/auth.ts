@@ -2,17 +2,52 @@
 import { Elysia } from "elysia";
 import type { Core } from "../core/core.ts";
 import { DomainError } from "../core/errors.ts";
-import { authenticate, type ClientInfo } from "../core/sessions/sessions.ts";
+import { adminActor, userActor } from "../core/audit/actor.ts";
+import { authenticate, type ClientInfo, type Principal } from "../core/sessions/sessions.ts";
 
 const BEARER = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/i;
 
+/**
+ * `{ auth: true }` resolves `principal` (and `actor`, for the audit log);
+ * `{ admin: true }` does the same and then requires the admin role as stored
+ * now, not as the token remembers it, so a demotion applies at once.
+ *
+ * The check runs in `transform`, before the request's params and body are
+ * validated: a caller without the right token learns nothing about a route's
+ * input rules (401/403 come before 422). `resolve` then hands the result on.
+ */
 export function authMacro(core: Core) {
+  const trustProxy = core.config.trustProxy;
+  const principals = new WeakMap<Request, Principal>();
+  async function principalOf(authorization: string | undefined): Promise<Principal> {
+    const match = BEARER.exec(authorization ?? "");
+    if (!match) throw new DomainError("UNAUTHENTICATED");
+    return authenticate(core, match[1]!);
+  }
+  function checked(request: Request): Principal {
+    const principal = principals.get(request);
+    if (!principal) throw new Error("auth macro: resolve ran without transform");
+    return principal;
+  }
   return new Elysia({ name: "auth-macro" }).macro({
     auth: {
-      async resolve({ headers }) {
-        const match = BEARER.exec(headers.authorization ?? "");
-        if (!match) throw new DomainError("UNAUTHENTICATED");
-        return { principal: await authenticate(core, match[1]!) };
+      async transform({ headers, request }) {
+        principals.set(request, await principalOf(headers.authorization));
+      },
+      resolve({ request, server }) {
+        const principal = checked(request);
+        return { principal, actor: userActor(principal.user.id, clientInfo(request, server, trustProxy).ip) };
+      },
+    },
+    admin: {
+      async transform({ headers, request }) {
+        const principal = await principalOf(headers.authorization);
+        if (!principal.user.roles.includes("admin")) throw new DomainError("FORBIDDEN");
+        principals.set(request, principal);
+      },
+      resolve({ request, server }) {
+        const principal = checked(request);
+        return { principal, actor: adminActor(principal.user.id, clientInfo(request, server, trustProxy).ip) };
       },
     },
   });

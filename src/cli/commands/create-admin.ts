@@ -1,7 +1,7 @@
 import { Command } from "commander";
-import { DomainError } from "../../core/errors.ts";
+import { CLI_ACTOR } from "../../core/audit/actor.ts";
 import { toPublicUser, type UserRecord } from "../../core/users/user.ts";
-import { createUser, findUserByReference, grantRole } from "../../core/users/users.ts";
+import { createUser, getUserByReference, grantRole } from "../../core/users/users.ts";
 import type { ProgramContext } from "../context.ts";
 import type { CoreCommand } from "../core-command.ts";
 import { type CliIO, UsageError } from "../io.ts";
@@ -18,15 +18,13 @@ export const createAdmin: CoreCommand<CreateAdminArgs> = {
     const core = await ctx.core();
     let user: UserRecord;
     if (args.mode === "promote") {
-      const found = await findUserByReference(core, args.user);
-      if (!found) throw new DomainError("USER_NOT_FOUND", `No user matches "${args.user}"`);
-      user = await grantRole(core, found, "admin");
+      user = await grantRole(core, CLI_ACTOR, await getUserByReference(core, args.user), "admin");
     } else {
       const { email, username, password } = args;
-      user = await createUser(core, { email, username, password }, { roles: ["user", "admin"], isVerified: true });
+      user = await createUser(core, { email, username, password }, { actor: CLI_ACTOR, roles: ["user", "admin"], isVerified: true });
     }
     const verb = args.mode === "promote" ? "Promoted" : "Created";
-    ctx.out.stdout(args.json ? JSON.stringify(toPublicUser(user)) : `${verb} admin ${user.username} <${user.email}> ${user.id}`);
+    ctx.out.stdout(args.json ? JSON.stringify(toPublicUser(user, core.now())) : `${verb} admin ${user.username} <${user.email}> ${user.id}`);
     return 0;
   },
 };

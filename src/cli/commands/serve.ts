@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { createCore } from "../../core/core.ts";
+import { scheduleMaintenance } from "../../core/maintenance.ts";
 import { readLockHolder, tryLockDataDir, type DataDirLock } from "../../core/db/data-dir-lock.ts";
 import type { DatabaseHandle } from "../../core/db/client.ts";
 import { migrateDatabase } from "../../core/db/migrate.ts";
@@ -24,9 +25,15 @@ export function serveCommand(ctx: ProgramContext): Command {
 
 async function serve(runtime: Runtime, options: { docs: boolean }): Promise<number> {
   const { config, logger } = runtime;
-  const resources: { lock?: DataDirLock; handle?: DatabaseHandle; control?: ControlServer } = {};
+  const resources: {
+    lock?: DataDirLock;
+    handle?: DatabaseHandle;
+    control?: ControlServer;
+    maintenance?: { stop(): Promise<void> };
+  } = {};
   const release = async (): Promise<void> => {
     resources.control?.stop();
+    await resources.maintenance?.stop();
     await resources.handle?.close();
     resources.lock?.release();
   };
@@ -47,6 +54,7 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
 
     const core = await createCore({ config, db: handle.db, dbKind: handle.kind, logger });
     const app = createApp(core, { docs: options.docs });
+    resources.maintenance = scheduleMaintenance(core);
     try {
       app.listen({ hostname: config.host, port: config.port });
     } catch (error) {

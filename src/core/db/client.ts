@@ -3,8 +3,10 @@
  * DATABASE_URL is set, otherwise the embedded PGlite in the data directory
  * (which the caller must have locked, see data-dir-lock.ts).
  */
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
@@ -56,12 +58,23 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   const needsInit = !existsSync(join(dataDir, "PG_VERSION"));
   const compile = async (path: string): Promise<WebAssembly.Module> =>
     WebAssembly.compile(await Bun.file(path).arrayBuffer());
-  const client = await PGlite.create({
-    dataDir,
-    pgliteWasmModule: await compile(PGLITE_ASSETS.pgliteWasm),
-    ...(needsInit ? { initdbWasmModule: await compile(PGLITE_ASSETS.initdbWasm) } : {}),
-    fsBundle: Bun.file(PGLITE_ASSETS.pgliteData),
-  });
+  // PGlite reads extension bundles with plain file I/O, which cannot see the
+  // binary's embedded files: hand it a copy on disk for the time of start-up.
+  const scratch = mkdtempSync(join(tmpdir(), "usersvc-pglite-"));
+  const trgmBundle = join(scratch, "pg_trgm.tar.gz");
+  await Bun.write(trgmBundle, Bun.file(PGLITE_ASSETS.pgTrgm));
+  let client: PGlite;
+  try {
+    client = await PGlite.create({
+      dataDir,
+      pgliteWasmModule: await compile(PGLITE_ASSETS.pgliteWasm),
+      ...(needsInit ? { initdbWasmModule: await compile(PGLITE_ASSETS.initdbWasm) } : {}),
+      fsBundle: Bun.file(PGLITE_ASSETS.pgliteData),
+      extensions: { pg_trgm: { name: "pg_trgm", setup: async () => ({ bundlePath: pathToFileURL(trgmBundle) }) } },
+    });
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
   // One drizzle type for both drivers: their query builders are the same pg-core API.
   const db = drizzlePglite(client, { schema }) as unknown as Database;
   return {

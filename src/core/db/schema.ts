@@ -43,7 +43,14 @@ export const users = pgTable(
     // Emails are stored lower-cased; usernames keep their case but are unique without it.
     uniqueIndex("users_email_key").on(t.email),
     uniqueIndex("users_username_lower_key").on(sql`lower(${t.username})`),
-    index("users_created_at_idx").on(t.createdAt),
+    // Admin listing: keyset pages by creation within a status, role containment, substring search.
+    index("users_status_created_at_idx").on(t.status, t.createdAt, t.id),
+    index("users_created_at_id_idx").on(t.createdAt, t.id),
+    index("users_roles_idx").using("gin", t.roles),
+    index("users_email_trgm_idx").using("gin", sql`${t.email} gin_trgm_ops`),
+    index("users_username_trgm_idx").using("gin", sql`lower(${t.username}) gin_trgm_ops`),
+    // The purge job looks only at soft-deleted users.
+    index("users_deleted_at_idx").on(t.deletedAt).where(sql`${t.deletedAt} is not null`),
     check("users_status_check", sql`${t.status} in ('active', 'blocked', 'deleted')`),
     check("users_balance_check", sql`${t.balance} >= 0`),
   ],
@@ -86,3 +93,51 @@ export const signingKeys = pgTable("signing_keys", {
   createdAt: timestamptz("created_at").notNull().defaultNow(),
   retiredAt: timestamptz("retired_at"),
 });
+
+/**
+ * Every balance change, with the balance after it. `idempotencyKey` makes a
+ * repeated request return the first result instead of applying twice.
+ */
+export const balanceTransactions = pgTable(
+  "balance_transactions",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    amount: bigint("amount", { mode: "number" }).notNull(),
+    balanceAfter: bigint("balance_after", { mode: "number" }).notNull(),
+    reason: text("reason").notNull(),
+    actorType: text("actor_type").notNull(),
+    actorId: uuid("actor_id"),
+    idempotencyKey: text("idempotency_key"),
+    createdAt: timestamptz("created_at").notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("balance_transactions_idempotency_key").on(t.userId, t.idempotencyKey),
+    index("balance_transactions_user_created_idx").on(t.userId, t.createdAt),
+  ],
+);
+
+/**
+ * The audit log, hash-chained: each entry's `hash` covers its content and
+ * the previous entry's hash, so an edited or removed entry breaks the chain.
+ * Ids are assigned by the writer (under a lock) so they are part of the hash.
+ * Entries hold ids, never emails or names, so a purge leaves nothing personal.
+ */
+export const auditLog = pgTable(
+  "audit_log",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey(),
+    occurredAt: timestamptz("occurred_at").notNull(),
+    event: text("event").notNull(),
+    actorType: text("actor_type").notNull(),
+    actorId: uuid("actor_id"),
+    targetId: uuid("target_id"),
+    ip: text("ip"),
+    data: jsonb("data").$type<Record<string, unknown>>().notNull().default({}),
+    prevHash: text("prev_hash").notNull(),
+    hash: text("hash").notNull(),
+  },
+  (t) => [index("audit_log_target_idx").on(t.targetId, t.id), index("audit_log_event_idx").on(t.event, t.id)],
+);

@@ -2,11 +2,13 @@
  * Sessions and their tokens: login, refresh with rotation and reuse
  * detection, logout, change of password (SPEC §4 token rules).
  */
+import { userActor } from "../audit/actor.ts";
+import { appendAudit } from "../audit/audit.ts";
 import { burnPasswordVerification, checkPasswordStrength, hashPassword, needsRehash, verifyPassword } from "../auth/password.ts";
 import type { Core } from "../core.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
 import { findCredentialsBy, findPasswordHash, findUserById, updateUser } from "../users/queries.ts";
-import type { UserRecord } from "../users/user.ts";
+import { isBlocked, type UserRecord } from "../users/user.ts";
 import { isUuid } from "../users/users.ts";
 import { checkPasswordLength, normalizeEmail, throwIfProblems } from "../users/validation.ts";
 import {
@@ -155,7 +157,12 @@ export interface PasswordChange {
 }
 
 /** Revokes the user's other sessions and answers with a fresh pair for this one. */
-export async function changePassword(core: Core, principal: Principal, change: PasswordChange): Promise<TokenPair> {
+export async function changePassword(
+  core: Core,
+  principal: Principal,
+  change: PasswordChange,
+  client: ClientInfo,
+): Promise<TokenPair> {
   const problems: FieldProblem[] = [];
   checkPasswordLength(change.new_password, problems, "new_password");
   throwIfProblems(problems);
@@ -171,6 +178,8 @@ export async function changePassword(core: Core, principal: Principal, change: P
     const session = await renewSession(tx, principal.session.id, crypto.randomUUID(), now);
     // Throwing rolls the password change back: the caller's session died meanwhile.
     if (!session) throw new DomainError("SESSION_REVOKED");
+    const actor = userActor(principal.user.id, client.ip);
+    await appendAudit(tx, { event: "user.password_changed", actor, targetId: principal.user.id }, now);
     return session;
   });
   return mintPair(core, principal.user, renewed, renewed.refreshJti);
@@ -207,10 +216,6 @@ export async function revokeOwnSession(core: Core, principal: Principal, session
     throw new DomainError("NOT_FOUND", "Session not found");
   }
   return { revoked: await revokeSession(core.db, session.id, "revoked_by_user", core.now()) };
-}
-
-export function isBlocked(user: UserRecord, now: Date): boolean {
-  return user.status === "blocked" && (user.blockedUntil === null || user.blockedUntil > now);
 }
 
 async function activeUserOf(core: Core, session: SessionRow): Promise<UserRecord> {

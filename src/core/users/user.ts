@@ -25,18 +25,34 @@ export interface PublicUser {
   deleted_at: string | null;
 }
 
-export function toPublicUser(user: UserRecord): PublicUser {
+/** A block whose `blocked_until` has passed has ended, whether or not the sweep has recorded it yet. */
+export function effectiveStatus(user: UserRecord, now: Date): UserStatus {
+  if (user.status === "blocked" && user.blockedUntil !== null && user.blockedUntil <= now) return "active";
+  return user.status;
+}
+
+export function isBlocked(user: UserRecord, now: Date): boolean {
+  return effectiveStatus(user, now) === "blocked";
+}
+
+export function isActiveAdmin(user: UserRecord, now: Date): boolean {
+  return user.roles.includes("admin") && effectiveStatus(user, now) === "active";
+}
+
+export function toPublicUser(user: UserRecord, now: Date): PublicUser {
+  const status = effectiveStatus(user, now);
+  const blockEnded = status !== user.status;
   return {
     id: user.id,
     email: user.email,
     username: user.username,
     roles: user.roles,
     is_admin: user.roles.includes("admin"),
-    is_active: user.status === "active",
+    is_active: status === "active",
     is_verified: user.isVerified,
-    status: user.status,
-    blocked_reason: user.blockedReason,
-    blocked_until: isoOrNull(user.blockedUntil),
+    status,
+    blocked_reason: blockEnded ? null : user.blockedReason,
+    blocked_until: blockEnded ? null : isoOrNull(user.blockedUntil),
     metadata: user.metadata,
     balance: user.balance,
     created_at: user.createdAt.toISOString(),

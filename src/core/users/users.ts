@@ -1,6 +1,9 @@
 /** User use cases shared by the HTTP API and the CLI. */
+import { type Actor, userActor } from "../audit/actor.ts";
+import { appendAudit } from "../audit/audit.ts";
 import { checkPasswordStrength, hashPassword } from "../auth/password.ts";
 import type { Core } from "../core.ts";
+import type { Db } from "../db/client.ts";
 import { uniqueViolation } from "../db/pg-errors.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
 import {
@@ -28,11 +31,12 @@ export interface NewUserInput {
 }
 
 export interface CreateUserOptions {
+  actor: Actor;
   roles?: string[];
   isVerified?: boolean;
 }
 
-export async function createUser(core: Core, input: NewUserInput, options: CreateUserOptions = {}): Promise<UserRecord> {
+export async function createUser(core: Core, input: NewUserInput, options: CreateUserOptions): Promise<UserRecord> {
   const email = normalizeEmail(input.email);
   const username = input.username.trim();
   const problems: FieldProblem[] = [];
@@ -44,18 +48,27 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
   checkPasswordStrength(input.password);
 
   // Checked first for a clear answer; the unique indexes are the real guard against races.
-  await assertEmailFree(core, email);
-  await assertUsernameFree(core, username);
+  await assertEmailFree(core.db, email);
+  await assertUsernameFree(core.db, username);
 
   const passwordHash = await hashPassword(input.password);
+  const now = core.now();
   try {
-    return await insertUser(core.db, {
-      email,
-      username,
-      passwordHash,
-      metadata: input.metadata ?? {},
-      roles: options.roles ?? ["user"],
-      isVerified: options.isVerified ?? false,
+    return await core.db.transaction(async (tx) => {
+      const user = await insertUser(tx, {
+        email,
+        username,
+        passwordHash,
+        metadata: input.metadata ?? {},
+        roles: options.roles ?? ["user"],
+        isVerified: options.isVerified ?? false,
+        createdAt: now,
+        updatedAt: now,
+      });
+      // Self-registration: the actor is the user just created.
+      const actor = options.actor.type === "user" ? userActor(user.id, options.actor.ip) : options.actor;
+      await appendAudit(tx, { event: "user.registered", actor, targetId: user.id, data: { roles: user.roles } }, now);
+      return user;
     });
   } catch (error) {
     throw conflictFromUniqueViolation(error) ?? error;
@@ -67,7 +80,7 @@ export interface ProfileChanges {
   metadata?: Record<string, unknown>;
 }
 
-export async function updateProfile(core: Core, userId: string, changes: ProfileChanges): Promise<UserRecord> {
+export async function updateProfile(core: Core, actor: Actor, userId: string, changes: ProfileChanges): Promise<UserRecord> {
   const problems: FieldProblem[] = [];
   const username = changes.username?.trim();
   if (username !== undefined) checkUsername(username, problems);
@@ -76,12 +89,17 @@ export async function updateProfile(core: Core, userId: string, changes: Profile
 
   const current = await getUserById(core, userId);
   if (username !== undefined && username.toLowerCase() !== current.username.toLowerCase()) {
-    await assertUsernameFree(core, username);
+    await assertUsernameFree(core.db, username);
   }
+  const now = core.now();
   try {
-    const updated = await updateUser(core.db, userId, { username, metadata: changes.metadata }, core.now());
-    if (!updated) throw new DomainError("USER_NOT_FOUND");
-    return updated;
+    return await core.db.transaction(async (tx) => {
+      const updated = await updateUser(tx, userId, { username, metadata: changes.metadata }, now);
+      if (!updated) throw new DomainError("USER_NOT_FOUND");
+      const fields = Object.keys(changes).filter((k) => changes[k as keyof ProfileChanges] !== undefined);
+      await appendAudit(tx, { event: "user.updated", actor, targetId: userId, data: { fields } }, now);
+      return updated;
+    });
   } catch (error) {
     throw conflictFromUniqueViolation(error) ?? error;
   }
@@ -107,22 +125,35 @@ export async function findUserByReference(core: Core, reference: string): Promis
   return findUserByUsername(core.db, ref);
 }
 
-export async function grantRole(core: Core, user: UserRecord, role: string): Promise<UserRecord> {
+export async function grantRole(core: Core, actor: Actor, user: UserRecord, role: string): Promise<UserRecord> {
   if (user.roles.includes(role)) return user;
-  const updated = await updateUser(core.db, user.id, { roles: [...user.roles, role] }, core.now());
-  if (!updated) throw new DomainError("USER_NOT_FOUND");
-  return updated;
+  const now = core.now();
+  return core.db.transaction(async (tx) => {
+    const roles = [...user.roles, role];
+    const updated = await updateUser(tx, user.id, { roles }, now);
+    if (!updated) throw new DomainError("USER_NOT_FOUND");
+    const data = { fields: ["roles"], roles: { from: user.roles, to: roles } };
+    await appendAudit(tx, { event: "user.updated", actor, targetId: user.id, data }, now);
+    return updated;
+  });
 }
 
-async function assertEmailFree(core: Core, email: string): Promise<void> {
-  if (await findUserByEmail(core.db, email)) throw new DomainError("EMAIL_TAKEN");
+/** Like findUserByReference, but a miss is an error naming the reference. */
+export async function getUserByReference(core: Core, reference: string): Promise<UserRecord> {
+  const user = await findUserByReference(core, reference);
+  if (!user) throw new DomainError("USER_NOT_FOUND", `No user matches "${reference}"`);
+  return user;
 }
 
-async function assertUsernameFree(core: Core, username: string): Promise<void> {
-  if (await findUserByUsername(core.db, username)) throw new DomainError("USERNAME_TAKEN");
+export async function assertEmailFree(db: Db, email: string): Promise<void> {
+  if (await findUserByEmail(db, email)) throw new DomainError("EMAIL_TAKEN");
 }
 
-function conflictFromUniqueViolation(error: unknown): DomainError | null {
+export async function assertUsernameFree(db: Db, username: string): Promise<void> {
+  if (await findUserByUsername(db, username)) throw new DomainError("USERNAME_TAKEN");
+}
+
+export function conflictFromUniqueViolation(error: unknown): DomainError | null {
   const constraint = uniqueViolation(error);
   if (constraint === null) return null;
   return new DomainError(constraint.includes("username") ? "USERNAME_TAKEN" : "EMAIL_TAKEN");

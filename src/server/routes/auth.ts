@@ -3,6 +3,7 @@ import type { Core } from "../../core/core.ts";
 import { changePassword, login, logout, logoutAll, refresh } from "../../core/sessions/sessions.ts";
 import { createUser } from "../../core/users/users.ts";
 import { toPublicUser } from "../../core/users/user.ts";
+import type { Actor } from "../../core/audit/actor.ts";
 import { authMacro, BEARER_SECURITY, clientInfo } from "../auth.ts";
 import { ok } from "../envelope.ts";
 
@@ -30,22 +31,30 @@ const Body = {
 };
 
 export function authRoutes(core: Core) {
-  const register = ({ body }: { body: typeof Body.register.static }) =>
-    createUser(core, body).then((user) => ok(toPublicUser(user)));
+  const trustProxy = core.config.trustProxy;
+  const register = async ({ body, request, server }: RegisterContext) => {
+    // The new user is the actor; its id is filled in once it exists.
+    const actor: Actor = { type: "user", id: null, ip: clientInfo(request, server, trustProxy).ip };
+    return ok(toPublicUser(await createUser(core, body, { actor }), core.now()));
+  };
 
   return new Elysia({ name: "routes/auth" })
     .use(authMacro(core))
-    .post("/users", async ({ body, status }) => status(201, await register({ body })), {
+    .post("/users", async ({ body, request, server, status }) => status(201, await register({ body, request, server })), {
       body: Body.register,
       detail: { tags: ["auth"], summary: "Register a new user" },
     })
-    .post("/auth/register", async ({ body, status }) => status(201, await register({ body })), {
-      body: Body.register,
-      detail: { tags: ["auth"], summary: "Register a new user (alias of POST /users)" },
-    })
+    .post(
+      "/auth/register",
+      async ({ body, request, server, status }) => status(201, await register({ body, request, server })),
+      {
+        body: Body.register,
+        detail: { tags: ["auth"], summary: "Register a new user (alias of POST /users)" },
+      },
+    )
     .post(
       "/auth/login",
-      async ({ body, request, server }) => ok(await login(core, body, clientInfo(request, server, core.config.trustProxy))),
+      async ({ body, request, server }) => ok(await login(core, body, clientInfo(request, server, trustProxy))),
       { body: Body.login, detail: { tags: ["auth"], summary: "Log in with email or username" } },
     )
     .post("/auth/refresh", async ({ body }) => ok(await refresh(core, body.refresh_token)), {
@@ -60,13 +69,24 @@ export function authRoutes(core: Core) {
       auth: true,
       detail: { tags: ["auth"], summary: "Revoke every session of the current user", security: BEARER_SECURITY },
     })
-    .post("/auth/change-password", async ({ principal, body }) => ok(await changePassword(core, principal, body)), {
-      auth: true,
-      body: Body.changePassword,
-      detail: {
-        tags: ["auth"],
-        summary: "Change password; other sessions are revoked, this one gets a fresh pair",
-        security: BEARER_SECURITY,
+    .post(
+      "/auth/change-password",
+      async ({ principal, body, request, server }) =>
+        ok(await changePassword(core, principal, body, clientInfo(request, server, trustProxy))),
+      {
+        auth: true,
+        body: Body.changePassword,
+        detail: {
+          tags: ["auth"],
+          summary: "Change password; other sessions are revoked, this one gets a fresh pair",
+          security: BEARER_SECURITY,
+        },
       },
-    });
+    );
+}
+
+interface RegisterContext {
+  body: typeof Body.register.static;
+  request: Request;
+  server: Parameters<typeof clientInfo>[1];
 }

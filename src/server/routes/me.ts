@@ -1,10 +1,14 @@
 import { Elysia, t } from "elysia";
+import type { Actor } from "../../core/audit/actor.ts";
+import { listTransactions } from "../../core/balance/balance.ts";
 import type { Core } from "../../core/core.ts";
 import { listSessions, revokeOwnSession } from "../../core/sessions/sessions.ts";
+import { deleteOwnAccount } from "../../core/users/lifecycle.ts";
 import { toPublicUser } from "../../core/users/user.ts";
 import { updateProfile } from "../../core/users/users.ts";
 import { authMacro, BEARER_SECURITY } from "../auth.ts";
 import { ok } from "../envelope.ts";
+import { Page } from "../models.ts";
 
 const ProfileBody = t.Object(
   {
@@ -13,17 +17,27 @@ const ProfileBody = t.Object(
   },
   { additionalProperties: false },
 );
+const DeleteBody = t.Object({ password: t.String() }, { additionalProperties: false });
 
 export function meRoutes(core: Core) {
   const detail = (summary: string) => ({ tags: ["current user"], summary, security: BEARER_SECURITY });
-  const update = async ({ principal, body }: { principal: { user: { id: string } }; body: typeof ProfileBody.static }) =>
-    ok(toPublicUser(await updateProfile(core, principal.user.id, body)));
+  const update = async ({ actor, principal, body }: UpdateContext) =>
+    ok(toPublicUser(await updateProfile(core, actor, principal.user.id, body), core.now()));
 
   return new Elysia({ name: "routes/me", prefix: "/users/me" })
     .use(authMacro(core))
-    .get("", ({ principal }) => ok(toPublicUser(principal.user)), { auth: true, detail: detail("The current user") })
+    .get("", ({ principal }) => ok(toPublicUser(principal.user, core.now())), {
+      auth: true,
+      detail: detail("The current user"),
+    })
     .patch("", update, { auth: true, body: ProfileBody, detail: detail("Update username or metadata") })
     .put("", update, { auth: true, body: ProfileBody, detail: detail("Update username or metadata (same as PATCH)") })
+    .delete(
+      "",
+      async ({ actor, principal, body }) =>
+        ok(toPublicUser(await deleteOwnAccount(core, actor, principal.user.id, body.password), core.now())),
+      { auth: true, body: DeleteBody, detail: detail("Delete your account (soft delete; all sessions revoked)") },
+    )
     .get("/sessions", async ({ principal }) => ok(await listSessions(core, principal)), {
       auth: true,
       detail: detail("Active sessions of the current user"),
@@ -31,5 +45,21 @@ export function meRoutes(core: Core) {
     .delete("/sessions/:id", async ({ principal, params }) => ok(await revokeOwnSession(core, principal, params.id)), {
       auth: true,
       detail: detail("Revoke one of your sessions"),
-    });
+    })
+    .get("/balance", ({ principal }) => ok({ balance: principal.user.balance }), {
+      auth: true,
+      detail: detail("Your balance, in minor units"),
+    })
+    .get(
+      "/balance/transactions",
+      async ({ principal, query }) =>
+        ok(await listTransactions(core, principal.user.id, { limit: query.limit ?? 50, offset: query.offset ?? 0 })),
+      { auth: true, query: Page, detail: detail("Your balance transactions, newest first") },
+    );
+}
+
+interface UpdateContext {
+  actor: Actor;
+  principal: { user: { id: string } };
+  body: typeof ProfileBody.static;
 }

@@ -1,0 +1,143 @@
+/**
+ * The tamper-evident audit log. Entries are appended under a transaction-
+ * scoped advisory lock so ids and the hash chain stay linear across every
+ * instance sharing the database; each hash covers the entry and the hash of
+ * the one before, so `verifyAuditChain` names the first edited or removed
+ * entry. Removing the newest entries cannot be detected from the chain alone.
+ */
+import { createHash } from "node:crypto";
+import { and, asc, count, desc, eq, gt, type SQL } from "drizzle-orm";
+import type { Db } from "../db/client.ts";
+import { inTransaction, lockFor } from "../db/locks.ts";
+import { auditLog } from "../db/schema.ts";
+import type { Actor } from "./actor.ts";
+
+const GENESIS = "0".repeat(64);
+
+export interface AuditInput {
+  event: string;
+  actor: Actor;
+  targetId: string | null;
+  data?: Record<string, unknown>;
+}
+
+type AuditRow = typeof auditLog.$inferSelect;
+
+export async function appendAudit(db: Db, entry: AuditInput, now: Date): Promise<void> {
+  await inTransaction(db, async (tx) => {
+    await lockFor(tx, "audit");
+    const [last] = await tx
+      .select({ id: auditLog.id, hash: auditLog.hash })
+      .from(auditLog)
+      .orderBy(desc(auditLog.id))
+      .limit(1);
+    const row = {
+      id: (last?.id ?? 0) + 1,
+      occurredAt: now,
+      event: entry.event,
+      actorType: entry.actor.type,
+      actorId: entry.actor.id,
+      targetId: entry.targetId,
+      ip: entry.actor.ip,
+      data: entry.data ?? {},
+      prevHash: last?.hash ?? GENESIS,
+    };
+    await tx.insert(auditLog).values({ ...row, hash: hashEntry(row) });
+  });
+}
+
+function hashEntry(row: Omit<AuditRow, "hash">): string {
+  const content = canonicalJson({
+    id: row.id,
+    occurred_at: row.occurredAt.toISOString(),
+    event: row.event,
+    actor_type: row.actorType,
+    actor_id: row.actorId,
+    target_id: row.targetId,
+    ip: row.ip,
+    data: row.data,
+  });
+  return createHash("sha256").update(`${row.prevHash}\n${content}`).digest("hex");
+}
+
+/** JSON with object keys sorted at every level: jsonb does not keep key order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+export interface ChainReport {
+  ok: boolean;
+  checked: number;
+  broken: { id: number; reason: string } | null;
+}
+
+export async function verifyAuditChain(db: Db): Promise<ChainReport> {
+  let previous = { id: 0, hash: GENESIS };
+  let checked = 0;
+  for (;;) {
+    const batch = await db.select().from(auditLog).where(gt(auditLog.id, previous.id)).orderBy(asc(auditLog.id)).limit(1000);
+    for (const row of batch) {
+      const broken = judge(row, previous);
+      if (broken) return { ok: false, checked, broken: { id: row.id, reason: broken } };
+      previous = { id: row.id, hash: row.hash };
+      checked += 1;
+    }
+    if (batch.length < 1000) return { ok: true, checked, broken: null };
+  }
+}
+
+function judge(row: AuditRow, previous: { id: number; hash: string }): string | null {
+  if (row.id !== previous.id + 1) {
+    return `entries ${previous.id + 1}${row.id - 1 > previous.id + 1 ? `-${row.id - 1}` : ""} are missing (removed)`;
+  }
+  if (row.prevHash !== previous.hash) return `its link to entry ${previous.id} does not match (entry ${previous.id} was edited or replaced)`;
+  if (hashEntry(row) !== row.hash) return "its content does not match its hash (edited)";
+  return null;
+}
+
+export interface AuditQuery {
+  userId?: string;
+  event?: string;
+  limit: number;
+  offset: number;
+}
+
+export interface AuditView {
+  id: number;
+  occurred_at: string;
+  event: string;
+  actor: { type: string; id: string | null };
+  target_id: string | null;
+  ip: string | null;
+  data: Record<string, unknown>;
+}
+
+export async function listAudit(db: Db, query: AuditQuery): Promise<{ items: AuditView[]; total: number }> {
+  const conditions: SQL[] = [];
+  if (query.userId) conditions.push(eq(auditLog.targetId, query.userId));
+  if (query.event) conditions.push(eq(auditLog.event, query.event));
+  const where = conditions.length ? and(...conditions) : undefined;
+  const [rows, [totals]] = await Promise.all([
+    db.select().from(auditLog).where(where).orderBy(desc(auditLog.id)).limit(query.limit).offset(query.offset),
+    db.select({ n: count() }).from(auditLog).where(where),
+  ]);
+  return {
+    total: Number(totals?.n ?? 0),
+    items: rows.map((row) => ({
+      id: row.id,
+      occurred_at: row.occurredAt.toISOString(),
+      event: row.event,
+      actor: { type: row.actorType, id: row.actorId },
+      target_id: row.targetId,
+      ip: row.ip,
+      data: row.data,
+    })),
+  };
+}

@@ -1,0 +1,30 @@
+/**
+ * Background work `serve` runs on a timer: the lifecycle sweep (expired
+ * blocks, purges). Every step is a conditional write, so several instances
+ * sweeping the same database never do a change twice.
+ */
+import type { Core } from "./core.ts";
+import { runLifecycleSweep } from "./users/lifecycle.ts";
+
+export const SWEEP_INTERVAL_MS = 60_000;
+
+export function scheduleMaintenance(core: Core, intervalMs = SWEEP_INTERVAL_MS): { stop(): Promise<void> } {
+  const log = core.logger.child({ module: "maintenance" });
+  let running: Promise<void> = Promise.resolve();
+  const tick = (): void => {
+    running = runLifecycleSweep(core)
+      .then((done) => {
+        if (done.unblocked || done.purged) log.info(done, "lifecycle sweep");
+      })
+      .catch((error: unknown) => log.error({ err: error }, "lifecycle sweep failed"));
+  };
+  tick();
+  const timer = setInterval(tick, intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import type { Actor } from "../audit/actor.ts";
+import { appendAudit } from "../audit/audit.ts";
+import type { Core } from "../core.ts";
+import { DomainError, type FieldProblem } from "../errors.ts";
+import { assertNotLastAdmin } from "./admin-guard.ts";
+import { findUserById, updateUser } from "./queries.ts";
+import type { UserRecord } from "./user.ts";
+import { assertEmailFree, assertUsernameFree, conflictFromUniqueViolation } from "./users.ts";
+import { checkEmail, checkMetadata, checkUsername, normalizeEmail, throwIfProblems } from "./validation.ts";
+
+export interface AdminChanges {
+  email?: string;
+  username?: string;
+  roles?: string[];
+  is_verified?: boolean;
+  metadata?: Record<string, unknown>;
+}
+
+const ROLE = /^[a-z][a-z0-9_.-]{0,31}$/;
+const MAX_ROLES = 32;
+
+/** PATCH /admin/users/{id}: the uniqueness rules of registration, and LAST_ADMIN on demotion. */
+export async function adminUpdateUser(core: Core, actor: Actor, userId: string, changes: AdminChanges): Promise<UserRecord> {
+  const problems: FieldProblem[] = [];
+  const email = changes.email === undefined ? undefined : normalizeEmail(changes.email);
+  const username = changes.username?.trim();
+  if (email !== undefined) checkEmail(email, problems);
+  if (username !== undefined) checkUsername(username, problems);
+  if (changes.metadata !== undefined) checkMetadata(changes.metadata, problems);
+  const roles = changes.roles === undefined ? undefined : [...new Set(changes.roles)];
+  if (roles !== undefined && (roles.length > MAX_ROLES || !roles.every((r) => ROLE.test(r)))) {
+    problems.push({ field: "roles", message: `must be at most ${MAX_ROLES} names of lower-case letters, digits, '_', '.' or '-'` });
+  }
+  throwIfProblems(problems);
+
+  const now = core.now();
+  try {
+    return await core.db.transaction(async (tx) => {
+      const user = await findUserById(tx, userId);
+      if (!user) throw new DomainError("USER_NOT_FOUND");
+      if (email !== undefined && email !== user.email) await assertEmailFree(tx, email);
+      if (username !== undefined && username.toLowerCase() !== user.username.toLowerCase()) {
+        await assertUsernameFree(tx, username);
+      }
+      if (roles !== undefined && user.roles.includes("admin") && !roles.includes("admin")) {
+        await assertNotLastAdmin(tx, user, now);
+      }
+      const updated = await updateUser(
+        tx,
+        userId,
+        { email, username, roles, isVerified: changes.is_verified, metadata: changes.metadata },
+        now,
+      );
+      if (!updated) throw new DomainError("USER_NOT_FOUND");
+      const fields = Object.keys(changes).filter((k) => changes[k as keyof AdminChanges] !== undefined);
+      const data: Record<string, unknown> = { fields };
+      if (roles !== undefined) data.roles = { from: user.roles, to: updated.roles };
+      await appendAudit(tx, { event: "user.updated", actor, targetId: userId, data }, now);
+      return updated;
+    });
+  } catch (error) {
+    throw conflictFromUniqueViolation(error) ?? error;
+  }
+}

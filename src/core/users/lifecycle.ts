@@ -1,0 +1,188 @@
+/**
+ * Lifecycle changes made by admins (API or CLI) and by the users themselves:
+ * block, unblock, soft delete, restore, purge, force logout. Each is one
+ * transaction: the change, the session revocations it implies, and its audit
+ * entry. Existing tokens stop working on the next request because every
+ * authenticated request re-reads the user's status (sessions.ts).
+ */
+import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
+import { type Actor, SYSTEM_ACTOR } from "../audit/actor.ts";
+import { appendAudit } from "../audit/audit.ts";
+import { verifyPassword } from "../auth/password.ts";
+import type { Core } from "../core.ts";
+import type { Db } from "../db/client.ts";
+import { users } from "../db/schema.ts";
+import { DomainError } from "../errors.ts";
+import { revokeUserSessions } from "../sessions/queries.ts";
+import { assertNotLastAdmin } from "./admin-guard.ts";
+import { findPasswordHash, findUserById, updateUser } from "./queries.ts";
+import type { UserRecord } from "./user.ts";
+
+export interface BlockInput {
+  reason?: string | null;
+  /** ISO-8601 time at which the block ends by itself; absent: until unblocked. */
+  until?: string | null;
+}
+
+export async function blockUser(core: Core, actor: Actor, userId: string, input: BlockInput): Promise<UserRecord> {
+  const now = core.now();
+  const reason = input.reason?.trim() || null;
+  const until = parseUntil(input.until, now);
+  if (reason && reason.length > 500) throw invalid("reason", "must be at most 500 characters");
+  return core.db.transaction(async (tx) => {
+    const user = await requireLiveUser(tx, userId);
+    await assertNotLastAdmin(tx, user, now);
+    const updated = await mustUpdate(tx, userId, { status: "blocked", blockedReason: reason, blockedUntil: until }, now);
+    const revoked = await revokeUserSessions(tx, userId, "blocked", now);
+    const data = { reason, until: until?.toISOString() ?? null, sessions_revoked: revoked };
+    await appendAudit(tx, { event: "user.blocked", actor, targetId: userId, data }, now);
+    return updated;
+  });
+}
+
+export async function unblockUser(core: Core, actor: Actor, userId: string): Promise<UserRecord> {
+  const now = core.now();
+  return core.db.transaction(async (tx) => {
+    const user = await requireLiveUser(tx, userId);
+    if (user.status !== "blocked") return user;
+    const updated = await mustUpdate(tx, userId, { status: "active", blockedReason: null, blockedUntil: null }, now);
+    await appendAudit(tx, { event: "user.unblocked", actor, targetId: userId }, now);
+    return updated;
+  });
+}
+
+export async function softDeleteUser(core: Core, actor: Actor, userId: string): Promise<UserRecord> {
+  const now = core.now();
+  return core.db.transaction(async (tx) => {
+    const user = await requireUser(tx, userId);
+    if (user.status === "deleted") return user;
+    await assertNotLastAdmin(tx, user, now);
+    const updated = await mustUpdate(
+      tx,
+      userId,
+      { status: "deleted", deletedAt: now, blockedReason: null, blockedUntil: null },
+      now,
+    );
+    const revoked = await revokeUserSessions(tx, userId, "deleted", now);
+    await appendAudit(tx, { event: "user.deleted", actor, targetId: userId, data: { sessions_revoked: revoked } }, now);
+    return updated;
+  });
+}
+
+/** DELETE /users/me: the password again, then a soft delete like an admin's. */
+export async function deleteOwnAccount(core: Core, actor: Actor, userId: string, password: string): Promise<UserRecord> {
+  const hash = await findPasswordHash(core.db, userId);
+  if (!hash || !(await verifyPassword(password, hash))) throw new DomainError("WRONG_PASSWORD");
+  return softDeleteUser(core, actor, userId);
+}
+
+export async function restoreUser(core: Core, actor: Actor, userId: string): Promise<UserRecord> {
+  const now = core.now();
+  return core.db.transaction(async (tx) => {
+    const user = await requireUser(tx, userId);
+    if (user.status !== "deleted") return user;
+    const updated = await mustUpdate(tx, userId, { status: "active", deletedAt: null }, now);
+    await appendAudit(tx, { event: "user.restored", actor, targetId: userId }, now);
+    return updated;
+  });
+}
+
+/** Removes the user for good; sessions and ledger rows go with it, audit entries keep the id. */
+export async function purgeUser(core: Core, actor: Actor, userId: string): Promise<{ id: string; purged: true }> {
+  const now = core.now();
+  return core.db.transaction(async (tx) => {
+    const user = await requireUser(tx, userId);
+    await assertNotLastAdmin(tx, user, now);
+    await tx.delete(users).where(eq(users.id, userId));
+    await appendAudit(tx, { event: "user.purged", actor, targetId: userId }, now);
+    return { id: userId, purged: true as const };
+  });
+}
+
+export async function forceLogout(core: Core, actor: Actor, userId: string): Promise<{ revoked: number }> {
+  const now = core.now();
+  return core.db.transaction(async (tx) => {
+    await requireUser(tx, userId);
+    const revoked = await revokeUserSessions(tx, userId, "admin_logout", now);
+    await appendAudit(tx, { event: "session.revoked", actor, targetId: userId, data: { sessions_revoked: revoked } }, now);
+    return { revoked };
+  });
+}
+
+/**
+ * The periodic sweep `serve` runs: records blocks that ended by themselves
+ * and purges users soft-deleted more than USERSVC_PURGE_AFTER days ago.
+ */
+export async function runLifecycleSweep(core: Core): Promise<{ unblocked: number; purged: number }> {
+  const now = core.now();
+  const expiredBlocks = await core.db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.status, "blocked"), lte(users.blockedUntil, now)));
+  let unblocked = 0;
+  for (const { id } of expiredBlocks) {
+    await core.db.transaction(async (tx) => {
+      const done = await tx
+        .update(users)
+        .set({ status: "active", blockedReason: null, blockedUntil: null, updatedAt: now })
+        .where(and(eq(users.id, id), eq(users.status, "blocked"), lte(users.blockedUntil, now)))
+        .returning({ id: users.id });
+      if (done.length === 0) return;
+      unblocked += 1;
+      await appendAudit(tx, { event: "user.unblocked", actor: SYSTEM_ACTOR, targetId: id, data: { expired: true } }, now);
+    });
+  }
+
+  const cutoff = new Date(now.getTime() - core.config.purgeAfterDays * 86_400_000);
+  const due = await core.db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.status, "deleted"), isNotNull(users.deletedAt), lte(users.deletedAt, cutoff)));
+  let purged = 0;
+  for (const { id } of due) {
+    await core.db.transaction(async (tx) => {
+      const gone = await tx
+        .delete(users)
+        .where(and(eq(users.id, id), eq(users.status, "deleted"), lte(users.deletedAt, cutoff)))
+        .returning({ id: users.id });
+      if (gone.length === 0) return;
+      purged += 1;
+      await appendAudit(tx, { event: "user.purged", actor: SYSTEM_ACTOR, targetId: id, data: { after_days: core.config.purgeAfterDays } }, now);
+    });
+  }
+  return { unblocked, purged };
+}
+
+async function requireUser(tx: Db, userId: string): Promise<UserRecord> {
+  // FOR UPDATE: concurrent lifecycle changes of one user take turns.
+  await tx.execute(sql`select 1 from ${users} where ${users.id} = ${userId} for update`);
+  const user = await findUserById(tx, userId);
+  if (!user) throw new DomainError("USER_NOT_FOUND");
+  return user;
+}
+
+async function requireLiveUser(tx: Db, userId: string): Promise<UserRecord> {
+  const user = await requireUser(tx, userId);
+  if (user.status === "deleted") throw new DomainError("USER_NOT_FOUND", "The user is deleted; restore it first");
+  return user;
+}
+
+async function mustUpdate(tx: Db, userId: string, changes: Parameters<typeof updateUser>[2], now: Date): Promise<UserRecord> {
+  const updated = await updateUser(tx, userId, changes, now);
+  if (!updated) throw new DomainError("USER_NOT_FOUND");
+  return updated;
+}
+
+function parseUntil(until: string | null | undefined, now: Date): Date | null {
+  if (until === undefined || until === null || until === "") return null;
+  const date = new Date(until);
+  if (Number.isNaN(date.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(until)) {
+    throw invalid("until", "must be an ISO-8601 date-time, e.g. 2030-01-31T00:00:00Z");
+  }
+  if (date <= now) throw invalid("until", "must be in the future");
+  return date;
+}
+
+function invalid(field: string, message: string): DomainError {
+  return new DomainError("VALIDATION_ERROR", `${field}: ${message}`, [{ field, message }]);
+}

@@ -1,0 +1,163 @@
+/**
+ * The admin user list: filters that use indexes (status + created_at,
+ * roles GIN, trigram on email and username), offset pages or keyset
+ * cursors. A cursor holds the last row's sort value and id, so paging stays
+ * fast and stable however deep it goes.
+ */
+import { and, arrayContains, asc, count, desc, eq, isNull, or, type SQL, sql } from "drizzle-orm";
+import type { Core } from "../core.ts";
+import { users } from "../db/schema.ts";
+import { DomainError, type FieldProblem } from "../errors.ts";
+import { userColumns } from "./queries.ts";
+import { toPublicUser, type PublicUser, type UserStatus } from "./user.ts";
+
+export const USER_SORTS = ["created_at", "-created_at", "email", "username"] as const;
+export type UserSort = (typeof USER_SORTS)[number];
+const STATUSES: readonly UserStatus[] = ["active", "blocked", "deleted"];
+
+export interface UserListQuery {
+  limit?: number;
+  offset?: number;
+  cursor?: string;
+  q?: string;
+  status?: string;
+  role?: string;
+  sort?: string;
+}
+
+export interface UserPage {
+  items: PublicUser[];
+  total: number;
+  limit: number;
+  offset: number;
+  next_cursor: string | null;
+}
+
+/** How PostgreSQL prints a timestamptz; anything else in a cursor would fail the cast with a 500. */
+const TIMESTAMP_TEXT = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
+
+interface Cursor {
+  s: UserSort;
+  v: string;
+  id: string;
+}
+
+export async function listUsers(core: Core, query: UserListQuery): Promise<UserPage> {
+  const problems: FieldProblem[] = [];
+  const limit = query.limit ?? 50;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 200) problems.push({ field: "limit", message: "must be 1-200" });
+  const offset = query.offset ?? 0;
+  if (!Number.isInteger(offset) || offset < 0) problems.push({ field: "offset", message: "must be 0 or more" });
+  const sort = (query.sort ?? "-created_at") as UserSort;
+  if (!USER_SORTS.includes(sort)) problems.push({ field: "sort", message: `must be one of ${USER_SORTS.join(", ")}` });
+  if (query.status !== undefined && !STATUSES.includes(query.status as UserStatus)) {
+    problems.push({ field: "status", message: `must be one of ${STATUSES.join(", ")}` });
+  }
+  if (query.q !== undefined && query.q.length > 200) problems.push({ field: "q", message: "must be at most 200 characters" });
+  if (query.cursor !== undefined && query.offset) problems.push({ field: "cursor", message: "cannot be combined with offset" });
+  const cursor = query.cursor === undefined ? null : decodeCursor(query.cursor, sort, problems);
+  if (problems.length > 0) throw new DomainError("VALIDATION_ERROR", problemsMessage(problems), problems);
+
+  const now = core.now();
+  const filters = filterConditions(query, now);
+  const page = cursor ? [...filters, afterCursor(cursor)] : filters;
+  const [rows, [totals]] = await Promise.all([
+    core.db
+      .select({ ...userColumns, sortValue: sortValue(sort) })
+      .from(users)
+      .where(and(...page))
+      .orderBy(...ordering(sort))
+      .limit(limit + 1)
+      .offset(cursor ? 0 : offset),
+    core.db.select({ n: count() }).from(users).where(and(...filters)),
+  ]);
+  const more = rows.length > limit;
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items: items.map(({ sortValue: _, ...user }) => toPublicUser(user, now)),
+    total: Number(totals?.n ?? 0),
+    limit,
+    offset: cursor ? 0 : offset,
+    next_cursor: more && last ? encodeCursor({ s: sort, v: last.sortValue, id: last.id }) : null,
+  };
+}
+
+function filterConditions(query: UserListQuery, now: Date): SQL[] {
+  const conditions: SQL[] = [];
+  if (query.q) {
+    const pattern = `%${query.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    conditions.push(or(sql`${users.email} like ${pattern}`, sql`lower(${users.username}) like ${pattern}`)!);
+  }
+  if (query.role) conditions.push(arrayContains(users.roles, [query.role]));
+  // A block past its `until` counts as active even before the sweep records it.
+  if (query.status === "active") {
+    conditions.push(or(eq(users.status, "active"), and(eq(users.status, "blocked"), sql`${users.blockedUntil} <= ${now}`))!);
+  } else if (query.status === "blocked") {
+    conditions.push(and(eq(users.status, "blocked"), or(isNull(users.blockedUntil), sql`${users.blockedUntil} > ${now}`))!);
+  } else if (query.status === "deleted") {
+    conditions.push(eq(users.status, "deleted"));
+  }
+  return conditions;
+}
+
+/** The sort key as text, exactly as the database compares it (timestamps keep their microseconds). */
+function sortValue(sort: UserSort): SQL<string> {
+  switch (sort) {
+    case "email":
+      return sql<string>`${users.email}`;
+    case "username":
+      return sql<string>`lower(${users.username})`;
+    default:
+      return sql<string>`${users.createdAt}::text`;
+  }
+}
+
+function ordering(sort: UserSort): SQL[] {
+  switch (sort) {
+    case "email":
+      return [asc(users.email)];
+    case "username":
+      return [sql`lower(${users.username}) asc`];
+    case "created_at":
+      return [asc(users.createdAt), asc(users.id)];
+    case "-created_at":
+      return [desc(users.createdAt), desc(users.id)];
+  }
+}
+
+function afterCursor(cursor: Cursor): SQL {
+  switch (cursor.s) {
+    case "email":
+      return sql`${users.email} > ${cursor.v}`;
+    case "username":
+      return sql`lower(${users.username}) > ${cursor.v}`;
+    case "created_at":
+      return sql`(${users.createdAt}, ${users.id}) > (${cursor.v}::timestamptz, ${cursor.id}::uuid)`;
+    case "-created_at":
+      return sql`(${users.createdAt}, ${users.id}) < (${cursor.v}::timestamptz, ${cursor.id}::uuid)`;
+  }
+}
+
+function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify(cursor)).toString("base64url");
+}
+
+function decodeCursor(raw: string, sort: UserSort, problems: FieldProblem[]): Cursor | null {
+  try {
+    const cursor = JSON.parse(Buffer.from(raw, "base64url").toString()) as Cursor;
+    const valid =
+      typeof cursor.v === "string" &&
+      typeof cursor.id === "string" &&
+      /^[0-9a-f-]{36}$/i.test(cursor.id) &&
+      cursor.s === sort &&
+      (sort.endsWith("created_at") ? TIMESTAMP_TEXT.test(cursor.v) : cursor.v.length <= 320);
+    if (valid) return cursor;
+  } catch {}
+  problems.push({ field: "cursor", message: "is not a cursor from this listing (with the same sort)" });
+  return null;
+}
+
+function problemsMessage(problems: FieldProblem[]): string {
+  return problems.map((p) => `${p.field}: ${p.message}`).join("; ");
+}

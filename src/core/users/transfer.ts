@@ -1,0 +1,211 @@
+/**
+ * Export and import of users as JSON lines, password hashes included, so
+ * users move between usersvc instances or arrive from other systems. Hashes
+ * from elsewhere (argon2 of any variant and parameter order, bcrypt) are
+ * kept as they are and replaced by usersvc's own at the user's next login.
+ * Every line is its own transaction: a bad line never stops or half-applies
+ * the others.
+ */
+import { asc, gt } from "drizzle-orm";
+import type { Actor } from "../audit/actor.ts";
+import { appendAudit } from "../audit/audit.ts";
+import { normalizeForeignHash } from "../auth/password.ts";
+import type { Core } from "../core.ts";
+import { balanceTransactions, users } from "../db/schema.ts";
+import { DomainError, ERROR_MESSAGES, type FieldProblem } from "../errors.ts";
+import { findUserByEmail, findUserById, findUserByUsername } from "./queries.ts";
+import { isoOrNull } from "./user.ts";
+import { conflictFromUniqueViolation, isUuid } from "./users.ts";
+import { checkEmail, checkMetadata, checkUsername, normalizeEmail } from "./validation.ts";
+
+/** One exported user: the user object's stored fields plus its password hash. */
+export interface UserExport {
+  id: string;
+  email: string;
+  username: string;
+  password_hash: string;
+  roles: string[];
+  status: "active" | "blocked" | "deleted";
+  is_verified: boolean;
+  blocked_reason: string | null;
+  blocked_until: string | null;
+  metadata: Record<string, unknown>;
+  balance: number;
+  created_at: string;
+  updated_at: string;
+  last_login_at: string | null;
+  deleted_at: string | null;
+}
+
+/** Streams every user, oldest id first, one JSON line each; returns the count. */
+export async function exportUsers(core: Core, writeLine: (line: string) => void): Promise<number> {
+  let after = "00000000-0000-0000-0000-000000000000";
+  let exported = 0;
+  for (;;) {
+    const rows = await core.db.select().from(users).where(gt(users.id, after)).orderBy(asc(users.id)).limit(500);
+    for (const row of rows) {
+      const record: UserExport = {
+        id: row.id,
+        email: row.email,
+        username: row.username,
+        password_hash: row.passwordHash,
+        roles: row.roles,
+        status: row.status,
+        is_verified: row.isVerified,
+        blocked_reason: row.blockedReason,
+        blocked_until: isoOrNull(row.blockedUntil),
+        metadata: row.metadata,
+        balance: row.balance,
+        created_at: row.createdAt.toISOString(),
+        updated_at: row.updatedAt.toISOString(),
+        last_login_at: isoOrNull(row.lastLoginAt),
+        deleted_at: isoOrNull(row.deletedAt),
+      };
+      writeLine(JSON.stringify(record));
+      exported += 1;
+    }
+    if (rows.length < 500) return exported;
+    after = rows.at(-1)!.id;
+  }
+}
+
+export type ImportOutcome =
+  | { line: number; result: "created" | "would_create"; id: string; email: string }
+  | { line: number; result: "skipped"; code: string; message: string }
+  | { line: number; result: "invalid"; message: string };
+
+const ARGON2 = /^\$argon2(id|i|d)\$v=\d+\$(m=\d+,t=\d+,p=\d+|m=\d+,p=\d+,t=\d+)\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/;
+const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
+const STATUSES = ["active", "blocked", "deleted"];
+
+/** Imports JSON lines; blank lines are ignored. `dryRun` checks everything and writes nothing. */
+export async function importUsers(
+  core: Core,
+  actor: Actor,
+  lines: string[],
+  options: { dryRun: boolean },
+): Promise<ImportOutcome[]> {
+  const outcomes: ImportOutcome[] = [];
+  for (const [index, text] of lines.entries()) {
+    if (text.trim() === "") continue;
+    outcomes.push(await importLine(core, actor, index + 1, text, options.dryRun));
+  }
+  return outcomes;
+}
+
+async function importLine(core: Core, actor: Actor, line: number, text: string, dryRun: boolean): Promise<ImportOutcome> {
+  let row: typeof users.$inferInsert;
+  try {
+    row = parseRecord(text, core.now());
+  } catch (error) {
+    return { line, result: "invalid", message: error instanceof Error ? error.message : String(error) };
+  }
+  const conflict = await findConflict(core, row);
+  if (conflict) return { line, result: "skipped", code: conflict.code, message: conflict.message };
+  if (dryRun) return { line, result: "would_create", id: row.id ?? "(new id)", email: row.email };
+
+  const now = core.now();
+  try {
+    const created = await core.db.transaction(async (tx) => {
+      const [user] = await tx.insert(users).values(row).returning({ id: users.id, email: users.email });
+      if (row.balance) {
+        await tx.insert(balanceTransactions).values({
+          userId: user!.id,
+          amount: row.balance,
+          balanceAfter: row.balance,
+          reason: "imported balance",
+          actorType: actor.type,
+          actorId: actor.id,
+          createdAt: now,
+        });
+      }
+      await appendAudit(tx, { event: "user.registered", actor, targetId: user!.id, data: { imported: true, roles: row.roles } }, now);
+      return user!;
+    });
+    return { line, result: "created", id: created.id, email: created.email };
+  } catch (error) {
+    const conflictError = conflictFromUniqueViolation(error);
+    if (conflictError) return { line, result: "skipped", code: conflictError.code, message: conflictError.message };
+    throw error;
+  }
+}
+
+function parseRecord(text: string, now: Date): typeof users.$inferInsert {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error("not valid JSON");
+  }
+  if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error("not a JSON object");
+  const input = value as Record<string, unknown>;
+  const problems: FieldProblem[] = [];
+  const field = <T>(name: string, check: (v: unknown) => v is T, message: string): T | undefined => {
+    const v = input[name];
+    if (v === undefined || v === null) return undefined;
+    if (!check(v)) {
+      problems.push({ field: name, message });
+      return undefined;
+    }
+    return v;
+  };
+  const isString = (v: unknown): v is string => typeof v === "string";
+  const isDate = (v: unknown): v is string => typeof v === "string" && !Number.isNaN(Date.parse(v));
+
+  const email = normalizeEmail(field("email", isString, "must be a string") ?? "");
+  checkEmail(email, problems);
+  const username = (field("username", isString, "must be a string") ?? "").trim();
+  checkUsername(username, problems);
+  const hash = field("password_hash", isString, "must be a string") ?? "";
+  if (!ARGON2.test(hash) && !BCRYPT.test(hash)) {
+    problems.push({ field: "password_hash", message: "must be an argon2 ($argon2id$…) or bcrypt ($2b$…) hash" });
+  }
+  const id = field("id", (v): v is string => typeof v === "string" && isUuid(v), "must be a UUID");
+  const roles = field(
+    "roles",
+    (v): v is string[] => Array.isArray(v) && v.length <= 32 && v.every((r) => typeof r === "string" && /^[a-z][a-z0-9_.-]{0,31}$/.test(r)),
+    "must be a list of role names",
+  );
+  const status = field("status", (v): v is "active" | "blocked" | "deleted" => STATUSES.includes(v as string), "must be active, blocked or deleted");
+  const isVerified = field("is_verified", (v): v is boolean => typeof v === "boolean", "must be true or false");
+  const metadata = input.metadata ?? undefined;
+  if (metadata !== undefined && metadata !== null) checkMetadata(metadata, problems);
+  const balance = field("balance", (v): v is number => Number.isSafeInteger(v) && (v as number) >= 0, "must be an integer >= 0");
+  const blockedReason = field("blocked_reason", isString, "must be a string");
+  const dates = Object.fromEntries(
+    ["blocked_until", "created_at", "updated_at", "last_login_at", "deleted_at"].map((name) => {
+      const v = field(name, isDate, "must be an ISO-8601 date-time");
+      return [name, v === undefined ? undefined : new Date(v)];
+    }),
+  ) as Record<string, Date | undefined>;
+  if (problems.length > 0) throw new DomainError("VALIDATION_ERROR", problems.map((p) => `${p.field}: ${p.message}`).join("; "));
+
+  return {
+    ...(id ? { id: id.toLowerCase() } : {}),
+    email,
+    username,
+    passwordHash: normalizeForeignHash(hash),
+    roles: roles ?? ["user"],
+    status: status ?? "active",
+    isVerified: isVerified ?? false,
+    blockedReason: status === "blocked" ? (blockedReason ?? null) : null,
+    blockedUntil: status === "blocked" ? (dates.blocked_until ?? null) : null,
+    metadata: (metadata as Record<string, unknown> | undefined) ?? {},
+    balance: balance ?? 0,
+    createdAt: dates.created_at ?? now,
+    updatedAt: dates.updated_at ?? now,
+    lastLoginAt: dates.last_login_at ?? null,
+    deletedAt: status === "deleted" ? (dates.deleted_at ?? now) : null,
+  };
+}
+
+async function findConflict(core: Core, row: typeof users.$inferInsert): Promise<{ code: string; message: string } | null> {
+  if (row.id && (await findUserById(core.db, row.id))) return { code: "ID_TAKEN", message: `a user with id ${row.id} exists` };
+  for (const [code, taken] of [
+    ["EMAIL_TAKEN", await findUserByEmail(core.db, row.email)],
+    ["USERNAME_TAKEN", await findUserByUsername(core.db, row.username)],
+  ] as const) {
+    if (taken) return { code, message: ERROR_MESSAGES[code] };
+  }
+  return null;
+}
