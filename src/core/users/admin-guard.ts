@@ -1,4 +1,4 @@
-import { and, arrayContains, count, eq, ne, or, sql } from "drizzle-orm";
+import { and, arrayContains, count, eq, lte, ne, or } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { lockFor } from "../db/locks.ts";
 import { users } from "../db/schema.ts";
@@ -25,7 +25,7 @@ export async function assertNotLastAdmin(tx: Db, target: UserRecord, now: Date):
         arrayContains(users.roles, ["admin"]),
         or(
           eq(users.status, "active"),
-          and(eq(users.status, "blocked"), sql`${users.blockedUntil} <= ${now}`),
+          and(eq(users.status, "blocked"), lte(users.blockedUntil, now)),
         ),
       ),
     );

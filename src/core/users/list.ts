@@ -4,7 +4,7 @@
  * cursors. A cursor holds the last row's sort value and id, so paging stays
  * fast and stable however deep it goes.
  */
-import { and, arrayContains, asc, count, desc, eq, isNull, or, type SQL, sql } from "drizzle-orm";
+import { and, arrayContains, asc, count, desc, eq, gt, isNull, lte, or, type SQL, sql } from "drizzle-orm";
 import type { Core } from "../core.ts";
 import { users } from "../db/schema.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
@@ -92,9 +92,9 @@ function filterConditions(query: UserListQuery, now: Date): SQL[] {
   if (query.role) conditions.push(arrayContains(users.roles, [query.role]));
   // A block past its `until` counts as active even before the sweep records it.
   if (query.status === "active") {
-    conditions.push(or(eq(users.status, "active"), and(eq(users.status, "blocked"), sql`${users.blockedUntil} <= ${now}`))!);
+    conditions.push(or(eq(users.status, "active"), and(eq(users.status, "blocked"), lte(users.blockedUntil, now)))!);
   } else if (query.status === "blocked") {
-    conditions.push(and(eq(users.status, "blocked"), or(isNull(users.blockedUntil), sql`${users.blockedUntil} > ${now}`))!);
+    conditions.push(and(eq(users.status, "blocked"), or(isNull(users.blockedUntil), gt(users.blockedUntil, now)))!);
   } else if (query.status === "deleted") {
     conditions.push(eq(users.status, "deleted"));
   }
