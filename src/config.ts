@@ -20,6 +20,13 @@ export interface Config {
   /** Days after which soft-deleted users are purged. */
   purgeAfterDays: number;
   trustProxy: boolean;
+  requireVerifiedEmail: boolean;
+  /** A .ts/.js hooks module or an executable (SPEC §6). */
+  hooksPath: string | null;
+  hookTimeoutMs: number;
+  webhookUrl: string | null;
+  /** Standard Webhooks secret, `whsec_` + base64. */
+  webhookSecret: string | null;
 }
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -49,6 +56,17 @@ export function loadConfig(env: Env): Config {
   if (jwtSecret !== null && Buffer.byteLength(jwtSecret) < 32) {
     problems.push("USERSVC_JWT_SECRET must be at least 32 bytes long");
   }
+  const webhookUrl = read.string("USERSVC_WEBHOOK_URL");
+  if (webhookUrl !== null && !/^https?:\/\/[^\s]+$/.test(webhookUrl)) {
+    problems.push("USERSVC_WEBHOOK_URL must be an http:// or https:// URL");
+  }
+  const webhookSecret = read.string("USERSVC_WEBHOOK_SECRET");
+  if (webhookUrl !== null && webhookSecret === null) {
+    problems.push("USERSVC_WEBHOOK_SECRET must be set when USERSVC_WEBHOOK_URL is (webhooks are always signed)");
+  }
+  if (webhookSecret !== null && !isWebhookSecret(webhookSecret)) {
+    problems.push("USERSVC_WEBHOOK_SECRET must be whsec_ followed by 24-64 bytes in base64 (Standard Webhooks)");
+  }
   const logLevel = (read.string("LOG_LEVEL") ?? "info").toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
@@ -68,9 +86,21 @@ export function loadConfig(env: Env): Config {
     refreshGrace: read.integer("USERSVC_REFRESH_GRACE", 0, { min: 0 }),
     purgeAfterDays: read.integer("USERSVC_PURGE_AFTER", 30, { min: 0 }),
     trustProxy: read.boolean("USERSVC_TRUST_PROXY", false),
+    requireVerifiedEmail: read.boolean("USERSVC_REQUIRE_VERIFIED_EMAIL", false),
+    hooksPath: read.string("USERSVC_HOOKS"),
+    hookTimeoutMs: read.integer("USERSVC_HOOK_TIMEOUT_MS", 5000, { min: 1, max: 600_000 }),
+    webhookUrl,
+    webhookSecret,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+function isWebhookSecret(secret: string): boolean {
+  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
+  if (!match) return false;
+  const bytes = Buffer.from(match[1]!, "base64").length;
+  return bytes >= 24 && bytes <= 64;
 }
 
 class Reader {

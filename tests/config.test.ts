@@ -28,6 +28,11 @@ describe("loadConfig", () => {
       refreshGrace: 0,
       purgeAfterDays: 30,
       trustProxy: false,
+      requireVerifiedEmail: false,
+      hooksPath: null,
+      hookTimeoutMs: 5000,
+      webhookUrl: null,
+      webhookSecret: null,
     });
   });
 
@@ -68,6 +73,18 @@ describe("loadConfig", () => {
       10,
       true,
     ]);
+  });
+
+  test("a webhook URL needs a Standard Webhooks secret", () => {
+    expect(problemsOf({ USERSVC_WEBHOOK_URL: "http://127.0.0.1:9/hook" })).toEqual([
+      "USERSVC_WEBHOOK_SECRET must be set when USERSVC_WEBHOOK_URL is (webhooks are always signed)",
+    ]);
+    expect(problemsOf({ USERSVC_WEBHOOK_URL: "ftp://x", USERSVC_WEBHOOK_SECRET: "plain" }).map((p) => p.split(" ")[0])).toEqual([
+      "USERSVC_WEBHOOK_URL",
+      "USERSVC_WEBHOOK_SECRET",
+    ]);
+    const secret = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
+    expect(loadConfig({ USERSVC_WEBHOOK_URL: "https://example.com/hook", USERSVC_WEBHOOK_SECRET: secret }).webhookSecret).toBe(secret);
   });
 
   test("a number with trailing garbage is refused rather than truncated", () => {

@@ -4,6 +4,7 @@
  * here, or, when `serve` holds the embedded data directory, inside that
  * server through the control socket, with the same output and exit code.
  */
+import { existsSync } from "node:fs";
 import { sql } from "drizzle-orm";
 import type { Config } from "../config.ts";
 import { createCore, type Core } from "../core/core.ts";
@@ -11,7 +12,7 @@ import { type Database, type DatabaseHandle, openDatabase } from "../core/db/cli
 import { pendingMigrations } from "../core/db/migrate.ts";
 import { readLockHolder, tryLockDataDir } from "../core/db/data-dir-lock.ts";
 import { type Logger } from "../logger.ts";
-import { forwardToServer } from "./control-socket.ts";
+import { controlSocketPath, forwardToServer } from "./control-socket.ts";
 import { type CliIO, OperationalError, type Output } from "./io.ts";
 
 export interface CommandContext {
@@ -37,11 +38,21 @@ export interface Runtime {
   logger: Logger;
 }
 
+/** How long a command waits for a data directory held by another command or a starting server. */
+const LOCK_WAIT_MS = 15_000;
+
 export async function executeCoreCommand<A>(command: CoreCommand<A>, args: A, runtime: Runtime): Promise<number> {
   const { config, io, logger } = runtime;
   if (config.databaseUrl) return runWithDatabase(command, args, runtime, await openChecked(config));
 
-  const lock = tryLockDataDir(config.dataDir);
+  let lock = tryLockDataDir(config.dataDir);
+  // No control socket: the holder is another command (two run at once) or a server still
+  // starting. Wait for it to finish or to open its socket, instead of failing at once.
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  while (!lock && command.allowedViaServer && !existsSync(controlSocketPath(config.dataDir)) && Date.now() < deadline) {
+    await Bun.sleep(50);
+    lock = tryLockDataDir(config.dataDir);
+  }
   if (!lock) {
     const holder = readLockHolder(config.dataDir);
     if (!command.allowedViaServer) {

@@ -8,6 +8,8 @@ import { auditCommand } from "./commands/audit.ts";
 import { blockCommands } from "./commands/block.ts";
 import { createAdminCommand } from "./commands/create-admin.ts";
 import { dropDbCommand } from "./commands/drop-db.ts";
+import { eventsCommand } from "./commands/events.ts";
+import { hooksCommand } from "./commands/hooks.ts";
 import { initDbCommand } from "./commands/init-db.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { transferCommands } from "./commands/transfer.ts";
@@ -70,6 +72,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     usersCommand(ctx),
     ...transferCommands(ctx),
     auditCommand(ctx),
+    hooksCommand(ctx),
+    eventsCommand(ctx),
   ];
   for (const command of commands) program.addCommand(command);
 

@@ -5,6 +5,7 @@ import { auditVerify } from "./commands/audit.ts";
 import { block, unblock } from "./commands/block.ts";
 import { createAdmin } from "./commands/create-admin.ts";
 import { dropDb } from "./commands/drop-db.ts";
+import { eventsList, eventsRetry } from "./commands/events.ts";
 import { initDb } from "./commands/init-db.ts";
 import { exportCommand, importCommand } from "./commands/transfer.ts";
 import { usersList, usersShow } from "./commands/users.ts";
@@ -13,7 +14,7 @@ import { CancelledError, OperationalError, type Output, UsageError } from "./io.
 
 /** Every database command, by name: the control socket runs these for other processes. */
 export const CORE_COMMANDS: ReadonlyMap<string, CoreCommand<unknown>> = new Map(
-  ([initDb, dropDb, createAdmin, block, unblock, usersList, usersShow, exportCommand, importCommand, auditVerify] as CoreCommand<never>[]).map((c) => [c.name, c as CoreCommand<unknown>]),
+  ([initDb, dropDb, createAdmin, block, unblock, usersList, usersShow, exportCommand, importCommand, auditVerify, eventsList, eventsRetry] as CoreCommand<never>[]).map((c) => [c.name, c as CoreCommand<unknown>]),
 );
 
 export function reportError(error: unknown, out: Output): number {

@@ -2,7 +2,8 @@
  * The domain core: everything usersvc does, for the HTTP server and the CLI
  * alike. Never imports elysia, commander, @clack/prompts or process.*.
  */
-import type { Config } from "../config.ts";
+import { type Config, ConfigError } from "../config.ts";
+import { type Hooks, loadHooks } from "../hooks/hooks.ts";
 import type { Logger } from "../logger.ts";
 import { createTokenService, type TokenService } from "./auth/tokens.ts";
 import type { Database, DatabaseKind } from "./db/client.ts";
@@ -13,6 +14,8 @@ export interface Core {
   dbKind: DatabaseKind;
   logger: Logger;
   tokens: TokenService;
+  /** The host project's hooks (USERSVC_HOOKS), or none. */
+  hooks: Hooks;
   /** The clock every rule reads, so tests move time instead of sleeping. */
   now(): Date;
 }
@@ -23,11 +26,23 @@ export interface CoreOptions {
   dbKind: DatabaseKind;
   logger: Logger;
   now?: () => Date;
+  /** Already loaded hooks; by default they are loaded from config.hooksPath. */
+  hooks?: Hooks;
 }
 
-/** Expects a migrated database (signing keys live in it). */
+/** Expects a migrated database (signing keys live in it). Throws if the hooks cannot be loaded. */
 export async function createCore(options: CoreOptions): Promise<Core> {
   const now = options.now ?? (() => new Date());
+  const hooks = options.hooks ?? (await loadConfiguredHooks(options));
   const tokens = await createTokenService(options.config, options.db, now);
-  return { ...options, now, tokens };
+  return { ...options, now, tokens, hooks };
+}
+
+async function loadConfiguredHooks(options: CoreOptions): Promise<Hooks> {
+  try {
+    return await loadHooks(options.config.hooksPath, { timeoutMs: options.config.hookTimeoutMs, logger: options.logger });
+  } catch (error) {
+    // A hooks file that does not load is a configuration problem: refuse to start.
+    throw new ConfigError([(error as Error).message]);
+  }
 }

@@ -1,22 +1,139 @@
 /**
- * The hook contract of SPEC §6, as host projects will see it. Only the types
- * exist so far: usersvc does not load or run hooks yet (USERSVC_HOOKS is not
- * read). Loading, running and the event outbox arrive with the hooks issue.
+ * usersvc hook types — the contract between usersvc and a host project's
+ * hooks (USERSVC_HOOKS). Print this file with `usersvc hooks types >
+ * usersvc-hooks.d.ts` and import from it in your hooks module for editor
+ * completion:
+ *
+ * @example
+ * // hooks.ts
+ * import type { UsersvcHooks } from "./usersvc-hooks";
+ * export default {
+ *   beforeRegister({ email }) {
+ *     if (email.endsWith("@spam.example")) return { reject: "Sign-ups from this domain are closed" };
+ *   },
+ *   accessTokenClaims({ user }) {
+ *     return { tenant: String(user.metadata.tenant ?? "default") };
+ *   },
+ *   "user.registered"(event, ctx) {
+ *     ctx.log("welcome", { id: event.data.user?.id });
+ *   },
+ * } satisfies UsersvcHooks;
+ *
+ * This file holds types only; it is self-contained on purpose.
  */
-import type { PublicUser } from "../core/users/user.ts";
 
-export type HookReject = { reject: string };
+/** The user object of the API (never a password hash). */
+export interface HookUser {
+  id: string;
+  email: string;
+  username: string;
+  roles: string[];
+  is_admin: boolean;
+  is_active: boolean;
+  is_verified: boolean;
+  status: "active" | "blocked" | "deleted";
+  blocked_reason: string | null;
+  blocked_until: string | null;
+  metadata: Record<string, unknown>;
+  balance: number;
+  created_at: string;
+  updated_at: string;
+  last_login_at: string | null;
+  deleted_at: string | null;
+}
 
-export interface UserHooks {
-  /** Before a user is written: return `{metadata}` to replace it, or `{reject}` to refuse (403 HOOK_REJECTED). */
-  beforeRegister?(input: {
-    email: string;
-    username: string;
-    metadata: Record<string, unknown>;
-    ip: string | null;
-  }): Promise<void | { metadata: Record<string, unknown> } | HookReject>;
-  /** Before tokens are issued: return `{reject}` to refuse the login. */
-  beforeLogin?(input: { user: PublicUser; ip: string | null }): Promise<void | HookReject>;
-  /** Extra claims merged into access tokens; reserved claims cannot be overridden. */
-  accessTokenClaims?(input: { user: PublicUser; session: { id: string } }): Promise<Record<string, unknown>>;
+/** Given to every hook as its second argument. */
+export interface HookContext {
+  /** Writes a line to usersvc's log (JSON, with the hook's name). */
+  log(message: string, data?: Record<string, unknown>): void;
+}
+
+/** A hook may answer synchronously or with a promise. */
+export type Awaitable<T> = T | Promise<T>;
+
+/** Refuse the action: the caller gets 403 HOOK_REJECTED with this message. */
+export interface HookRejection {
+  reject: string;
+}
+
+export interface BeforeRegisterInput {
+  email: string;
+  username: string;
+  metadata: Record<string, unknown>;
+  /** The client's IP for API sign-ups; null for CLI-created users and imports. */
+  ip: string | null;
+}
+
+/** `{metadata}` replaces the new user's metadata; nothing lets the sign-up through unchanged. */
+export type BeforeRegisterResult = void | undefined | { metadata: Record<string, unknown> } | HookRejection;
+
+export interface BeforeLoginInput {
+  user: HookUser;
+  ip: string | null;
+}
+
+export interface AccessTokenClaimsInput {
+  user: HookUser;
+  session: { id: string };
+}
+
+/** Claims usersvc sets itself; a hook's value for any of them is ignored. */
+export type ReservedClaim = "sub" | "sid" | "jti" | "type" | "iss" | "aud" | "exp" | "iat" | "nbf" | "roles" | "gen";
+
+export type EventType =
+  | "user.registered"
+  | "user.logged_in"
+  | "user.login_failed"
+  | "user.updated"
+  | "user.password_changed"
+  | "user.password_reset_requested"
+  | "user.password_reset"
+  | "user.verification_requested"
+  | "user.verified"
+  | "user.blocked"
+  | "user.unblocked"
+  | "user.deleted"
+  | "user.restored"
+  | "user.purged"
+  | "session.revoked"
+  | "balance.changed";
+
+/**
+ * A lifecycle event, as hooks and webhooks receive it. `id` is stable across
+ * redeliveries (the `webhook-id` header): use it to ignore repeats.
+ */
+export interface UsersvcEvent<T extends EventType = EventType> {
+  id: string;
+  type: T;
+  occurred_at: string;
+  actor: { type: "user" | "admin" | "cli" | "system"; id: string | null };
+  data: {
+    /** The user the event is about (absent only for a login failure on an unknown account). */
+    user?: HookUser;
+    /** user.verification_requested / user.password_reset_requested: the single-use token. */
+    token?: string;
+    [key: string]: unknown;
+  };
+}
+
+export type EventHandlers = {
+  [T in EventType]?: (event: UsersvcEvent<T>, ctx: HookContext) => Awaitable<void>;
+};
+
+/**
+ * The default export of a hooks module. Every key is optional.
+ *
+ * Before-hooks run inside the request (or CLI command) and can veto it; one
+ * that throws or runs past USERSVC_HOOK_TIMEOUT fails closed (503
+ * HOOK_FAILED). Event handlers run after the change is committed, from the
+ * outbox, at least once and in order per user; one that throws is retried
+ * with backoff, so make them idempotent (dedupe on `event.id`).
+ */
+export interface UsersvcHooks extends EventHandlers {
+  beforeRegister?(input: BeforeRegisterInput, ctx: HookContext): Awaitable<BeforeRegisterResult>;
+  beforeLogin?(input: BeforeLoginInput, ctx: HookContext): Awaitable<void | undefined | HookRejection>;
+  /** Extra claims merged into access tokens (JSON values); reserved claims cannot be overridden. */
+  accessTokenClaims?(input: AccessTokenClaimsInput, ctx: HookContext): Awaitable<void | undefined | Record<string, unknown>>;
+  /** Receives every event (after the per-event handler, if both exist). */
+  on?(event: UsersvcEvent, ctx: HookContext): Awaitable<void>;
 }

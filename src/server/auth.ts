@@ -36,7 +36,8 @@ export function authMacro(core: Core) {
       },
       resolve({ request, server }) {
         const principal = checked(request);
-        return { principal, actor: userActor(principal.user.id, clientInfo(request, server, trustProxy).ip) };
+        const client = clientInfo(request, server, trustProxy);
+        return { principal, client, actor: userActor(principal.user.id, client.ip) };
       },
     },
     admin: {
@@ -47,7 +48,8 @@ export function authMacro(core: Core) {
       },
       resolve({ request, server }) {
         const principal = checked(request);
-        return { principal, actor: adminActor(principal.user.id, clientInfo(request, server, trustProxy).ip) };
+        const client = clientInfo(request, server, trustProxy);
+        return { principal, client, actor: adminActor(principal.user.id, client.ip) };
       },
     },
   });

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { createCore } from "../../core/core.ts";
+import { startOutboxWorker } from "../../core/events/outbox.ts";
 import { scheduleMaintenance } from "../../core/maintenance.ts";
 import { readLockHolder, tryLockDataDir, type DataDirLock } from "../../core/db/data-dir-lock.ts";
 import type { DatabaseHandle } from "../../core/db/client.ts";
@@ -30,10 +31,12 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
     handle?: DatabaseHandle;
     control?: ControlServer;
     maintenance?: { stop(): Promise<void> };
+    outbox?: { stop(): Promise<void> };
   } = {};
   const release = async (): Promise<void> => {
     resources.control?.stop();
     await resources.maintenance?.stop();
+    await resources.outbox?.stop();
     await resources.handle?.close();
     resources.lock?.release();
   };
@@ -55,6 +58,7 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
     const core = await createCore({ config, db: handle.db, dbKind: handle.kind, logger });
     const app = createApp(core, { docs: options.docs });
     resources.maintenance = scheduleMaintenance(core);
+    resources.outbox = startOutboxWorker(core);
     try {
       app.listen({ hostname: config.host, port: config.port });
     } catch (error) {

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from "node:fs";
 import { Command } from "commander";
 import { CLI_ACTOR } from "../../core/audit/actor.ts";
 import { exportUsers, importUsers, type ImportOutcome } from "../../core/users/transfer.ts";
@@ -74,7 +74,11 @@ export function transferCommands(ctx: ProgramContext): Command[] {
 
 function openFile(path: string): number {
   try {
-    return openSync(path, "w", 0o600);
+    const fd = openSync(path, "w", 0o600);
+    // The mode above applies only to a new file: an existing one keeps its own (often 0644),
+    // which would leave every password hash readable by other local users.
+    fchmodSync(fd, 0o600);
+    return fd;
   } catch (error) {
     throw new OperationalError(`--out: cannot write ${path} (${(error as Error).message})`);
   }

@@ -6,7 +6,8 @@
  */
 import { and, count, desc, eq, sql } from "drizzle-orm";
 import type { Actor } from "../audit/actor.ts";
-import { appendAudit } from "../audit/audit.ts";
+import { recordChange } from "../events/record.ts";
+import { userColumns } from "../users/queries.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { uniqueViolation } from "../db/pg-errors.ts";
@@ -63,7 +64,7 @@ export async function adjustBalance(
         .update(users)
         .set({ balance: sql`${users.balance} + ${input.amount}`, updatedAt: now })
         .where(and(eq(users.id, userId), sql`${users.status} <> 'deleted'`, sql`${users.balance} + ${input.amount} >= 0`))
-        .returning({ balance: users.balance });
+        .returning(userColumns);
       if (!changed) {
         const [exists] = await tx.select({ status: users.status }).from(users).where(eq(users.id, userId));
         if (!exists || exists.status === "deleted") throw new DomainError("USER_NOT_FOUND");
@@ -82,8 +83,8 @@ export async function adjustBalance(
           createdAt: now,
         })
         .returning();
-      const data = { amount: input.amount, balance_after: changed.balance, transaction_id: inserted!.id };
-      await appendAudit(tx, { event: "balance.changed", actor, targetId: userId, data }, now);
+      const data = { amount: input.amount, balance_after: changed.balance, transaction_id: inserted!.id, reason };
+      await recordChange(core, tx, { type: "balance.changed", actor, user: changed, data });
       return inserted!;
     });
     return { balance: row.balanceAfter, transaction: toView(row) };

@@ -141,3 +141,51 @@ export const auditLog = pgTable(
   },
   (t) => [index("audit_log_target_idx").on(t.targetId, t.id), index("audit_log_event_idx").on(t.event, t.id)],
 );
+
+/**
+ * The outbox: lifecycle events written in the same transaction as the change
+ * they describe, one row per delivery target (the hooks module or script,
+ * the webhook), delivered at least once, in order per user, by `serve`.
+ */
+export const outboxEvents = pgTable(
+  "outbox_events",
+  {
+    seq: bigint("seq", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    /** The event id (`webhook-id`); shared by the rows of one event's targets. */
+    eventId: uuid("event_id").notNull(),
+    target: text("target", { enum: ["hooks", "webhook"] }).notNull(),
+    type: text("type").notNull(),
+    /** Ordering key: events of one user are delivered one after another. */
+    userId: uuid("user_id"),
+    payload: jsonb("payload").$type<Record<string, unknown>>().notNull(),
+    status: text("status", { enum: ["pending", "delivered", "dead"] }).notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamptz("next_attempt_at").notNull(),
+    /** A worker's lease: no other instance touches the row before it passes. */
+    lockedUntil: timestamptz("locked_until"),
+    lastError: text("last_error"),
+    createdAt: timestamptz("created_at").notNull(),
+    deliveredAt: timestamptz("delivered_at"),
+  },
+  (t) => [
+    index("outbox_events_due_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    index("outbox_events_order_idx").on(t.target, t.userId, t.seq).where(sql`${t.status} = 'pending'`),
+    index("outbox_events_status_idx").on(t.status, t.seq),
+  ],
+);
+
+/** Single-use email verification and password reset tokens, stored only as SHA-256 hashes. */
+export const oneTimeTokens = pgTable(
+  "one_time_tokens",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    purpose: text("purpose", { enum: ["verify_email", "reset_password"] }).notNull(),
+    expiresAt: timestamptz("expires_at").notNull(),
+    usedAt: timestamptz("used_at"),
+    createdAt: timestamptz("created_at").notNull(),
+  },
+  (t) => [index("one_time_tokens_user_idx").on(t.userId, t.purpose)],
+);

@@ -3,12 +3,14 @@
  * detection, logout, change of password (SPEC §4 token rules).
  */
 import { userActor } from "../audit/actor.ts";
-import { appendAudit } from "../audit/audit.ts";
 import { burnPasswordVerification, checkPasswordStrength, hashPassword, needsRehash, verifyPassword } from "../auth/password.ts";
 import type { Core } from "../core.ts";
+import type { Db } from "../db/client.ts";
+import { enqueueEvent } from "../events/outbox.ts";
+import { recordChange, recordEvent } from "../events/record.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
 import { findCredentialsBy, findPasswordHash, findUserById, updateUser } from "../users/queries.ts";
-import { isBlocked, type UserRecord } from "../users/user.ts";
+import { isBlocked, toPublicUser, type UserRecord } from "../users/user.ts";
 import { isUuid } from "../users/users.ts";
 import { checkPasswordLength, normalizeEmail, throwIfProblems } from "../users/validation.ts";
 import {
@@ -54,17 +56,41 @@ export async function login(core: Core, input: LoginInput, client: ClientInfo): 
   // Every failure below costs one password verification, so timing tells nothing.
   if (!found) {
     await burnPasswordVerification(input.password);
-    throw new DomainError("INVALID_CREDENTIALS");
+    return loginFailed(core, null, "unknown_account", key, client, "INVALID_CREDENTIALS");
   }
   const passwordMatches = await verifyPassword(input.password, found.passwordHash);
   const { user } = found;
-  if (!passwordMatches || user.status === "deleted") throw new DomainError("INVALID_CREDENTIALS");
-  if (isBlocked(user, core.now())) throw new DomainError("ACCOUNT_BLOCKED");
+  if (!passwordMatches) return loginFailed(core, user, "wrong_password", key, client, "INVALID_CREDENTIALS");
+  if (user.status === "deleted") return loginFailed(core, null, "unknown_account", key, client, "INVALID_CREDENTIALS");
+  if (isBlocked(user, core.now())) return loginFailed(core, user, "blocked", key, client, "ACCOUNT_BLOCKED");
+  if (core.config.requireVerifiedEmail && !user.isVerified) {
+    return loginFailed(core, user, "email_not_verified", key, client, "EMAIL_NOT_VERIFIED");
+  }
+  await core.hooks.beforeLogin({ user: toPublicUser(user, core.now()), ip: client.ip });
 
   const now = core.now();
   const rehashed = needsRehash(found.passwordHash) ? await hashPassword(input.password) : undefined;
   const updated = (await updateUser(core.db, user.id, { lastLoginAt: now, passwordHash: rehashed }, now)) ?? user;
   return startSession(core, updated, client);
+}
+
+/**
+ * Records `user.login_failed` and throws `code`. A deleted account is
+ * reported like an unknown one, to the host as to the caller.
+ */
+async function loginFailed(
+  core: Core,
+  user: UserRecord | null,
+  reason: string,
+  key: { email: string } | { username: string },
+  client: ClientInfo,
+  code: "INVALID_CREDENTIALS" | "ACCOUNT_BLOCKED" | "EMAIL_NOT_VERIFIED",
+): Promise<never> {
+  const actor = { type: "user" as const, id: user?.id ?? null, ip: client.ip };
+  const data = { reason, ...key, ip: client.ip };
+  if (user) await recordEvent(core, core.db, { type: "user.login_failed", actor, user, data });
+  else await enqueueEvent(core, core.db, { type: "user.login_failed", actor, userId: null, data });
+  throw new DomainError(code);
 }
 
 function loginKey(input: LoginInput): { email: string } | { username: string } {
@@ -77,14 +103,19 @@ function loginKey(input: LoginInput): { email: string } | { username: string } {
 
 export async function startSession(core: Core, user: UserRecord, client: ClientInfo): Promise<TokenPair> {
   const now = core.now();
-  const session = await insertSession(core.db, {
-    userId: user.id,
-    refreshJti: crypto.randomUUID(),
-    userAgent: client.userAgent?.slice(0, 512) ?? null,
-    ip: client.ip,
-    createdAt: now,
-    lastUsedAt: now,
-    expiresAt: new Date(now.getTime() + core.config.refreshTtl * 1000),
+  const session = await core.db.transaction(async (tx) => {
+    const created = await insertSession(tx, {
+      userId: user.id,
+      refreshJti: crypto.randomUUID(),
+      userAgent: client.userAgent?.slice(0, 512) ?? null,
+      ip: client.ip,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: new Date(now.getTime() + core.config.refreshTtl * 1000),
+    });
+    const actor = userActor(user.id, client.ip);
+    await recordEvent(core, tx, { type: "user.logged_in", actor, user, data: { session_id: created.id, ip: client.ip } });
+    return created;
   });
   return mintPair(core, user, session, session.refreshJti);
 }
@@ -143,12 +174,34 @@ export async function authenticate(core: Core, accessToken: string): Promise<Pri
   return { user, session };
 }
 
-export async function logout(core: Core, principal: Principal): Promise<{ revoked: number }> {
-  return { revoked: await revokeSession(core.db, principal.session.id, "logout", core.now()) };
+export async function logout(core: Core, principal: Principal, client: ClientInfo): Promise<{ revoked: number }> {
+  return revokeAndRecord(core, principal, client, "logout", (tx, now) => revokeSession(tx, principal.session.id, "logout", now));
 }
 
-export async function logoutAll(core: Core, principal: Principal): Promise<{ revoked: number }> {
-  return { revoked: await revokeUserSessions(core.db, principal.user.id, "logout_all", core.now()) };
+export async function logoutAll(core: Core, principal: Principal, client: ClientInfo): Promise<{ revoked: number }> {
+  return revokeAndRecord(core, principal, client, "logout_all", (tx, now) =>
+    revokeUserSessions(tx, principal.user.id, "logout_all", now),
+  );
+}
+
+/** Revokes sessions of the caller and, when any were live, records `session.revoked`. */
+async function revokeAndRecord(
+  core: Core,
+  principal: Principal,
+  client: ClientInfo,
+  reason: string,
+  revoke: (tx: Db, now: Date) => Promise<number>,
+  sessionId?: string,
+): Promise<{ revoked: number }> {
+  const now = core.now();
+  return core.db.transaction(async (tx) => {
+    const revoked = await revoke(tx, now);
+    if (revoked > 0) {
+      const data = { reason, sessions_revoked: revoked, ...(sessionId ? { session_id: sessionId } : {}) };
+      await recordEvent(core, tx, { type: "session.revoked", actor: userActor(principal.user.id, client.ip), user: principal.user, data });
+    }
+    return { revoked };
+  });
 }
 
 export interface PasswordChange {
@@ -174,12 +227,12 @@ export async function changePassword(
   const passwordHash = await hashPassword(change.new_password);
   const renewed = await core.db.transaction(async (tx) => {
     await updateUser(tx, principal.user.id, { passwordHash }, now);
-    await revokeUserSessions(tx, principal.user.id, "password_changed", now, { except: principal.session.id });
+    const revoked = await revokeUserSessions(tx, principal.user.id, "password_changed", now, { except: principal.session.id });
     const session = await renewSession(tx, principal.session.id, crypto.randomUUID(), now);
     // Throwing rolls the password change back: the caller's session died meanwhile.
     if (!session) throw new DomainError("SESSION_REVOKED");
     const actor = userActor(principal.user.id, client.ip);
-    await appendAudit(tx, { event: "user.password_changed", actor, targetId: principal.user.id }, now);
+    await recordChange(core, tx, { type: "user.password_changed", actor, user: principal.user, data: { sessions_revoked: revoked } });
     return session;
   });
   return mintPair(core, principal.user, renewed, renewed.refreshJti);
@@ -207,7 +260,12 @@ export async function listSessions(core: Core, principal: Principal): Promise<Se
 }
 
 /** Revokes one of the caller's own sessions; someone else's is simply not found. */
-export async function revokeOwnSession(core: Core, principal: Principal, sessionId: string): Promise<{ revoked: number }> {
+export async function revokeOwnSession(
+  core: Core,
+  principal: Principal,
+  sessionId: string,
+  client: ClientInfo,
+): Promise<{ revoked: number }> {
   if (!isUuid(sessionId)) {
     throw new DomainError("VALIDATION_ERROR", "id: must be a UUID", [{ field: "id", message: "must be a UUID" }]);
   }
@@ -215,7 +273,7 @@ export async function revokeOwnSession(core: Core, principal: Principal, session
   if (!session || session.userId !== principal.user.id || session.revokedAt || session.expiresAt <= core.now()) {
     throw new DomainError("NOT_FOUND", "Session not found");
   }
-  return { revoked: await revokeSession(core.db, session.id, "revoked_by_user", core.now()) };
+  return revokeAndRecord(core, principal, client, "revoked_by_user", (tx, now) => revokeSession(tx, session.id, "revoked_by_user", now), session.id);
 }
 
 async function activeUserOf(core: Core, session: SessionRow): Promise<UserRecord> {
@@ -228,13 +286,14 @@ async function activeUserOf(core: Core, session: SessionRow): Promise<UserRecord
 async function mintPair(core: Core, user: UserRecord, session: SessionRow, refreshJti: string): Promise<TokenPair> {
   const { accessTtl, refreshTtl } = core.config;
   const base = { sub: user.id, sid: session.id };
+  const claims = await core.hooks.accessTokenClaims({ user: toPublicUser(user, core.now()), session: { id: session.id } });
   const [access, refreshToken] = await Promise.all([
     core.tokens.mint({
       ...base,
       jti: crypto.randomUUID(),
       type: "access",
       ttlSeconds: accessTtl,
-      extra: { roles: user.roles, gen: session.generation },
+      extra: { ...claims, roles: user.roles, gen: session.generation },
     }),
     core.tokens.mint({ ...base, jti: refreshJti, type: "refresh", ttlSeconds: refreshTtl }),
   ]);

@@ -1,5 +1,5 @@
 import type { Actor } from "../audit/actor.ts";
-import { appendAudit } from "../audit/audit.ts";
+import { recordChange } from "../events/record.ts";
 import type { Core } from "../core.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
 import { assertNotLastAdmin } from "./admin-guard.ts";
@@ -55,7 +55,7 @@ export async function adminUpdateUser(core: Core, actor: Actor, userId: string, 
       const fields = Object.keys(changes).filter((k) => changes[k as keyof AdminChanges] !== undefined);
       const data: Record<string, unknown> = { fields };
       if (roles !== undefined) data.roles = { from: user.roles, to: updated.roles };
-      await appendAudit(tx, { event: "user.updated", actor, targetId: userId, data }, now);
+      await recordChange(core, tx, { type: "user.updated", actor, user: updated, data });
       return updated;
     });
   } catch (error) {

@@ -7,15 +7,15 @@
  */
 import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
 import { type Actor, SYSTEM_ACTOR } from "../audit/actor.ts";
-import { appendAudit } from "../audit/audit.ts";
+import { recordChange } from "../events/record.ts";
 import { verifyPassword } from "../auth/password.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
-import { users } from "../db/schema.ts";
+import { outboxEvents, users } from "../db/schema.ts";
 import { DomainError } from "../errors.ts";
 import { revokeUserSessions } from "../sessions/queries.ts";
 import { assertNotLastAdmin } from "./admin-guard.ts";
-import { findPasswordHash, findUserById, updateUser } from "./queries.ts";
+import { findPasswordHash, findUserById, updateUser, userColumns } from "./queries.ts";
 import type { UserRecord } from "./user.ts";
 
 export interface BlockInput {
@@ -35,7 +35,7 @@ export async function blockUser(core: Core, actor: Actor, userId: string, input:
     const updated = await mustUpdate(tx, userId, { status: "blocked", blockedReason: reason, blockedUntil: until }, now);
     const revoked = await revokeUserSessions(tx, userId, "blocked", now);
     const data = { reason, until: until?.toISOString() ?? null, sessions_revoked: revoked };
-    await appendAudit(tx, { event: "user.blocked", actor, targetId: userId, data }, now);
+    await recordChange(core, tx, { type: "user.blocked", actor, user: updated, data });
     return updated;
   });
 }
@@ -46,7 +46,7 @@ export async function unblockUser(core: Core, actor: Actor, userId: string): Pro
     const user = await requireLiveUser(tx, userId);
     if (user.status !== "blocked") return user;
     const updated = await mustUpdate(tx, userId, { status: "active", blockedReason: null, blockedUntil: null }, now);
-    await appendAudit(tx, { event: "user.unblocked", actor, targetId: userId }, now);
+    await recordChange(core, tx, { type: "user.unblocked", actor, user: updated });
     return updated;
   });
 }
@@ -64,7 +64,7 @@ export async function softDeleteUser(core: Core, actor: Actor, userId: string): 
       now,
     );
     const revoked = await revokeUserSessions(tx, userId, "deleted", now);
-    await appendAudit(tx, { event: "user.deleted", actor, targetId: userId, data: { sessions_revoked: revoked } }, now);
+    await recordChange(core, tx, { type: "user.deleted", actor, user: updated, data: { sessions_revoked: revoked } });
     return updated;
   });
 }
@@ -82,7 +82,7 @@ export async function restoreUser(core: Core, actor: Actor, userId: string): Pro
     const user = await requireUser(tx, userId);
     if (user.status !== "deleted") return user;
     const updated = await mustUpdate(tx, userId, { status: "active", deletedAt: null }, now);
-    await appendAudit(tx, { event: "user.restored", actor, targetId: userId }, now);
+    await recordChange(core, tx, { type: "user.restored", actor, user: updated });
     return updated;
   });
 }
@@ -94,7 +94,7 @@ export async function purgeUser(core: Core, actor: Actor, userId: string): Promi
     const user = await requireUser(tx, userId);
     await assertNotLastAdmin(tx, user, now);
     await tx.delete(users).where(eq(users.id, userId));
-    await appendAudit(tx, { event: "user.purged", actor, targetId: userId }, now);
+    await recordChange(core, tx, { type: "user.purged", actor, user });
     return { id: userId, purged: true as const };
   });
 }
@@ -102,9 +102,9 @@ export async function purgeUser(core: Core, actor: Actor, userId: string): Promi
 export async function forceLogout(core: Core, actor: Actor, userId: string): Promise<{ revoked: number }> {
   const now = core.now();
   return core.db.transaction(async (tx) => {
-    await requireUser(tx, userId);
+    const user = await requireUser(tx, userId);
     const revoked = await revokeUserSessions(tx, userId, "admin_logout", now);
-    await appendAudit(tx, { event: "session.revoked", actor, targetId: userId, data: { sessions_revoked: revoked } }, now);
+    await recordChange(core, tx, { type: "session.revoked", actor, user, data: { reason: "admin_logout", sessions_revoked: revoked } });
     return { revoked };
   });
 }
@@ -122,14 +122,14 @@ export async function runLifecycleSweep(core: Core): Promise<{ unblocked: number
   let unblocked = 0;
   for (const { id } of expiredBlocks) {
     await core.db.transaction(async (tx) => {
-      const done = await tx
+      const [done] = await tx
         .update(users)
         .set({ status: "active", blockedReason: null, blockedUntil: null, updatedAt: now })
         .where(and(eq(users.id, id), eq(users.status, "blocked"), lte(users.blockedUntil, now)))
-        .returning({ id: users.id });
-      if (done.length === 0) return;
+        .returning(userColumns);
+      if (!done) return;
       unblocked += 1;
-      await appendAudit(tx, { event: "user.unblocked", actor: SYSTEM_ACTOR, targetId: id, data: { expired: true } }, now);
+      await recordChange(core, tx, { type: "user.unblocked", actor: SYSTEM_ACTOR, user: done, data: { expired: true } });
     });
   }
 
@@ -141,17 +141,24 @@ export async function runLifecycleSweep(core: Core): Promise<{ unblocked: number
   let purged = 0;
   for (const { id } of due) {
     await core.db.transaction(async (tx) => {
-      const gone = await tx
+      const [gone] = await tx
         .delete(users)
         .where(and(eq(users.id, id), eq(users.status, "deleted"), lte(users.deletedAt, cutoff)))
-        .returning({ id: users.id });
-      if (gone.length === 0) return;
+        .returning(userColumns);
+      if (!gone) return;
       purged += 1;
-      await appendAudit(tx, { event: "user.purged", actor: SYSTEM_ACTOR, targetId: id, data: { after_days: core.config.purgeAfterDays } }, now);
+      const data = { after_days: core.config.purgeAfterDays };
+      await recordChange(core, tx, { type: "user.purged", actor: SYSTEM_ACTOR, user: gone, data });
     });
   }
+  // Delivered events keep user objects: drop them once they are a week old.
+  await core.db
+    .delete(outboxEvents)
+    .where(and(eq(outboxEvents.status, "delivered"), lte(outboxEvents.deliveredAt, new Date(now.getTime() - DELIVERED_EVENTS_KEPT_MS))));
   return { unblocked, purged };
 }
+
+const DELIVERED_EVENTS_KEPT_MS = 7 * 86_400_000;
 
 async function requireUser(tx: Db, userId: string): Promise<UserRecord> {
   // FOR UPDATE: concurrent lifecycle changes of one user take turns.

@@ -34,7 +34,8 @@ export interface UserPage {
 }
 
 /** How PostgreSQL prints a timestamptz; anything else in a cursor would fail the cast with a 500. */
-const TIMESTAMP_TEXT = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
+const TIMESTAMP_TEXT = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-](\d{2})(?::(\d{2}))?$/;
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface Cursor {
   s: UserSort;
@@ -149,13 +150,36 @@ function decodeCursor(raw: string, sort: UserSort, problems: FieldProblem[]): Cu
     const valid =
       typeof cursor.v === "string" &&
       typeof cursor.id === "string" &&
-      /^[0-9a-f-]{36}$/i.test(cursor.id) &&
+      UUID_TEXT.test(cursor.id) &&
       cursor.s === sort &&
-      (sort.endsWith("created_at") ? TIMESTAMP_TEXT.test(cursor.v) : cursor.v.length <= 320);
+      (sort.endsWith("created_at") ? isTimestampText(cursor.v) : cursor.v.length <= 320);
     if (valid) return cursor;
   } catch {}
   problems.push({ field: "cursor", message: "is not a cursor from this listing (with the same sort)" });
   return null;
+}
+
+/** The shape alone lets "2020-13-45 25:61:61+00" through, which the cast refuses: check the fields' ranges too. */
+function isTimestampText(text: string): boolean {
+  const match = TIMESTAMP_TEXT.exec(text);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const offsetHours = Number(match[8]);
+  const offsetMinutes = Number(match[9] ?? "0");
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second);
+  return (
+    year > 0 &&
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second &&
+    offsetHours <= 15 &&
+    offsetMinutes <= 59
+  );
 }
 
 function problemsMessage(problems: FieldProblem[]): string {

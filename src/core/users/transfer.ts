@@ -8,14 +8,14 @@
  */
 import { asc, gt } from "drizzle-orm";
 import type { Actor } from "../audit/actor.ts";
-import { appendAudit } from "../audit/audit.ts";
+import { recordChange } from "../events/record.ts";
 import { normalizeForeignHash } from "../auth/password.ts";
 import type { Core } from "../core.ts";
 import { balanceTransactions, users } from "../db/schema.ts";
 import { DomainError, ERROR_MESSAGES, type FieldProblem } from "../errors.ts";
-import { findUserByEmail, findUserById, findUserByUsername } from "./queries.ts";
+import { findUserByEmail, findUserById, findUserByUsername, userColumns } from "./queries.ts";
 import { isoOrNull } from "./user.ts";
-import { conflictFromUniqueViolation, isUuid } from "./users.ts";
+import { conflictFromUniqueViolation, isUuid, shapeByHook } from "./users.ts";
 import { checkEmail, checkMetadata, checkUsername, normalizeEmail } from "./validation.ts";
 
 /** One exported user: the user object's stored fields plus its password hash. */
@@ -86,28 +86,49 @@ export async function importUsers(
   options: { dryRun: boolean },
 ): Promise<ImportOutcome[]> {
   const outcomes: ImportOutcome[] = [];
+  // A dry run writes nothing, so it remembers what earlier lines would create: a later line
+  // repeating one of them is reported as skipped, as the real run would skip it.
+  const planned: Planned | null = options.dryRun ? { ids: new Set(), emails: new Set(), usernames: new Set() } : null;
   for (const [index, text] of lines.entries()) {
     if (text.trim() === "") continue;
-    outcomes.push(await importLine(core, actor, index + 1, text, options.dryRun));
+    outcomes.push(await importLine(core, actor, index + 1, text, planned));
   }
   return outcomes;
 }
 
-async function importLine(core: Core, actor: Actor, line: number, text: string, dryRun: boolean): Promise<ImportOutcome> {
+interface Planned {
+  ids: Set<string>;
+  emails: Set<string>;
+  usernames: Set<string>;
+}
+
+async function importLine(core: Core, actor: Actor, line: number, text: string, planned: Planned | null): Promise<ImportOutcome> {
   let row: typeof users.$inferInsert;
   try {
     row = parseRecord(text, core.now());
   } catch (error) {
     return { line, result: "invalid", message: error instanceof Error ? error.message : String(error) };
   }
-  const conflict = await findConflict(core, row);
+  const conflict = (await findConflict(core, row)) ?? (planned && findPlannedConflict(planned, row));
   if (conflict) return { line, result: "skipped", code: conflict.code, message: conflict.message };
-  if (dryRun) return { line, result: "would_create", id: row.id ?? "(new id)", email: row.email };
+  // Imports are sign-ups too: the host's beforeRegister may refuse or reshape them.
+  try {
+    row.metadata = await shapeByHook(core, { email: row.email, username: row.username, metadata: row.metadata ?? {}, ip: null });
+  } catch (error) {
+    if (error instanceof DomainError) return { line, result: "skipped", code: error.code, message: error.message };
+    throw error;
+  }
+  if (planned) {
+    if (row.id) planned.ids.add(row.id);
+    planned.emails.add(row.email);
+    planned.usernames.add(row.username.toLowerCase());
+    return { line, result: "would_create", id: row.id ?? "(new id)", email: row.email };
+  }
 
   const now = core.now();
   try {
     const created = await core.db.transaction(async (tx) => {
-      const [user] = await tx.insert(users).values(row).returning({ id: users.id, email: users.email });
+      const [user] = await tx.insert(users).values(row).returning(userColumns);
       if (row.balance) {
         await tx.insert(balanceTransactions).values({
           userId: user!.id,
@@ -119,7 +140,7 @@ async function importLine(core: Core, actor: Actor, line: number, text: string, 
           createdAt: now,
         });
       }
-      await appendAudit(tx, { event: "user.registered", actor, targetId: user!.id, data: { imported: true, roles: row.roles } }, now);
+      await recordChange(core, tx, { type: "user.registered", actor, user: user!, data: { imported: true, roles: row.roles } });
       return user!;
     });
     return { line, result: "created", id: created.id, email: created.email };
@@ -197,6 +218,13 @@ function parseRecord(text: string, now: Date): typeof users.$inferInsert {
     lastLoginAt: dates.last_login_at ?? null,
     deletedAt: status === "deleted" ? (dates.deleted_at ?? now) : null,
   };
+}
+
+function findPlannedConflict(planned: Planned, row: typeof users.$inferInsert): { code: string; message: string } | null {
+  if (row.id && planned.ids.has(row.id)) return { code: "ID_TAKEN", message: `a user with id ${row.id} exists` };
+  if (planned.emails.has(row.email)) return { code: "EMAIL_TAKEN", message: ERROR_MESSAGES.EMAIL_TAKEN };
+  if (planned.usernames.has(row.username.toLowerCase())) return { code: "USERNAME_TAKEN", message: ERROR_MESSAGES.USERNAME_TAKEN };
+  return null;
 }
 
 async function findConflict(core: Core, row: typeof users.$inferInsert): Promise<{ code: string; message: string } | null> {

@@ -1,10 +1,11 @@
 /** User use cases shared by the HTTP API and the CLI. */
 import { type Actor, userActor } from "../audit/actor.ts";
-import { appendAudit } from "../audit/audit.ts";
 import { checkPasswordStrength, hashPassword } from "../auth/password.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { uniqueViolation } from "../db/pg-errors.ts";
+import { recordChange } from "../events/record.ts";
+import type { BeforeRegisterInput } from "../../hooks/types.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
 import {
   findUserByEmail,
@@ -14,6 +15,7 @@ import {
   updateUser,
 } from "./queries.ts";
 import type { UserRecord } from "./user.ts";
+import { requestVerificationIn } from "./verification.ts";
 import {
   checkEmail,
   checkMetadata,
@@ -50,6 +52,7 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
   // Checked first for a clear answer; the unique indexes are the real guard against races.
   await assertEmailFree(core.db, email);
   await assertUsernameFree(core.db, username);
+  const metadata = await shapeByHook(core, { email, username, metadata: input.metadata ?? {}, ip: options.actor.ip });
 
   const passwordHash = await hashPassword(input.password);
   const now = core.now();
@@ -59,7 +62,7 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
         email,
         username,
         passwordHash,
-        metadata: input.metadata ?? {},
+        metadata,
         roles: options.roles ?? ["user"],
         isVerified: options.isVerified ?? false,
         createdAt: now,
@@ -67,12 +70,26 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
       });
       // Self-registration: the actor is the user just created.
       const actor = options.actor.type === "user" ? userActor(user.id, options.actor.ip) : options.actor;
-      await appendAudit(tx, { event: "user.registered", actor, targetId: user.id, data: { roles: user.roles } }, now);
+      await recordChange(core, tx, { type: "user.registered", actor, user, data: { roles: user.roles } });
+      await requestVerificationIn(core, tx, user, actor);
       return user;
     });
   } catch (error) {
     throw conflictFromUniqueViolation(error) ?? error;
   }
+}
+
+/** beforeRegister may veto the sign-up or replace its metadata (checked again like the caller's). */
+export async function shapeByHook(core: Core, input: BeforeRegisterInput): Promise<Record<string, unknown>> {
+  const shaped = await core.hooks.beforeRegister(input);
+  if (shaped.metadata === undefined) return input.metadata;
+  const problems: FieldProblem[] = [];
+  checkMetadata(shaped.metadata, problems);
+  if (problems.length > 0) {
+    core.logger.error({ hook: "beforeRegister", problems }, "hook returned unusable metadata: refusing the sign-up");
+    throw new DomainError("HOOK_FAILED");
+  }
+  return shaped.metadata;
 }
 
 export interface ProfileChanges {
@@ -97,7 +114,7 @@ export async function updateProfile(core: Core, actor: Actor, userId: string, ch
       const updated = await updateUser(tx, userId, { username, metadata: changes.metadata }, now);
       if (!updated) throw new DomainError("USER_NOT_FOUND");
       const fields = Object.keys(changes).filter((k) => changes[k as keyof ProfileChanges] !== undefined);
-      await appendAudit(tx, { event: "user.updated", actor, targetId: userId, data: { fields } }, now);
+      await recordChange(core, tx, { type: "user.updated", actor, user: updated, data: { fields } });
       return updated;
     });
   } catch (error) {
@@ -133,7 +150,7 @@ export async function grantRole(core: Core, actor: Actor, user: UserRecord, role
     const updated = await updateUser(tx, user.id, { roles }, now);
     if (!updated) throw new DomainError("USER_NOT_FOUND");
     const data = { fields: ["roles"], roles: { from: user.roles, to: roles } };
-    await appendAudit(tx, { event: "user.updated", actor, targetId: user.id, data }, now);
+    await recordChange(core, tx, { type: "user.updated", actor, user: updated, data });
     return updated;
   });
 }

@@ -44,3 +44,9 @@ export function checkMetadata(metadata: unknown, problems: FieldProblem[], field
 export function throwIfProblems(problems: FieldProblem[]): void {
   if (problems.length > 0) throw validationError(problems);
 }
+
+export function assertValidEmail(email: string): void {
+  const problems: FieldProblem[] = [];
+  checkEmail(normalizeEmail(email), problems);
+  throwIfProblems(problems);
+}

@@ -49,8 +49,9 @@ const Body = {
 };
 const ListQuery = t.Object(
   {
-    limit: t.Optional(t.Numeric({ multipleOf: 1, description: "1-200, default 50" })),
-    offset: t.Optional(t.Numeric({ multipleOf: 1, minimum: 0 })),
+    // Bounds are checked by listUsers: Elysia reports a numeric's own bounds without the field's name.
+    limit: t.Optional(t.Numeric({ description: "1-200, default 50" })),
+    offset: t.Optional(t.Numeric({ description: "default 0" })),
     cursor: t.Optional(t.String({ description: "next_cursor of the previous page" })),
     q: t.Optional(t.String({ description: "Substring of email or username" })),
     status: t.Optional(t.String({ description: "active | blocked | deleted" })),

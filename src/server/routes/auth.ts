@@ -2,6 +2,8 @@ import { Elysia, t } from "elysia";
 import type { Core } from "../../core/core.ts";
 import { changePassword, login, logout, logoutAll, refresh } from "../../core/sessions/sessions.ts";
 import { createUser } from "../../core/users/users.ts";
+import { assertValidEmail } from "../../core/users/validation.ts";
+import { requestPasswordReset, resendVerification, resetPassword, verifyEmail } from "../../core/users/verification.ts";
 import { toPublicUser } from "../../core/users/user.ts";
 import type { Actor } from "../../core/audit/actor.ts";
 import { authMacro, BEARER_SECURITY, clientInfo } from "../auth.ts";
@@ -27,6 +29,9 @@ const Body = {
     strict,
   ),
   refresh: t.Object({ refresh_token: t.String() }, strict),
+  token: t.Object({ token: t.String() }, strict),
+  forgot: t.Object({ email: t.String() }, strict),
+  reset: t.Object({ token: t.String(), new_password: t.String() }, strict),
   changePassword: t.Object({ current_password: t.String(), new_password: t.String() }, strict),
 };
 
@@ -61,18 +66,57 @@ export function authRoutes(core: Core) {
       body: Body.refresh,
       detail: { tags: ["auth"], summary: "Exchange a refresh token for a new pair (rotation)" },
     })
-    .post("/auth/logout", async ({ principal }) => ok(await logout(core, principal)), {
+    .post("/auth/logout", async ({ principal, client }) => ok(await logout(core, principal, client)), {
       auth: true,
       detail: { tags: ["auth"], summary: "Revoke the current session", security: BEARER_SECURITY },
     })
-    .post("/auth/logout-all", async ({ principal }) => ok(await logoutAll(core, principal)), {
+    .post("/auth/logout-all", async ({ principal, client }) => ok(await logoutAll(core, principal, client)), {
       auth: true,
       detail: { tags: ["auth"], summary: "Revoke every session of the current user", security: BEARER_SECURITY },
     })
     .post(
+      "/auth/verify-email",
+      async ({ body, request, server }) =>
+        ok(toPublicUser(await verifyEmail(core, body.token, clientInfo(request, server, trustProxy).ip), core.now())),
+      { body: Body.token, detail: { tags: ["auth"], summary: "Verify an email address with the token from user.verification_requested" } },
+    )
+    .post(
+      "/auth/verify-email/resend",
+      async ({ principal, client, status }) => {
+        await resendVerification(core, principal.user, client.ip);
+        return status(202, ok({ accepted: true }));
+      },
+      {
+        auth: true,
+        detail: { tags: ["auth"], summary: "Send a new verification token (no-op when verified)", security: BEARER_SECURITY },
+      },
+    )
+    .post(
+      "/auth/forgot-password",
+      ({ body, request, server, status }) => {
+        assertValidEmail(body.email);
+        const ip = clientInfo(request, server, trustProxy).ip;
+        // After the answer: an unknown email and a known one cost the caller the same.
+        setImmediate(() => {
+          requestPasswordReset(core, body.email, ip).catch((error: unknown) =>
+            core.logger.error({ err: error }, "password reset request failed"),
+          );
+        });
+        return status(202, ok({ accepted: true }));
+      },
+      { body: Body.forgot, detail: { tags: ["auth"], summary: "Ask for a password reset token (same answer for every email)" } },
+    )
+    .post(
+      "/auth/reset-password",
+      async ({ body, request, server }) => {
+        await resetPassword(core, body.token, body.new_password, clientInfo(request, server, trustProxy).ip);
+        return ok({ password_reset: true });
+      },
+      { body: Body.reset, detail: { tags: ["auth"], summary: "Set a new password with a reset token; all sessions are revoked" } },
+    )
+    .post(
       "/auth/change-password",
-      async ({ principal, body, request, server }) =>
-        ok(await changePassword(core, principal, body, clientInfo(request, server, trustProxy))),
+      async ({ principal, body, client }) => ok(await changePassword(core, principal, body, client)),
       {
         auth: true,
         body: Body.changePassword,

@@ -42,7 +42,7 @@ export function meRoutes(core: Core) {
       auth: true,
       detail: detail("Active sessions of the current user"),
     })
-    .delete("/sessions/:id", async ({ principal, params }) => ok(await revokeOwnSession(core, principal, params.id)), {
+    .delete("/sessions/:id", async ({ principal, params, client }) => ok(await revokeOwnSession(core, principal, params.id, client)), {
       auth: true,
       detail: detail("Revoke one of your sessions"),
     })

@@ -1,0 +1,109 @@
+import { Command } from "commander";
+import { CLI_ACTOR } from "../../core/audit/actor.ts";
+import { ConfigError } from "../../config.ts";
+import { loadHooks, EVENT_TYPES } from "../../hooks/hooks.ts";
+import { hookTypesSource } from "../../hooks/types-source.ts" with { type: "macro" };
+import type { EventType, HookUser, UsersvcEvent } from "../../hooks/types.ts";
+import type { ProgramContext } from "../context.ts";
+import { OperationalError, UsageError } from "../io.ts";
+
+const BEFORE_HOOKS = ["beforeRegister", "beforeLogin", "accessTokenClaims"] as const;
+
+/** A made-up user for `hooks test`: nothing is read from or written to the database. */
+function sampleUser(): HookUser {
+  const now = new Date().toISOString();
+  return {
+    id: "00000000-0000-4000-8000-000000000000",
+    email: "sample@example.com",
+    username: "sample",
+    roles: ["user"],
+    is_admin: false,
+    is_active: true,
+    is_verified: false,
+    status: "active",
+    blocked_reason: null,
+    blocked_until: null,
+    metadata: {},
+    balance: 0,
+    created_at: now,
+    updated_at: now,
+    last_login_at: null,
+    deleted_at: null,
+  };
+}
+
+export function hooksCommand(ctx: ProgramContext): Command {
+  const load = async () => {
+    const { config, logger } = ctx.runtime();
+    if (!config.hooksPath) throw new OperationalError("USERSVC_HOOKS is not set: there are no hooks to check");
+    try {
+      return await loadHooks(config.hooksPath, { timeoutMs: config.hookTimeoutMs, logger });
+    } catch (error) {
+      throw new ConfigError([(error as Error).message]);
+    }
+  };
+
+  const check = new Command("check")
+    .description("load USERSVC_HOOKS and list the hooks and event handlers it provides")
+    .option("--json", "print {kind, path, handlers} as JSON")
+    .action(async (options: { json?: boolean }) => {
+      const hooks = await load();
+      if (options.json) {
+        ctx.io.stdout(JSON.stringify({ kind: hooks.kind, path: hooks.path, handlers: hooks.handlers }));
+      } else {
+        ctx.io.stdout(`${hooks.kind} ${hooks.path}`);
+        ctx.io.stdout(
+          hooks.kind === "script"
+            ? "handlers: every hook and event (the script is called with its name)"
+            : `handlers: ${hooks.handlers.join(", ") || "(none)"}`,
+        );
+      }
+      ctx.finish(0);
+    });
+
+  const test = new Command("test")
+    .description("call one hook or event handler with a sample payload and print the answer (nothing is stored)")
+    .argument("<name>", `${BEFORE_HOOKS.join(", ")}, or an event such as user.registered`)
+    .action(async (name: string) => {
+      const hooks = await load();
+      const user = sampleUser();
+      const ip = "127.0.0.1";
+      let answer: unknown;
+      if (name === "beforeRegister") {
+        answer = await hooks.beforeRegister({ email: user.email, username: user.username, metadata: {}, ip });
+      } else if (name === "beforeLogin") {
+        await hooks.beforeLogin({ user, ip });
+        answer = "allowed";
+      } else if (name === "accessTokenClaims") {
+        answer = await hooks.accessTokenClaims({ user, session: { id: "00000000-0000-4000-8000-000000000001" } });
+      } else if ((EVENT_TYPES as readonly string[]).includes(name)) {
+        const event: UsersvcEvent = {
+          id: crypto.randomUUID(),
+          type: name as EventType,
+          occurred_at: new Date().toISOString(),
+          actor: { type: CLI_ACTOR.type, id: null },
+          data: { user, ...(name.endsWith("_requested") ? { token: "sample-token" } : {}) },
+        };
+        if (!hooks.handlesEvent(event.type)) throw new OperationalError(`no handler for ${name} (and no "on")`);
+        try {
+          await hooks.deliverEvent(event);
+        } catch (error) {
+          throw new OperationalError(`${name}: delivery failed: ${(error as Error).message}`);
+        }
+        answer = "delivered";
+      } else {
+        throw new UsageError(`unknown hook or event "${name}"`);
+      }
+      ctx.io.stdout(typeof answer === "string" ? `${name}: ${answer}` : `${name}: ${JSON.stringify(answer)}`);
+      ctx.finish(0);
+    });
+
+  const types = new Command("types")
+    .description("print the TypeScript types of the hook contract (usersvc hooks types > usersvc-hooks.d.ts)")
+    .action(() => {
+      ctx.io.stdout(hookTypesSource().trimEnd());
+      ctx.finish(0);
+    });
+
+  return new Command("hooks").description("the host project's hooks (USERSVC_HOOKS)").addCommand(check).addCommand(test).addCommand(types);
+}

@@ -1,0 +1,229 @@
+/**
+ * The outbox. `enqueueEvent` is called inside the transaction of the change
+ * an event describes, so an event exists exactly when its change does. One
+ * row per delivery target; `deliverDueEvents` (run by serve's worker) claims
+ * rows with a lease, in order per user and target, and records the outcome:
+ * delivered, retried later with exponential backoff, or dead after the last
+ * attempt.
+ */
+import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
+import type { Actor } from "../audit/actor.ts";
+import type { Core } from "../core.ts";
+import type { Db } from "../db/client.ts";
+import { rows } from "../db/migrate.ts";
+import { outboxEvents } from "../db/schema.ts";
+import type { EventType, UsersvcEvent } from "../../hooks/types.ts";
+import { sendWebhook, webhookSecretBytes } from "./webhook.ts";
+
+export type EventTarget = "hooks" | "webhook";
+export type OutboxRow = typeof outboxEvents.$inferSelect;
+
+export const MAX_ATTEMPTS = 8;
+const LEASE_MS = 60_000;
+
+export interface NewEvent {
+  type: EventType;
+  actor: Actor;
+  /** Orders delivery: one user's events arrive one after another. */
+  userId: string | null;
+  data: UsersvcEvent["data"];
+}
+
+/** The targets configured for this event: none means nothing is written. */
+export function eventTargets(core: Core, type: EventType): EventTarget[] {
+  const targets: EventTarget[] = [];
+  if (core.hooks.handlesEvent(type)) targets.push("hooks");
+  if (core.config.webhookUrl) targets.push("webhook");
+  return targets;
+}
+
+export async function enqueueEvent(core: Core, tx: Db, event: NewEvent): Promise<string | null> {
+  const targets = eventTargets(core, event.type);
+  if (targets.length === 0) return null;
+  const now = core.now();
+  const id = crypto.randomUUID();
+  const payload: UsersvcEvent = {
+    id,
+    type: event.type,
+    occurred_at: now.toISOString(),
+    actor: { type: event.actor.type, id: event.actor.id },
+    data: event.data,
+  };
+  await tx.insert(outboxEvents).values(
+    targets.map((target) => ({
+      eventId: id,
+      target,
+      type: event.type,
+      userId: event.userId,
+      payload: payload as unknown as Record<string, unknown>,
+      nextAttemptAt: now,
+      createdAt: now,
+    })),
+  );
+  return id;
+}
+
+/** Seconds before attempt n+1: 2, 4, 8 … capped at one hour, with ±20 % jitter. */
+export function backoffSeconds(attempts: number): number {
+  const base = Math.min(2 ** attempts, 3600);
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+/**
+ * Claims up to `limit` due rows and delivers them. Safe to run on several
+ * instances at once: the claim skips rows another instance holds (row locks
+ * while claiming, then a lease), and a row is only claimable when no earlier
+ * row of the same user and target is still pending.
+ */
+export async function deliverDueEvents(core: Core, limit = 20): Promise<number> {
+  const now = core.now();
+  const leaseUntil = new Date(now.getTime() + LEASE_MS);
+  const claimed = rows<{ seq: number | string }>(
+    await core.db.execute(sql`
+      update ${outboxEvents} set locked_until = ${leaseUntil.toISOString()}::timestamptz, attempts = attempts + 1
+      where seq in (
+        select e.seq from ${outboxEvents} e
+        where e.status = 'pending' and e.next_attempt_at <= ${now.toISOString()}::timestamptz
+          and (e.locked_until is null or e.locked_until < ${now.toISOString()}::timestamptz)
+          and not exists (
+            select 1 from ${outboxEvents} p
+            where p.status = 'pending' and p.target = e.target
+              and p.user_id is not distinct from e.user_id and p.seq < e.seq)
+        order by e.seq
+        limit ${limit}
+        for update skip locked)
+      returning seq`),
+  ).map((r) => Number(r.seq));
+  if (claimed.length === 0) return 0;
+
+  const claimedRows = await core.db.select().from(outboxEvents).where(inArray(outboxEvents.seq, claimed)).orderBy(asc(outboxEvents.seq));
+  // Rows of one user and target are delivered in order; different users in parallel.
+  const lanes = new Map<string, OutboxRow[]>();
+  for (const row of claimedRows) {
+    const key = `${row.target}:${row.userId ?? ""}`;
+    lanes.set(key, [...(lanes.get(key) ?? []), row]);
+  }
+  await Promise.all(
+    [...lanes.values()].map(async (lane) => {
+      for (const row of lane) {
+        const ok = await deliverOne(core, row, leaseUntil);
+        if (!ok) break; // keep the user's order: later rows wait for this one's retry
+      }
+    }),
+  );
+  return claimed.length;
+}
+
+async function deliverOne(core: Core, row: OutboxRow, lease: Date): Promise<boolean> {
+  const log = core.logger.child({ module: "outbox", seq: row.seq, event: row.type, target: row.target });
+  const leaseHeld = and(eq(outboxEvents.seq, row.seq), eq(outboxEvents.lockedUntil, lease));
+  try {
+    await deliver(core, row);
+    await core.db
+      .update(outboxEvents)
+      .set({ status: "delivered", deliveredAt: core.now(), lockedUntil: null, lastError: null })
+      .where(leaseHeld);
+    return true;
+  } catch (error) {
+    const message = (error instanceof Error ? error.message : String(error)).slice(0, 1000);
+    const dead = row.attempts >= MAX_ATTEMPTS;
+    const next = new Date(core.now().getTime() + backoffSeconds(row.attempts) * 1000);
+    await core.db
+      .update(outboxEvents)
+      .set({ status: dead ? "dead" : "pending", nextAttemptAt: next, lockedUntil: null, lastError: message })
+      .where(leaseHeld);
+    if (dead) log.error({ attempts: row.attempts, error: message }, "event dead-lettered after its last attempt");
+    else log.warn({ attempts: row.attempts, error: message, retry_at: next.toISOString() }, "event delivery failed");
+    return false;
+  }
+}
+
+async function deliver(core: Core, row: OutboxRow): Promise<void> {
+  const event = row.payload as unknown as UsersvcEvent;
+  if (row.target === "hooks") return core.hooks.deliverEvent(event);
+  const { webhookUrl, webhookSecret } = core.config;
+  if (!webhookUrl || !webhookSecret) throw new Error("USERSVC_WEBHOOK_URL is no longer set");
+  await sendWebhook(webhookUrl, webhookSecretBytes(webhookSecret), event.id, JSON.stringify(event), core.now());
+}
+
+export interface OutboxView {
+  seq: number;
+  event_id: string;
+  type: string;
+  target: EventTarget;
+  user_id: string | null;
+  status: OutboxRow["status"];
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  created_at: string;
+  delivered_at: string | null;
+}
+
+export async function listOutbox(
+  db: Db,
+  options: { status?: OutboxRow["status"]; limit: number },
+): Promise<OutboxView[]> {
+  const found = await db
+    .select()
+    .from(outboxEvents)
+    .where(options.status ? eq(outboxEvents.status, options.status) : undefined)
+    .orderBy(desc(outboxEvents.seq))
+    .limit(options.limit);
+  return found.map((row) => ({
+    seq: row.seq,
+    event_id: row.eventId,
+    type: row.type,
+    target: row.target,
+    user_id: row.userId,
+    status: row.status,
+    attempts: row.attempts,
+    next_attempt_at: row.nextAttemptAt.toISOString(),
+    last_error: row.lastError,
+    created_at: row.createdAt.toISOString(),
+    delivered_at: row.deliveredAt?.toISOString() ?? null,
+  }));
+}
+
+/** Dead rows back to pending, due now, with their attempts reset; returns how many. */
+export async function retryDeadEvents(core: Core, which: { seq: number } | "all"): Promise<number> {
+  const condition = which === "all" ? eq(outboxEvents.status, "dead") : and(eq(outboxEvents.status, "dead"), eq(outboxEvents.seq, which.seq));
+  const retried = await core.db
+    .update(outboxEvents)
+    .set({ status: "pending", attempts: 0, nextAttemptAt: core.now(), lockedUntil: null })
+    .where(condition)
+    .returning({ seq: outboxEvents.seq });
+  return retried.length;
+}
+
+/** Pending rows, for /readyz-style reporting and metrics. */
+export async function outboxBacklog(db: Db): Promise<number> {
+  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(outboxEvents).where(eq(outboxEvents.status, "pending"));
+  return row?.n ?? 0;
+}
+
+/** Runs deliverDueEvents on a timer until stopped (serve). */
+export function startOutboxWorker(core: Core, intervalMs = 500): { stop(): Promise<void> } {
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const log = core.logger.child({ module: "outbox" });
+  const loop = async (): Promise<void> => {
+    while (!stopped) {
+      let delivered = 0;
+      try {
+        delivered = await deliverDueEvents(core);
+      } catch (error) {
+        log.error({ err: error }, "outbox worker pass failed");
+      }
+      // A full batch: go again at once; otherwise wait for new work.
+      if (delivered === 0 && !stopped) await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  };
+  running = loop();
+  return {
+    async stop() {
+      stopped = true;
+      await running;
+    },
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * Email verification and password reset: single-use random tokens, stored
+ * only as SHA-256 hashes, delivered to the host project through the events
+ * `user.verification_requested` / `user.password_reset_requested` (the only
+ * place the plain token ever appears).
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { and, eq, gt, isNull } from "drizzle-orm";
+import { type Actor, userActor } from "../audit/actor.ts";
+import { checkPasswordStrength, hashPassword } from "../auth/password.ts";
+import type { Core } from "../core.ts";
+import type { Db } from "../db/client.ts";
+import { oneTimeTokens } from "../db/schema.ts";
+import { DomainError, type FieldProblem } from "../errors.ts";
+import { recordChange, recordEvent } from "../events/record.ts";
+import { revokeUserSessions } from "../sessions/queries.ts";
+import { findUserByEmail, findUserById, updateUser } from "./queries.ts";
+import { isBlocked, type UserRecord } from "./user.ts";
+import { checkPasswordLength, normalizeEmail, throwIfProblems } from "./validation.ts";
+
+type Purpose = "verify_email" | "reset_password";
+const LIFETIME_MS: Record<Purpose, number> = { verify_email: 24 * 3_600_000, reset_password: 3_600_000 };
+
+function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+/** Issues a token and its event inside `tx`; earlier unused tokens of the same purpose stop working. */
+async function issueToken(core: Core, tx: Db, user: UserRecord, purpose: Purpose, actor: Actor): Promise<void> {
+  const now = core.now();
+  await tx
+    .update(oneTimeTokens)
+    .set({ usedAt: now })
+    .where(and(eq(oneTimeTokens.userId, user.id), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt)));
+  const token = randomBytes(32).toString("base64url");
+  await tx.insert(oneTimeTokens).values({
+    tokenHash: hashToken(token),
+    userId: user.id,
+    purpose,
+    expiresAt: new Date(now.getTime() + LIFETIME_MS[purpose]),
+    createdAt: now,
+  });
+  const type = purpose === "verify_email" ? "user.verification_requested" : "user.password_reset_requested";
+  await recordEvent(core, tx, { type, actor, user, data: { token, expires_at: new Date(now.getTime() + LIFETIME_MS[purpose]).toISOString() } });
+}
+
+/** Spends a token: returns its user id, or throws INVALID_OR_EXPIRED_TOKEN (also for a second use). */
+async function spendToken(core: Core, tx: Db, token: string, purpose: Purpose): Promise<string> {
+  const now = core.now();
+  const [spent] = await tx
+    .update(oneTimeTokens)
+    .set({ usedAt: now })
+    .where(
+      and(
+        eq(oneTimeTokens.tokenHash, hashToken(token)),
+        eq(oneTimeTokens.purpose, purpose),
+        isNull(oneTimeTokens.usedAt),
+        gt(oneTimeTokens.expiresAt, now),
+      ),
+    )
+    .returning({ userId: oneTimeTokens.userId });
+  if (!spent) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
+  return spent.userId;
+}
+
+/** Called inside registration's transaction for users who are not verified yet. */
+export async function requestVerificationIn(core: Core, tx: Db, user: UserRecord, actor: Actor): Promise<void> {
+  if (!user.isVerified) await issueToken(core, tx, user, "verify_email", actor);
+}
+
+/** POST /auth/verify-email/resend: a new token, unless the user is already verified. */
+export async function resendVerification(core: Core, user: UserRecord, ip: string | null): Promise<void> {
+  if (user.isVerified) return;
+  await core.db.transaction((tx) => issueToken(core, tx, user, "verify_email", userActor(user.id, ip)));
+}
+
+export async function verifyEmail(core: Core, token: string, ip: string | null): Promise<UserRecord> {
+  if (typeof token !== "string" || token.length === 0 || token.length > 200) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
+  const now = core.now();
+  return core.db.transaction(async (tx) => {
+    const userId = await spendToken(core, tx, token, "verify_email");
+    const user = await updateUser(tx, userId, { isVerified: true }, now);
+    if (!user || user.status === "deleted") throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
+    await recordChange(core, tx, { type: "user.verified", actor: userActor(user.id, ip), user });
+    return user;
+  });
+}
+
+/**
+ * POST /auth/forgot-password. The route answers 202 before this runs, so an
+ * unknown email and a known one look the same from outside, in body and time.
+ */
+export async function requestPasswordReset(core: Core, email: string, ip: string | null): Promise<void> {
+  const user = await findUserByEmail(core.db, normalizeEmail(email));
+  if (!user || user.status === "deleted" || isBlocked(user, core.now())) return;
+  await core.db.transaction((tx) => issueToken(core, tx, user, "reset_password", userActor(user.id, ip)));
+}
+
+/** Sets the new password and revokes every session. */
+export async function resetPassword(core: Core, token: string, newPassword: string, ip: string | null): Promise<UserRecord> {
+  const problems: FieldProblem[] = [];
+  checkPasswordLength(newPassword, problems, "new_password");
+  throwIfProblems(problems);
+  checkPasswordStrength(newPassword);
+  if (token.length === 0 || token.length > 200) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
+  const passwordHash = await hashPassword(newPassword);
+  const now = core.now();
+  return core.db.transaction(async (tx) => {
+    const userId = await spendToken(core, tx, token, "reset_password");
+    const current = await findUserById(tx, userId);
+    if (!current || current.status === "deleted") throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
+    const user = await updateUser(tx, userId, { passwordHash }, now);
+    const revoked = await revokeUserSessions(tx, userId, "password_reset", now);
+    await recordChange(core, tx, {
+      type: "user.password_reset",
+      actor: userActor(userId, ip),
+      user: user!,
+      data: { sessions_revoked: revoked },
+    });
+    return user!;
+  });
+}
