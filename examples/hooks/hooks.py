@@ -7,7 +7,10 @@ claims), exit 1 rejects with the first line of stdout as the message, any
 other exit (or a timeout) fails closed.
 """
 import json
+import os
+import smtplib
 import sys
+from email.message import EmailMessage
 
 CLOSED_DOMAINS = {"spam.example", "mailinator.com"}
 
@@ -25,10 +28,23 @@ def main() -> int:
     elif name == "accessTokenClaims":
         print(json.dumps({"tenant": payload["user"]["metadata"].get("tenant", "default")}))
     elif name == "user.verification_requested":
-        user, token = payload["data"]["user"], payload["data"]["token"]
-        # Send the email with your mailer; this example writes it to stderr.
-        print(f"verify {user['email']}: https://app.example/verify?token={token}", file=sys.stderr)
+        send_verification(payload["data"]["user"]["email"], payload["data"]["token"])
     return 0
+
+
+def send_verification(to: str, token: str) -> None:
+    """Sends the verification email through SMTP_HOST:SMTP_PORT (default localhost:1025)."""
+    message = EmailMessage()
+    message["From"] = os.environ.get("MAIL_FROM", "accounts@app.example")
+    message["To"] = to
+    message["Subject"] = "Confirm your email address"
+    link = f"{os.environ.get('APP_URL', 'https://app.example')}/verify?token={token}"
+    message.set_content(f"Welcome! Confirm your address by opening:\n\n{link}\n\nThe link works once, for 24 hours.\n")
+    host = os.environ.get("SMTP_HOST", "localhost")
+    port = int(os.environ.get("SMTP_PORT", "1025"))
+    # An exception here exits non-zero: usersvc retries the event with backoff.
+    with smtplib.SMTP(host, port, timeout=10) as smtp:
+        smtp.send_message(message)
 
 
 if __name__ == "__main__":
