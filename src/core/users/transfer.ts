@@ -14,28 +14,12 @@ import type { Core } from "../core.ts";
 import { balanceTransactions, users } from "../db/schema.ts";
 import { DomainError, ERROR_MESSAGES, type FieldProblem } from "../errors.ts";
 import { findUserByEmail, findUserById, findUserByUsername, userColumns } from "./queries.ts";
-import { isoOrNull } from "./user.ts";
+import { isoOrNull, type PublicUser } from "./user.ts";
 import { conflictFromUniqueViolation, isUuid, shapeByHook } from "./users.ts";
 import { checkEmail, checkMetadata, checkUsername, normalizeEmail } from "./validation.ts";
 
 /** One exported user: the user object's stored fields plus its password hash. */
-export interface UserExport {
-  id: string;
-  email: string;
-  username: string;
-  password_hash: string;
-  roles: string[];
-  status: "active" | "blocked" | "deleted";
-  is_verified: boolean;
-  blocked_reason: string | null;
-  blocked_until: string | null;
-  metadata: Record<string, unknown>;
-  balance: number;
-  created_at: string;
-  updated_at: string;
-  last_login_at: string | null;
-  deleted_at: string | null;
-}
+export type UserExport = Omit<PublicUser, "is_admin" | "is_active"> & { password_hash: string };
 
 /** Streams every user, oldest id first, one JSON line each; returns the count. */
 export async function exportUsers(core: Core, writeLine: (line: string) => void): Promise<number> {

@@ -1,3 +1,4 @@
+import type { HookUser } from "../../hooks/types.ts";
 import type { users } from "../db/schema.ts";
 
 /** A user row without its password hash: the only shape that leaves queries.ts. */
@@ -5,25 +6,12 @@ export type UserRecord = Omit<typeof users.$inferSelect, "passwordHash">;
 
 export type UserStatus = UserRecord["status"];
 
-/** The user object of SPEC §4, as the API and `--json` print it. */
-export interface PublicUser {
-  id: string;
-  email: string;
-  username: string;
-  roles: string[];
-  is_admin: boolean;
-  is_active: boolean;
-  is_verified: boolean;
-  status: UserStatus;
-  blocked_reason: string | null;
-  blocked_until: string | null;
-  metadata: Record<string, unknown>;
-  balance: number;
-  created_at: string;
-  updated_at: string;
-  last_login_at: string | null;
-  deleted_at: string | null;
-}
+/**
+ * The user object of SPEC §4, as the API and `--json` print it. Defined in
+ * the hook contract (hooks/types.ts), which hosts receive as a standalone
+ * file, so the two can never drift apart.
+ */
+export type PublicUser = HookUser;
 
 /** A block whose `blocked_until` has passed has ended, whether or not the sweep has recorded it yet. */
 export function effectiveStatus(user: UserRecord, now: Date): UserStatus {
