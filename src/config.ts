@@ -27,6 +27,8 @@ export interface Config {
   webhookUrl: string | null;
   /** Standard Webhooks secret, `whsec_` + base64. */
   webhookSecret: string | null;
+  /** Origins allowed by CORS; empty: no CORS headers at all. "*" allows any. */
+  corsOrigins: string[];
 }
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -67,6 +69,14 @@ export function loadConfig(env: Env): Config {
   if (webhookSecret !== null && !isWebhookSecret(webhookSecret)) {
     problems.push("USERSVC_WEBHOOK_SECRET must be whsec_ followed by 24-64 bytes in base64 (Standard Webhooks)");
   }
+  const corsOrigins = (read.string("USERSVC_CORS_ORIGINS") ?? "")
+    .split(",")
+    .map((o) => o.trim().replace(/\/$/, ""))
+    .filter(Boolean);
+  const badOrigins = corsOrigins.filter((o) => o !== "*" && !/^https?:\/\/[^/\s]+$/.test(o));
+  if (badOrigins.length > 0) {
+    problems.push(`USERSVC_CORS_ORIGINS must list origins like https://app.example.com (or *); not: ${badOrigins.join(", ")}`);
+  }
   const logLevel = (read.string("LOG_LEVEL") ?? "info").toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
@@ -91,6 +101,7 @@ export function loadConfig(env: Env): Config {
     hookTimeoutMs: read.integer("USERSVC_HOOK_TIMEOUT_MS", 5000, { min: 1, max: 600_000 }),
     webhookUrl,
     webhookSecret,
+    corsOrigins,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

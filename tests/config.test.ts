@@ -33,6 +33,7 @@ describe("loadConfig", () => {
       hookTimeoutMs: 5000,
       webhookUrl: null,
       webhookSecret: null,
+      corsOrigins: [],
     });
   });
 

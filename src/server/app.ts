@@ -6,6 +6,7 @@ import { jsonBodies } from "./body.ts";
 import { apiDocs } from "./docs.ts";
 import { errorHandler } from "./errors.ts";
 import { requestLog } from "./request-log.ts";
+import { securityHeaders } from "./security.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { meRoutes } from "./routes/me.ts";
@@ -21,6 +22,7 @@ export function createApp(core: Core, options: AppOptions = {}) {
 
   const app = new Elysia({ normalize: false })
     .use(requestLog(core.logger))
+    .use(securityHeaders(core.config.corsOrigins))
     .use(errorHandler(core.logger, allowedMethods))
     .use(jsonBodies())
     .use(systemRoutes(core))

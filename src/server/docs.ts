@@ -21,11 +21,13 @@ const PAGE = `<!doctype html>
 <body>
   <div id="swagger-ui"></div>
   <script src="/docs/assets/swagger-ui-bundle.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({ url: "/docs/json", dom_id: "#swagger-ui", persistAuthorization: true, deepLinking: true });
-  </script>
+  <script src="/docs/assets/init.js"></script>
 </body>
 </html>`;
+
+// A file rather than an inline script, so the page's CSP can forbid inline scripts.
+const INIT_SCRIPT =
+  'window.ui = SwaggerUIBundle({ url: "/docs/json", dom_id: "#swagger-ui", persistAuthorization: true, deepLinking: true });\n';
 
 const ASSETS: Record<string, { path: string; type: string }> = {
   "swagger-ui-bundle.js": { path: swaggerBundle, type: "text/javascript; charset=utf-8" },
@@ -39,6 +41,11 @@ export function apiDocs(version: string) {
     .get("/docs", () => new Response(PAGE, { headers: { "content-type": "text/html; charset=utf-8" } }), {
       detail: { hide: true },
     })
+    .get(
+      "/docs/assets/init.js",
+      () => new Response(INIT_SCRIPT, { headers: { "content-type": "text/javascript; charset=utf-8" } }),
+      { detail: { hide: true } },
+    )
     .get(
       "/docs/assets/:name",
       ({ params, status }) => {

@@ -1,0 +1,59 @@
+/**
+ * Security headers on every response, and CORS for the origins in
+ * USERSVC_CORS_ORIGINS only (none by default). The API answers JSON and is
+ * never framed or sniffed; /docs gets the one policy its page needs.
+ */
+import { Elysia } from "elysia";
+
+const COMMON: Record<string, string> = {
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-resource-policy": "same-origin",
+  // Ignored by browsers over plain HTTP; in force once a TLS proxy serves usersvc.
+  "strict-transport-security": "max-age=31536000; includeSubDomains",
+};
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+// Swagger UI styles elements inline; its scripts and the spec come from this server only.
+const DOCS_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+const CORS_METHODS = "GET, POST, PUT, PATCH, DELETE";
+const CORS_HEADERS = "authorization, content-type, x-request-id";
+
+export function securityHeaders(corsOrigins: readonly string[]) {
+  const anyOrigin = corsOrigins.includes("*");
+  const allowed = (origin: string): boolean => anyOrigin || corsOrigins.includes(origin);
+
+  return new Elysia({ name: "security-headers" }).onRequest(({ request, set }) => {
+    const path = pathOf(request.url);
+    Object.assign(set.headers, COMMON);
+    set.headers["content-security-policy"] = path.startsWith("/docs") ? DOCS_CSP : API_CSP;
+    if (path.startsWith("/api/")) set.headers["cache-control"] = "no-store";
+
+    const origin = request.headers.get("origin");
+    if (!origin || corsOrigins.length === 0) return;
+    set.headers.vary = "Origin";
+    if (!allowed(origin)) return;
+    set.headers["access-control-allow-origin"] = anyOrigin ? "*" : origin;
+    set.headers["access-control-expose-headers"] = "x-request-id, retry-after";
+    if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) {
+      return new Response(null, {
+        status: 204,
+        headers: {
+          ...(set.headers as Record<string, string>),
+          "access-control-allow-methods": CORS_METHODS,
+          "access-control-allow-headers": CORS_HEADERS,
+          "access-control-max-age": "600",
+        },
+      });
+    }
+  });
+}
+
+/** The path of a request URL without the cost of a URL object. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const end = url.indexOf("?", start);
+  return start === -1 ? "/" : url.slice(start, end === -1 ? undefined : end);
+}
