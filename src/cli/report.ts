@@ -7,6 +7,7 @@ import { createAdmin } from "./commands/create-admin.ts";
 import { dropDb } from "./commands/drop-db.ts";
 import { eventsList, eventsRetry } from "./commands/events.ts";
 import { initDb } from "./commands/init-db.ts";
+import { keysRotate } from "./commands/keys.ts";
 import { exportCommand, importCommand } from "./commands/transfer.ts";
 import { usersList, usersShow } from "./commands/users.ts";
 import type { CoreCommand } from "./core-command.ts";
@@ -14,7 +15,7 @@ import { CancelledError, OperationalError, type Output, UsageError } from "./io.
 
 /** Every database command, by name: the control socket runs these for other processes. */
 export const CORE_COMMANDS: ReadonlyMap<string, CoreCommand<unknown>> = new Map(
-  ([initDb, dropDb, createAdmin, block, unblock, usersList, usersShow, exportCommand, importCommand, auditVerify, eventsList, eventsRetry] as CoreCommand<never>[]).map((c) => [c.name, c as CoreCommand<unknown>]),
+  ([initDb, dropDb, createAdmin, block, unblock, usersList, usersShow, exportCommand, importCommand, auditVerify, eventsList, eventsRetry, keysRotate] as CoreCommand<never>[]).map((c) => [c.name, c as CoreCommand<unknown>]),
 );
 
 export function reportError(error: unknown, out: Output): number {
@@ -32,7 +33,8 @@ export function reportError(error: unknown, out: Output): number {
   }
   if (error instanceof DomainError) {
     out.stderr(`usersvc: ${error.code}: ${error.message}`);
-    return 1;
+    // Input the command was given is wrong: a usage error, like a bad flag.
+    return error.code === "VALIDATION_ERROR" || error.code === "WEAK_PASSWORD" ? 2 : 1;
   }
   if (error instanceof OperationalError) {
     out.stderr(`usersvc: ${error.message}`);

@@ -658,9 +658,9 @@ describe("block and unblock", () => {
     },
   );
 
-  test("block --until a time already past exits 1 with VALIDATION_ERROR", async () => {
+  test("block --until a time already past is a usage error: exit 2 with VALIDATION_ERROR", async () => {
     const result = await run(["block", users[5]!.record.username, "--until", "2001-01-01T00:00:00Z"], { env: database.env });
-    expect(outcome(result)).toEqual({ exitCode: 1, stdout: "", stderr: ["usersvc: VALIDATION_ERROR: until: must be in the future"] });
+    expect(outcome(result)).toEqual({ exitCode: 2, stdout: "", stderr: ["usersvc: VALIDATION_ERROR: until: must be in the future"] });
   });
 
   test.each([["block"], ["unblock"]])("%s of an unknown user exits 1 with USER_NOT_FOUND", async (command) => {
@@ -744,8 +744,8 @@ describe("audit verify", () => {
     const result = await run(["audit", "verify", "--json"], { env: database.env });
     expect(outcome(result)).toEqual({
       exitCode: 1,
-      stdout: `${JSON.stringify({ ok: false, checked: 2, broken: { id: 4, reason: "entries 3 are missing (removed)" } })}\n`,
-      stderr: ["usersvc: audit chain broken at entry 4: entries 3 are missing (removed)"],
+      stdout: `${JSON.stringify({ ok: false, checked: 2, broken: { id: 4, reason: "entry 3 is missing (removed)" } })}\n`,
+      stderr: ["usersvc: audit chain broken at entry 4: entry 3 is missing (removed)"],
     });
   });
 });

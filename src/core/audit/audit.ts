@@ -95,7 +95,9 @@ export async function verifyAuditChain(db: Db): Promise<ChainReport> {
 
 function judge(row: AuditRow, previous: { id: number; hash: string }): string | null {
   if (row.id !== previous.id + 1) {
-    return `entries ${previous.id + 1}${row.id - 1 > previous.id + 1 ? `-${row.id - 1}` : ""} are missing (removed)`;
+    const first = previous.id + 1;
+    const last = row.id - 1;
+    return first === last ? `entry ${first} is missing (removed)` : `entries ${first}-${last} are missing (removed)`;
   }
   if (row.prevHash !== previous.hash) return `its link to entry ${previous.id} does not match (entry ${previous.id} was edited or replaced)`;
   if (hashEntry(row) !== row.hash) return "its content does not match its hash (edited)";
