@@ -11,6 +11,7 @@ import { dropDbCommand } from "./commands/drop-db.ts";
 import { eventsCommand } from "./commands/events.ts";
 import { hooksCommand } from "./commands/hooks.ts";
 import { initDbCommand } from "./commands/init-db.ts";
+import { keysCommand } from "./commands/keys.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { transferCommands } from "./commands/transfer.ts";
 import { usersCommand } from "./commands/users.ts";
@@ -75,6 +76,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     usersCommand(ctx),
     ...transferCommands(ctx),
     auditCommand(ctx),
+    keysCommand(ctx),
     hooksCommand(ctx),
     eventsCommand(ctx),
   ];

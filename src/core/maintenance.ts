@@ -1,6 +1,6 @@
 /**
  * Background work `serve` runs on a timer: the lifecycle sweep (expired
- * blocks, purges). Every step is a conditional write, so several instances
+ * blocks, purges) and a reload of the signing keys. Every step is a conditional write, so several instances
  * sweeping the same database never do a change twice.
  */
 import type { Core } from "./core.ts";
@@ -16,6 +16,8 @@ export function scheduleMaintenance(core: Core, intervalMs = SWEEP_INTERVAL_MS):
       .then((done) => {
         if (done.unblocked || done.purged) log.info(done, "lifecycle sweep");
       })
+      // Another instance may have rotated the signing keys: sign with the newest.
+      .then(() => core.tokens.reload())
       .catch((error: unknown) => log.error({ err: error }, "lifecycle sweep failed"));
   };
   tick();

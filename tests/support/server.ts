@@ -17,6 +17,8 @@ export interface TestClock {
 
 export interface TestServer {
   url: string;
+  /** The environment pointing at this server's database. */
+  env: Env;
   core: Core;
   clock: TestClock;
   /** Every JSON log line written so far. */
@@ -25,8 +27,14 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(env: Env = {}): Promise<TestServer> {
-  const database = await createTestDatabase();
+export interface TestServerOptions {
+  /** Run on another test server's database (PostgreSQL only: PGlite has one opener). */
+  shareDatabaseWith?: TestServer;
+}
+
+export async function startTestServer(env: Env = {}, options: TestServerOptions = {}): Promise<TestServer> {
+  const shared = options.shareDatabaseWith;
+  const database = shared ? { env: shared.env, drop: async () => {} } : await createTestDatabase();
   const config = loadConfig({ LOG_LEVEL: "info", ...database.env, ...env });
   const logs: string[] = [];
   const logger = createLogger(config.logLevel, { write: (line: string) => void logs.push(line) });
@@ -44,6 +52,7 @@ export async function startTestServer(env: Env = {}): Promise<TestServer> {
   const url = `http://127.0.0.1:${app.server!.port}`;
   return {
     url,
+    env: database.env,
     core,
     clock,
     logs,

@@ -3,7 +3,7 @@
  * it signs and verifies with the same set. The newest unretired key signs;
  * every listed key verifies and is published in the JWKS.
  */
-import { desc } from "drizzle-orm";
+import { desc, gt, isNull, or } from "drizzle-orm";
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from "jose";
 import type { Db } from "../db/client.ts";
 import { signingKeys } from "../db/schema.ts";
@@ -20,8 +20,13 @@ export interface SigningKey {
   retiredAt: Date | null;
 }
 
-export async function loadSigningKeys(db: Db): Promise<SigningKey[]> {
-  const rows = await db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt));
+/** The active key and the keys retired after `retiredSince`, newest first. */
+export async function loadSigningKeys(db: Db, retiredSince: Date): Promise<SigningKey[]> {
+  const rows = await db
+    .select()
+    .from(signingKeys)
+    .where(or(isNull(signingKeys.retiredAt), gt(signingKeys.retiredAt, retiredSince)))
+    .orderBy(desc(signingKeys.createdAt));
   return Promise.all(
     rows.map(async (row) => ({
       kid: row.kid,
@@ -35,10 +40,22 @@ export async function loadSigningKeys(db: Db): Promise<SigningKey[]> {
   );
 }
 
-export async function createSigningKey(db: Db, now: Date): Promise<void> {
+export async function createSigningKey(db: Db, now: Date): Promise<string> {
   const { publicKey, privateKey } = await generateKeyPair(ASYMMETRIC_ALG, { crv: "Ed25519", extractable: true });
   const kid = crypto.randomUUID();
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: ASYMMETRIC_ALG, use: "sig" };
   const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: ASYMMETRIC_ALG };
   await db.insert(signingKeys).values({ kid, alg: ASYMMETRIC_ALG, publicJwk, privateJwk, createdAt: now });
+  return kid;
+}
+
+/**
+ * A new signing key; every other active key is retired (it keeps verifying
+ * until its tokens have expired). Returns the new key id.
+ */
+export async function rotateSigningKeys(db: Db, now: Date): Promise<string> {
+  return db.transaction(async (tx) => {
+    await tx.update(signingKeys).set({ retiredAt: now }).where(isNull(signingKeys.retiredAt));
+    return createSigningKey(tx, now);
+  });
 }

@@ -39,6 +39,8 @@ export interface TokenService {
   mint(input: MintInput): Promise<string>;
   verify(token: string, expected: TokenType): Promise<TokenClaims>;
   jwks(): { keys: Record<string, unknown>[] };
+  /** Re-reads the keys from the database (after a rotation, possibly by another instance). */
+  reload(): Promise<void>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -46,7 +48,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const KEY_RELOAD_INTERVAL_MS = 5_000;
 
 export async function createTokenService(config: Config, db: Db, now: () => Date): Promise<TokenService> {
-  const keys = config.jwtSecret ? secretKeyRing(config.jwtSecret) : await databaseKeyRing(db, now);
+  const retentionMs = Math.max(config.accessTtl, config.refreshTtl) * 1000;
+  const keys = config.jwtSecret ? secretKeyRing(config.jwtSecret) : await databaseKeyRing(db, now, retentionMs);
   const verifyOptions = () => ({
     issuer: config.issuer,
     audience: config.audience,
@@ -89,6 +92,7 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
     },
 
     jwks: () => ({ keys: keys.publicJwks() }),
+    reload: () => keys.reload(),
   };
 }
 
@@ -97,6 +101,7 @@ interface KeyRing {
   signingKey(): { key: CryptoKey | Uint8Array; kid: string | null };
   verificationKey(header: JWTHeaderParameters): Promise<CryptoKey | Uint8Array>;
   publicJwks(): Record<string, unknown>[];
+  reload(): Promise<void>;
 }
 
 function secretKeyRing(secret: string): KeyRing {
@@ -106,16 +111,19 @@ function secretKeyRing(secret: string): KeyRing {
     signingKey: () => ({ key, kid: null }),
     verificationKey: async () => key,
     publicJwks: () => [],
+    reload: async () => {},
   };
 }
 
-async function databaseKeyRing(db: Db, now: () => Date): Promise<KeyRing> {
-  let keys = await loadSigningKeys(db);
+async function databaseKeyRing(db: Db, now: () => Date, retentionMs: number): Promise<KeyRing> {
+  // Retired keys keep verifying (and stay published) until the last token they signed has expired.
+  const load = () => loadSigningKeys(db, new Date(now().getTime() - retentionMs));
+  let keys = await load();
   if (!keys.some((k) => k.retiredAt === null)) {
     await createSigningKey(db, now());
-    keys = await loadSigningKeys(db);
+    keys = await load();
   }
-  let lastReload = Date.now();
+  let lastReload = 0;
   const byKid = (kid: string): SigningKey | undefined => keys.find((k) => k.kid === kid);
 
   return {
@@ -130,12 +138,16 @@ async function databaseKeyRing(db: Db, now: () => Date): Promise<KeyRing> {
       let key = byKid(kid);
       if (!key && Date.now() - lastReload > KEY_RELOAD_INTERVAL_MS) {
         lastReload = Date.now();
-        keys = await loadSigningKeys(db);
+        keys = await load();
         key = byKid(kid);
       }
       if (!key) throw new DomainError("INVALID_TOKEN");
       return key.publicKey;
     },
     publicJwks: () => keys.map((k) => k.publicJwk as Record<string, unknown>),
+    async reload() {
+      keys = await load();
+      lastReload = Date.now();
+    },
   };
 }

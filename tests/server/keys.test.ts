@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { decodeProtectedHeader } from "jose";
+import { rotateSigningKeys } from "../../src/core/auth/signing-keys.ts";
+import { SERVER_URL } from "../support/database.ts";
+import { registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+
+const kidOf = (token: string): string | undefined => decodeProtectedHeader(token).kid;
+
+async function rotate(server: TestServer): Promise<string> {
+  const kid = await rotateSigningKeys(server.core.db, server.core.now());
+  await server.core.tokens.reload();
+  return kid;
+}
+
+describe("signing key rotation", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ USERSVC_ACCESS_TTL: "900", USERSVC_REFRESH_TTL: "3600" });
+  });
+  afterAll(() => server.stop());
+
+  test("after a rotation new tokens carry the new kid, the JWKS lists both keys, and tokens of either key work", async () => {
+    const before = await registerAndLogin(server.api);
+    const oldKid = kidOf(before.tokens.access_token)!;
+    const newKid = await rotate(server);
+    const after = await registerAndLogin(server.api);
+
+    expect(kidOf(after.tokens.access_token)).toBe(newKid);
+    expect(newKid).not.toBe(oldKid);
+    const jwks = await server.api("GET", "/.well-known/jwks.json");
+    expect(jwks.body.keys.map((k: { kid: string }) => k.kid).sort()).toEqual([oldKid, newKid].sort());
+
+    for (const token of [before.tokens.access_token, after.tokens.access_token]) {
+      expect((await server.api("GET", "/api/v1/users/me", { token })).status).toBe(200);
+    }
+    // A refresh token signed with the old key still refreshes, and the new pair is signed with the new key.
+    const refreshed = await server.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: before.tokens.refresh_token } });
+    expect([refreshed.status, kidOf(refreshed.body.data.access_token)]).toEqual([200, newKid]);
+  });
+
+  test("a retired key leaves the JWKS once every token it could have signed has expired", async () => {
+    const first = kidOf((await registerAndLogin(server.api)).tokens.access_token)!;
+    await rotate(server);
+    server.clock.advance(3600 + 1); // past the refresh TTL, the longest token lifetime
+    await server.core.tokens.reload();
+    const jwks = await server.api("GET", "/.well-known/jwks.json");
+    expect(jwks.body.keys.map((k: { kid: string }) => k.kid)).not.toContain(first);
+    expect(jwks.body.keys).toHaveLength(1);
+  });
+});
+
+describe.skipIf(!SERVER_URL)("rotation with two instances on one PostgreSQL", () => {
+  let a: TestServer;
+  let b: TestServer;
+  beforeAll(async () => {
+    a = await startTestServer();
+    b = await startTestServer({}, { shareDatabaseWith: a });
+  });
+  afterAll(async () => {
+    await b.stop();
+    await a.stop();
+  });
+
+  test("a token signed with a key rotated on one instance is accepted by the other at once", async () => {
+    const newKid = await rotate(a);
+    const { tokens } = await registerAndLogin(a.api);
+    expect(kidOf(tokens.access_token)).toBe(newKid);
+    // b has not reloaded its keys: the unknown kid makes it look them up.
+    expect((await b.api("GET", "/api/v1/users/me", { token: tokens.access_token })).status).toBe(200);
+  });
+});
