@@ -29,6 +29,12 @@ export interface Config {
   webhookSecret: string | null;
   /** Origins allowed by CORS; empty: no CORS headers at all. "*" allows any. */
   corsOrigins: string[];
+  /** Failed logins per account and per client IP within loginWindow before 429. */
+  loginMaxAttempts: number;
+  /** Seconds of a rate-limit window. */
+  loginWindow: number;
+  /** Requests per client IP and window for register, forgot-password, refresh, verification and MFA codes. */
+  rateLimitPerIp: number;
 }
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -102,6 +108,9 @@ export function loadConfig(env: Env): Config {
     webhookUrl,
     webhookSecret,
     corsOrigins,
+    loginMaxAttempts: read.integer("USERSVC_LOGIN_MAX_ATTEMPTS", 5, { min: 1 }),
+    loginWindow: read.integer("USERSVC_LOGIN_WINDOW", 900, { min: 1 }),
+    rateLimitPerIp: read.integer("USERSVC_RATE_LIMIT_PER_IP", 30, { min: 1 }),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

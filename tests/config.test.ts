@@ -34,6 +34,9 @@ describe("loadConfig", () => {
       webhookUrl: null,
       webhookSecret: null,
       corsOrigins: [],
+      loginMaxAttempts: 5,
+      loginWindow: 900,
+      rateLimitPerIp: 30,
     });
   });
 

@@ -33,6 +33,7 @@ Configuration comes from the environment (no .env file is read); flags override 
   USERSVC_HOOKS, USERSVC_HOOK_TIMEOUT_MS  hooks module or script (docs/hooks.md)
   USERSVC_WEBHOOK_URL, USERSVC_WEBHOOK_SECRET   signed event webhooks
   USERSVC_CORS_ORIGINS    origins allowed by CORS (unset: none)
+  USERSVC_LOGIN_MAX_ATTEMPTS, USERSVC_LOGIN_WINDOW, USERSVC_RATE_LIMIT_PER_IP   rate limits
 
 While \`usersvc serve\` holds the embedded database, the other commands are
 carried out by that server through its control socket.

@@ -56,3 +56,13 @@ export function validationError(details: FieldProblem[]): DomainError {
   const message = details.map((d) => `${d.field}: ${d.message}`).join("; ");
   return new DomainError("VALIDATION_ERROR", message, details);
 }
+
+/** RATE_LIMITED, with the seconds until the caller may try again (the Retry-After header). */
+export class RateLimitError extends DomainError {
+  readonly retryAfterSeconds: number;
+
+  constructor(retryAfterSeconds: number) {
+    super("RATE_LIMITED");
+    this.retryAfterSeconds = Math.max(1, retryAfterSeconds);
+  }
+}

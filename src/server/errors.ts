@@ -4,7 +4,7 @@
  * envelope; anything unexpected is logged once and hidden behind 500.
  */
 import { Elysia, ValidationError } from "elysia";
-import { DomainError, ERROR_MESSAGES, type ErrorCode, type FieldProblem } from "../core/errors.ts";
+import { DomainError, ERROR_MESSAGES, type ErrorCode, type FieldProblem, RateLimitError } from "../core/errors.ts";
 import type { Logger } from "../logger.ts";
 import { failure } from "./envelope.ts";
 
@@ -41,6 +41,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
 export function errorResponse(error: DomainError, headers: Record<string, string> = {}): Response {
   const status = HTTP_STATUS[error.code];
   const extra: Record<string, string> = status === 401 ? { "www-authenticate": 'Bearer realm="usersvc"' } : {};
+  if (error instanceof RateLimitError) extra["retry-after"] = String(error.retryAfterSeconds);
   return Response.json(failure(error.code, error.message, error.details), {
     status,
     headers: { ...extra, ...headers },

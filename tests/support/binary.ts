@@ -69,7 +69,14 @@ function newestMtime(paths: string[]): number {
  * test passes. Nothing else is inherited, DATABASE_URL least of all.
  */
 export function binaryEnv(env: Record<string, string | undefined> = {}): Record<string, string> {
-  const base: Record<string, string | undefined> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env };
+  const base: Record<string, string | undefined> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: process.env.HOME ?? "/tmp",
+    // Tests drive many logins and sign-ups from one IP; the rate-limit tests set their own limits.
+    USERSVC_LOGIN_MAX_ATTEMPTS: "100000",
+    USERSVC_RATE_LIMIT_PER_IP: "100000",
+    ...env,
+  };
   return Object.fromEntries(Object.entries(base).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 

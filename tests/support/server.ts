@@ -35,7 +35,14 @@ export interface TestServerOptions {
 export async function startTestServer(env: Env = {}, options: TestServerOptions = {}): Promise<TestServer> {
   const shared = options.shareDatabaseWith;
   const database = shared ? { env: shared.env, drop: async () => {} } : await createTestDatabase();
-  const config = loadConfig({ LOG_LEVEL: "info", ...database.env, ...env });
+  // Tests drive many logins and sign-ups from one IP; the rate-limit tests set their own limits.
+  const config = loadConfig({
+    LOG_LEVEL: "info",
+    USERSVC_LOGIN_MAX_ATTEMPTS: "100000",
+    USERSVC_RATE_LIMIT_PER_IP: "100000",
+    ...database.env,
+    ...env,
+  });
   const logs: string[] = [];
   const logger = createLogger(config.logLevel, { write: (line: string) => void logs.push(line) });
   let offsetMs = 0;

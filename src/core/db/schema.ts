@@ -189,3 +189,13 @@ export const oneTimeTokens = pgTable(
   },
   (t) => [index("one_time_tokens_user_idx").on(t.userId, t.purpose)],
 );
+
+/**
+ * Fixed-window counters for rate limits, shared by every instance on the
+ * database: one row per key (e.g. `login:ip:203.0.113.7`).
+ */
+export const rateLimits = pgTable("rate_limits", {
+  key: text("key").primaryKey(),
+  count: integer("count").notNull(),
+  windowStartedAt: timestamptz("window_started_at").notNull(),
+});

@@ -3,6 +3,7 @@
  * detection, logout, change of password (SPEC §4 token rules).
  */
 import { userActor } from "../audit/actor.ts";
+import { assertUnderLimit, clearLimit, countHit, loginLimitKeys, throttle } from "../auth/rate-limit.ts";
 import { burnPasswordVerification, checkPasswordStrength, hashPassword, needsRehash, verifyPassword } from "../auth/password.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
@@ -52,16 +53,25 @@ export interface LoginInput {
 
 export async function login(core: Core, input: LoginInput, client: ClientInfo): Promise<TokenPair> {
   const key = loginKey(input);
+  // Checked before the password: while limited, even the right one is refused.
+  const limits = loginLimitKeys("email" in key ? key.email : key.username, client.ip);
+  await assertUnderLimit(core, limits.all, core.config.loginMaxAttempts);
   const found = await findCredentialsBy(core.db, key);
-  // Every failure below costs one password verification, so timing tells nothing.
+  // Every failure below costs one password verification (and one count), so timing tells nothing.
   if (!found) {
     await burnPasswordVerification(input.password);
+    await countHit(core, limits.all);
     return loginFailed(core, null, "unknown_account", key, client, "INVALID_CREDENTIALS");
   }
   const passwordMatches = await verifyPassword(input.password, found.passwordHash);
   const { user } = found;
-  if (!passwordMatches) return loginFailed(core, user, "wrong_password", key, client, "INVALID_CREDENTIALS");
-  if (user.status === "deleted") return loginFailed(core, null, "unknown_account", key, client, "INVALID_CREDENTIALS");
+  if (!passwordMatches || user.status === "deleted") {
+    await countHit(core, limits.all);
+    // A deleted account is reported like an unknown one, to the host as to the caller.
+    const deleted = user.status === "deleted";
+    return loginFailed(core, deleted ? null : user, deleted ? "unknown_account" : "wrong_password", key, client, "INVALID_CREDENTIALS");
+  }
+  await clearLimit(core, limits.account);
   if (isBlocked(user, core.now())) return loginFailed(core, user, "blocked", key, client, "ACCOUNT_BLOCKED");
   if (core.config.requireVerifiedEmail && !user.isVerified) {
     return loginFailed(core, user, "email_not_verified", key, client, "EMAIL_NOT_VERIFIED");
@@ -120,7 +130,8 @@ export async function startSession(core: Core, user: UserRecord, client: ClientI
   return mintPair(core, user, session, session.refreshJti);
 }
 
-export async function refresh(core: Core, refreshToken: string): Promise<TokenPair> {
+export async function refresh(core: Core, refreshToken: string, client: ClientInfo): Promise<TokenPair> {
+  await throttle(core, "refresh", client.ip);
   const claims = await core.tokens.verify(refreshToken, "refresh");
   const now = core.now();
   let session = await findSession(core.db, claims.sid);

@@ -9,6 +9,7 @@ import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
 import { type Actor, SYSTEM_ACTOR } from "../audit/actor.ts";
 import { recordChange } from "../events/record.ts";
 import { verifyPassword } from "../auth/password.ts";
+import { deleteExpiredLimits } from "../auth/rate-limit.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { outboxEvents, users } from "../db/schema.ts";
@@ -151,6 +152,7 @@ export async function runLifecycleSweep(core: Core): Promise<{ unblocked: number
       await recordChange(core, tx, { type: "user.purged", actor: SYSTEM_ACTOR, user: gone, data });
     });
   }
+  await deleteExpiredLimits(core);
   // Delivered events keep user objects: drop them once they are a week old.
   await core.db
     .delete(outboxEvents)

@@ -1,6 +1,7 @@
 /** User use cases shared by the HTTP API and the CLI. */
 import { type Actor, userActor } from "../audit/actor.ts";
 import { checkPasswordStrength, hashPassword } from "../auth/password.ts";
+import { throttle } from "../auth/rate-limit.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { uniqueViolation } from "../db/pg-errors.ts";
@@ -39,6 +40,7 @@ export interface CreateUserOptions {
 }
 
 export async function createUser(core: Core, input: NewUserInput, options: CreateUserOptions): Promise<UserRecord> {
+  if (options.actor.type === "user") await throttle(core, "register", options.actor.ip);
   const email = normalizeEmail(input.email);
   const username = input.username.trim();
   const problems: FieldProblem[] = [];

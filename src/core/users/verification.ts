@@ -8,6 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { and, eq, gt, isNull } from "drizzle-orm";
 import { type Actor, userActor } from "../audit/actor.ts";
 import { checkPasswordStrength, hashPassword } from "../auth/password.ts";
+import { throttle } from "../auth/rate-limit.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { oneTimeTokens } from "../db/schema.ts";
@@ -75,6 +76,7 @@ export async function resendVerification(core: Core, user: UserRecord, ip: strin
 }
 
 export async function verifyEmail(core: Core, token: string, ip: string | null): Promise<UserRecord> {
+  await throttle(core, "verify_email", ip);
   if (typeof token !== "string" || token.length === 0 || token.length > 200) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
   const now = core.now();
   return core.db.transaction(async (tx) => {
@@ -98,6 +100,7 @@ export async function requestPasswordReset(core: Core, email: string, ip: string
 
 /** Sets the new password and revokes every session. */
 export async function resetPassword(core: Core, token: string, newPassword: string, ip: string | null): Promise<UserRecord> {
+  await throttle(core, "verify_email", ip);
   const problems: FieldProblem[] = [];
   checkPasswordLength(newPassword, problems, "new_password");
   throwIfProblems(problems);

@@ -1,6 +1,7 @@
 import { Elysia, t } from "elysia";
 import type { Core } from "../../core/core.ts";
 import { changePassword, login, logout, logoutAll, refresh } from "../../core/sessions/sessions.ts";
+import { throttle } from "../../core/auth/rate-limit.ts";
 import { createUser } from "../../core/users/users.ts";
 import { assertValidEmail } from "../../core/users/validation.ts";
 import { requestPasswordReset, resendVerification, resetPassword, verifyEmail } from "../../core/users/verification.ts";
@@ -62,10 +63,14 @@ export function authRoutes(core: Core) {
       async ({ body, request, server }) => ok(await login(core, body, clientInfo(request, server, trustProxy))),
       { body: Body.login, detail: { tags: ["auth"], summary: "Log in with email or username" } },
     )
-    .post("/auth/refresh", async ({ body }) => ok(await refresh(core, body.refresh_token)), {
-      body: Body.refresh,
-      detail: { tags: ["auth"], summary: "Exchange a refresh token for a new pair (rotation)" },
-    })
+    .post(
+      "/auth/refresh",
+      async ({ body, request, server }) => ok(await refresh(core, body.refresh_token, clientInfo(request, server, trustProxy))),
+      {
+        body: Body.refresh,
+        detail: { tags: ["auth"], summary: "Exchange a refresh token for a new pair (rotation)" },
+      },
+    )
     .post("/auth/logout", async ({ principal, client }) => ok(await logout(core, principal, client)), {
       auth: true,
       detail: { tags: ["auth"], summary: "Revoke the current session", security: BEARER_SECURITY },
@@ -93,9 +98,10 @@ export function authRoutes(core: Core) {
     )
     .post(
       "/auth/forgot-password",
-      ({ body, request, server, status }) => {
+      async ({ body, request, server, status }) => {
         assertValidEmail(body.email);
         const ip = clientInfo(request, server, trustProxy).ip;
+        await throttle(core, "forgot_password", ip);
         // After the answer: an unknown email and a known one cost the caller the same.
         setImmediate(() => {
           requestPasswordReset(core, body.email, ip).catch((error: unknown) =>

@@ -1,0 +1,79 @@
+/**
+ * Rate limits kept in the database, so they hold across every instance
+ * sharing it: fixed windows of USERSVC_LOGIN_WINDOW seconds, counted with one
+ * atomic upsert per hit.
+ *
+ * - Login: failures per account and per client IP; once either reaches
+ *   USERSVC_LOGIN_MAX_ATTEMPTS, every login for it (a correct password too)
+ *   answers 429 until the window ends. A success clears the account's count.
+ * - Register, forgot-password, refresh, email verification and MFA codes:
+ *   every request per client IP, at most USERSVC_RATE_LIMIT_PER_IP a window.
+ */
+import { and, eq, inArray, lt, sql } from "drizzle-orm";
+import type { Core } from "../core.ts";
+import { rows } from "../db/migrate.ts";
+import { rateLimits } from "../db/schema.ts";
+import { RateLimitError } from "../errors.ts";
+
+export type ThrottledAction = "register" | "forgot_password" | "refresh" | "verify_email" | "mfa";
+
+/** Throws RATE_LIMITED when any of `keys` has `max` hits in the current window. */
+export async function assertUnderLimit(core: Core, keys: string[], max: number): Promise<void> {
+  if (keys.length === 0) return;
+  const now = core.now();
+  const windowMs = core.config.loginWindow * 1000;
+  const found = await core.db.select().from(rateLimits).where(inArray(rateLimits.key, keys));
+  let retryAfter = 0;
+  for (const row of found) {
+    const ends = row.windowStartedAt.getTime() + windowMs;
+    if (ends > now.getTime() && row.count >= max) retryAfter = Math.max(retryAfter, Math.ceil((ends - now.getTime()) / 1000));
+  }
+  if (retryAfter > 0) throw new RateLimitError(retryAfter);
+}
+
+/** Counts one hit on each key; returns the highest count in the current windows. */
+export async function countHit(core: Core, keys: string[]): Promise<{ count: number; retryAfter: number }> {
+  const now = core.now();
+  const windowMs = core.config.loginWindow * 1000;
+  const windowStart = new Date(now.getTime() - windowMs).toISOString();
+  let count = 0;
+  let retryAfter = 0;
+  for (const key of keys) {
+    const [row] = rows<{ count: number; started: string | Date }>(
+      await core.db.execute(sql`
+        insert into ${rateLimits} (key, count, window_started_at) values (${key}, 1, ${now.toISOString()}::timestamptz)
+        on conflict (key) do update set
+          count = case when ${rateLimits.windowStartedAt} <= ${windowStart}::timestamptz then 1 else ${rateLimits.count} + 1 end,
+          window_started_at = case when ${rateLimits.windowStartedAt} <= ${windowStart}::timestamptz
+            then excluded.window_started_at else ${rateLimits.windowStartedAt} end
+        returning count, window_started_at as started`),
+    );
+    if (!row) continue;
+    const ends = new Date(row.started).getTime() + windowMs;
+    count = Math.max(count, Number(row.count));
+    retryAfter = Math.max(retryAfter, Math.ceil((ends - now.getTime()) / 1000));
+  }
+  return { count, retryAfter };
+}
+
+/** One request of a throttled action from `ip` (none for CLI calls: nothing to count). */
+export async function throttle(core: Core, action: ThrottledAction, ip: string | null): Promise<void> {
+  if (!ip) return;
+  const { count, retryAfter } = await countHit(core, [`${action}:ip:${ip}`]);
+  if (count > core.config.rateLimitPerIp) throw new RateLimitError(retryAfter);
+}
+
+export function loginLimitKeys(account: string, ip: string | null): { account: string; all: string[] } {
+  const accountKey = `login:account:${account.toLowerCase()}`;
+  return { account: accountKey, all: ip ? [accountKey, `login:ip:${ip}`] : [accountKey] };
+}
+
+export async function clearLimit(core: Core, key: string): Promise<void> {
+  await core.db.delete(rateLimits).where(eq(rateLimits.key, key));
+}
+
+/** Drops counters whose window has ended (the maintenance sweep). */
+export async function deleteExpiredLimits(core: Core): Promise<void> {
+  const cutoff = new Date(core.now().getTime() - core.config.loginWindow * 1000);
+  await core.db.delete(rateLimits).where(and(lt(rateLimits.windowStartedAt, cutoff)));
+}
