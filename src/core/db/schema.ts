@@ -182,7 +182,7 @@ export const oneTimeTokens = pgTable(
     userId: uuid("user_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
-    purpose: text("purpose", { enum: ["verify_email", "reset_password"] }).notNull(),
+    purpose: text("purpose", { enum: ["verify_email", "reset_password", "mfa_login"] }).notNull(),
     expiresAt: timestamptz("expires_at").notNull(),
     usedAt: timestamptz("used_at"),
     createdAt: timestamptz("created_at").notNull(),
@@ -199,3 +199,31 @@ export const rateLimits = pgTable("rate_limits", {
   count: integer("count").notNull(),
   windowStartedAt: timestamptz("window_started_at").notNull(),
 });
+
+/**
+ * TOTP second factor, one per user. `confirmedAt` null: enrolled but not yet
+ * proven with a code (not enforced at login). `lastUsedStep` refuses a code
+ * (or an older one) that was already accepted.
+ */
+export const mfaFactors = pgTable("mfa_factors", {
+  userId: uuid("user_id")
+    .primaryKey()
+    .references(() => users.id, { onDelete: "cascade" }),
+  secret: text("secret").notNull(),
+  confirmedAt: timestamptz("confirmed_at"),
+  lastUsedStep: bigint("last_used_step", { mode: "number" }),
+  createdAt: timestamptz("created_at").notNull(),
+});
+
+/** Single-use recovery codes, stored as SHA-256 hashes. */
+export const mfaRecoveryCodes = pgTable(
+  "mfa_recovery_codes",
+  {
+    codeHash: text("code_hash").primaryKey(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    usedAt: timestamptz("used_at"),
+  },
+  (t) => [index("mfa_recovery_codes_user_idx").on(t.userId)],
+);

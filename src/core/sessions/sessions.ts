@@ -3,6 +3,7 @@
  * detection, logout, change of password (SPEC §4 token rules).
  */
 import { userActor } from "../audit/actor.ts";
+import { completeMfaChallenge, createMfaChallenge, isMfaEnabled, type MfaChallenge } from "../auth/mfa.ts";
 import { assertUnderLimit, clearLimit, countHit, loginLimitKeys, throttle } from "../auth/rate-limit.ts";
 import { burnPasswordVerification, checkPasswordStrength, hashPassword, needsRehash, verifyPassword } from "../auth/password.ts";
 import type { Core } from "../core.ts";
@@ -51,7 +52,8 @@ export interface LoginInput {
   password: string;
 }
 
-export async function login(core: Core, input: LoginInput, client: ClientInfo): Promise<TokenPair> {
+/** Tokens, or — for a user with two-factor authentication — a challenge for POST /auth/mfa/verify. */
+export async function login(core: Core, input: LoginInput, client: ClientInfo): Promise<TokenPair | MfaChallenge> {
   const key = loginKey(input);
   // Checked before the password: while limited, even the right one is refused.
   const limits = loginLimitKeys("email" in key ? key.email : key.username, client.ip);
@@ -80,7 +82,23 @@ export async function login(core: Core, input: LoginInput, client: ClientInfo): 
 
   const now = core.now();
   const rehashed = needsRehash(found.passwordHash) ? await hashPassword(input.password) : undefined;
+  if (await isMfaEnabled(core, user.id)) {
+    if (rehashed) await updateUser(core.db, user.id, { passwordHash: rehashed }, now);
+    return createMfaChallenge(core, user);
+  }
   const updated = (await updateUser(core.db, user.id, { lastLoginAt: now, passwordHash: rehashed }, now)) ?? user;
+  return startSession(core, updated, client);
+}
+
+/** Login's second step for users with two-factor authentication. */
+export async function completeMfaLogin(
+  core: Core,
+  input: { mfa_token: string; code: string },
+  client: ClientInfo,
+): Promise<TokenPair> {
+  const user = await completeMfaChallenge(core, input.mfa_token, input.code, client.ip);
+  const now = core.now();
+  const updated = (await updateUser(core.db, user.id, { lastLoginAt: now }, now)) ?? user;
   return startSession(core, updated, client);
 }
 

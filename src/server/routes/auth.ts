@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { Core } from "../../core/core.ts";
-import { changePassword, login, logout, logoutAll, refresh } from "../../core/sessions/sessions.ts";
+import { changePassword, completeMfaLogin, login, logout, logoutAll, refresh } from "../../core/sessions/sessions.ts";
 import { throttle } from "../../core/auth/rate-limit.ts";
 import { createUser } from "../../core/users/users.ts";
 import { assertValidEmail } from "../../core/users/validation.ts";
@@ -33,6 +33,7 @@ const Body = {
   token: t.Object({ token: t.String() }, strict),
   forgot: t.Object({ email: t.String() }, strict),
   reset: t.Object({ token: t.String(), new_password: t.String() }, strict),
+  mfaVerify: t.Object({ mfa_token: t.String(), code: t.String({ description: "6-digit TOTP code or a recovery code" }) }, strict),
   changePassword: t.Object({ current_password: t.String(), new_password: t.String() }, strict),
 };
 
@@ -79,6 +80,14 @@ export function authRoutes(core: Core) {
       auth: true,
       detail: { tags: ["auth"], summary: "Revoke every session of the current user", security: BEARER_SECURITY },
     })
+    .post(
+      "/auth/mfa/verify",
+      async ({ body, request, server }) => ok(await completeMfaLogin(core, body, clientInfo(request, server, trustProxy))),
+      {
+        body: Body.mfaVerify,
+        detail: { tags: ["auth"], summary: "Second login step: the mfa_token from login and a TOTP or recovery code" },
+      },
+    )
     .post(
       "/auth/verify-email",
       async ({ body, request, server }) =>

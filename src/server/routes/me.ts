@@ -1,5 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { Actor } from "../../core/audit/actor.ts";
+import { confirmMfa, disableMfa, enrollMfa, mfaStatus } from "../../core/auth/mfa.ts";
 import { listTransactions } from "../../core/balance/balance.ts";
 import type { Core } from "../../core/core.ts";
 import { listSessions, revokeOwnSession } from "../../core/sessions/sessions.ts";
@@ -45,6 +46,24 @@ export function meRoutes(core: Core) {
     .delete("/sessions/:id", async ({ principal, params, client }) => ok(await revokeOwnSession(core, principal, params.id, client)), {
       auth: true,
       detail: detail("Revoke one of your sessions"),
+    })
+    .get("/mfa", async ({ principal }) => ok(await mfaStatus(core, principal.user.id)), {
+      auth: true,
+      detail: detail("Two-factor authentication status"),
+    })
+    .post("/mfa/enroll", async ({ principal }) => ok(await enrollMfa(core, principal.user)), {
+      auth: true,
+      detail: detail("Start TOTP enrollment: a secret and its otpauth:// URI (for a QR code)"),
+    })
+    .post("/mfa/confirm", async ({ actor, principal, body }) => ok(await confirmMfa(core, actor, principal.user, body.code)), {
+      auth: true,
+      body: t.Object({ code: t.String() }, { additionalProperties: false }),
+      detail: detail("Turn TOTP on with a first code; answers the ten single-use recovery codes"),
+    })
+    .delete("/mfa", async ({ actor, principal, body }) => ok(await disableMfa(core, actor, principal.user, body.password)), {
+      auth: true,
+      body: DeleteBody,
+      detail: detail("Turn TOTP off (password required)"),
     })
     .get("/balance", ({ principal }) => ok({ balance: principal.user.balance }), {
       auth: true,

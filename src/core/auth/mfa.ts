@@ -1,0 +1,165 @@
+/**
+ * TOTP second factor (RFC 6238 through the otpauth library): enroll (secret
+ * and otpauth:// URI), confirm with a first code (which also yields ten
+ * single-use recovery codes), disable with the password. A user with a
+ * confirmed factor gets an `mfa_required` challenge from login instead of
+ * tokens; POST /auth/mfa/verify completes it with a code. Accepted codes
+ * cannot be replayed, and wrong codes count toward the login limits.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
+import { Secret, TOTP } from "otpauth";
+import type { Actor } from "../audit/actor.ts";
+import type { Core } from "../core.ts";
+import { mfaFactors, mfaRecoveryCodes, oneTimeTokens } from "../db/schema.ts";
+import { DomainError } from "../errors.ts";
+import { recordChange } from "../events/record.ts";
+import { findPasswordHash, findUserById } from "../users/queries.ts";
+import { isBlocked, type UserRecord } from "../users/user.ts";
+import { verifyPassword } from "./password.ts";
+import { assertUnderLimit, clearLimit, countHit, throttle } from "./rate-limit.ts";
+
+const PERIOD = 30;
+const CHALLENGE_TTL_MS = 5 * 60_000;
+const RECOVERY_CODES = 10;
+
+export interface MfaChallenge {
+  mfa_required: true;
+  mfa_token: string;
+  expires_in: number;
+}
+
+const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
+
+function totpFor(core: Core, user: UserRecord, secret: string): TOTP {
+  return new TOTP({ issuer: core.config.issuer, label: user.email, algorithm: "SHA1", digits: 6, period: PERIOD, secret: Secret.fromBase32(secret) });
+}
+
+export async function mfaStatus(core: Core, userId: string): Promise<{ enabled: boolean; pending: boolean }> {
+  const [factor] = await core.db.select().from(mfaFactors).where(eq(mfaFactors.userId, userId));
+  return { enabled: Boolean(factor?.confirmedAt), pending: Boolean(factor && !factor.confirmedAt) };
+}
+
+export async function isMfaEnabled(core: Core, userId: string): Promise<boolean> {
+  return (await mfaStatus(core, userId)).enabled;
+}
+
+/** A new secret; replaces an unconfirmed one. Refused while a confirmed factor exists. */
+export async function enrollMfa(core: Core, user: UserRecord): Promise<{ secret: string; otpauth_uri: string }> {
+  if (await isMfaEnabled(core, user.id)) {
+    throw new DomainError("VALIDATION_ERROR", "two-factor authentication is already on; disable it first");
+  }
+  const secret = new Secret({ size: 20 }).base32;
+  await core.db
+    .insert(mfaFactors)
+    .values({ userId: user.id, secret, createdAt: core.now() })
+    .onConflictDoUpdate({ target: mfaFactors.userId, set: { secret, confirmedAt: null, lastUsedStep: null, createdAt: core.now() } });
+  return { secret, otpauth_uri: totpFor(core, user, secret).toString() };
+}
+
+export async function confirmMfa(core: Core, actor: Actor, user: UserRecord, code: string): Promise<{ recovery_codes: string[] }> {
+  const [factor] = await core.db.select().from(mfaFactors).where(eq(mfaFactors.userId, user.id));
+  if (!factor || factor.confirmedAt) throw new DomainError("VALIDATION_ERROR", "enroll first: POST /users/me/mfa/enroll");
+  if (!(await acceptTotp(core, user, factor.secret, code))) throw new DomainError("INVALID_CREDENTIALS", "The code is not valid");
+  const codes = Array.from({ length: RECOVERY_CODES }, () => {
+    const raw = randomBytes(5).toString("hex");
+    return `${raw.slice(0, 5)}-${raw.slice(5)}`;
+  });
+  await core.db.transaction(async (tx) => {
+    await tx.update(mfaFactors).set({ confirmedAt: core.now() }).where(eq(mfaFactors.userId, user.id));
+    await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, user.id));
+    await tx.insert(mfaRecoveryCodes).values(codes.map((c) => ({ codeHash: sha256(c), userId: user.id })));
+    await recordChange(core, tx, { type: "user.updated", actor, user, data: { fields: ["mfa"], mfa: "enabled" } });
+  });
+  return { recovery_codes: codes };
+}
+
+export async function disableMfa(core: Core, actor: Actor, user: UserRecord, password: string): Promise<{ mfa_enabled: false }> {
+  const hash = await findPasswordHash(core.db, user.id);
+  if (!hash || !(await verifyPassword(password, hash))) throw new DomainError("WRONG_PASSWORD");
+  await core.db.transaction(async (tx) => {
+    const removed = await tx.delete(mfaFactors).where(eq(mfaFactors.userId, user.id)).returning({ userId: mfaFactors.userId });
+    await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, user.id));
+    if (removed.length > 0) await recordChange(core, tx, { type: "user.updated", actor, user, data: { fields: ["mfa"], mfa: "disabled" } });
+  });
+  return { mfa_enabled: false };
+}
+
+/** Login's second step: a single-use token for POST /auth/mfa/verify, valid 5 minutes. */
+export async function createMfaChallenge(core: Core, user: UserRecord): Promise<MfaChallenge> {
+  const token = randomBytes(32).toString("base64url");
+  const now = core.now();
+  await core.db.insert(oneTimeTokens).values({
+    tokenHash: sha256(token),
+    userId: user.id,
+    purpose: "mfa_login",
+    expiresAt: new Date(now.getTime() + CHALLENGE_TTL_MS),
+    createdAt: now,
+  });
+  return { mfa_required: true, mfa_token: token, expires_in: CHALLENGE_TTL_MS / 1000 };
+}
+
+/**
+ * Checks a challenge and a code (TOTP or recovery code); returns the user,
+ * whose session the caller then starts. The challenge is spent only by a
+ * correct code, so a typo can be corrected; wrong codes count toward the
+ * account's login limit.
+ */
+export async function completeMfaChallenge(core: Core, mfaToken: string, code: string, ip: string | null): Promise<UserRecord> {
+  await throttle(core, "mfa", ip);
+  const now = core.now();
+  const tokenHash = sha256(mfaToken);
+  const [challenge] = await core.db
+    .select()
+    .from(oneTimeTokens)
+    .where(and(eq(oneTimeTokens.tokenHash, tokenHash), eq(oneTimeTokens.purpose, "mfa_login"), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, now)));
+  if (!challenge) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
+  const limitKey = `mfa:user:${challenge.userId}`;
+  await assertUnderLimit(core, [limitKey], core.config.loginMaxAttempts);
+
+  const user = await findUserById(core.db, challenge.userId);
+  const [factor] = await core.db.select().from(mfaFactors).where(eq(mfaFactors.userId, challenge.userId));
+  if (!user || user.status === "deleted" || isBlocked(user, now) || !factor?.confirmedAt) {
+    throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
+  }
+  const accepted = (await acceptTotp(core, user, factor.secret, code)) || (await spendRecoveryCode(core, user.id, code));
+  if (!accepted) {
+    await countHit(core, [limitKey]);
+    throw new DomainError("INVALID_CREDENTIALS", "The code is not valid");
+  }
+  const spent = await core.db
+    .update(oneTimeTokens)
+    .set({ usedAt: now })
+    .where(and(eq(oneTimeTokens.tokenHash, tokenHash), isNull(oneTimeTokens.usedAt)))
+    .returning({ userId: oneTimeTokens.userId });
+  if (spent.length === 0) throw new DomainError("INVALID_OR_EXPIRED_TOKEN"); // a concurrent request used it
+  await clearLimit(core, limitKey);
+  return user;
+}
+
+/** A TOTP code of this step or the one before/after, not older than the last one accepted. */
+async function acceptTotp(core: Core, user: UserRecord, secret: string, code: string): Promise<boolean> {
+  if (!/^\d{6}$/.test(code)) return false;
+  const now = core.now().getTime();
+  const delta = totpFor(core, user, secret).validate({ token: code, timestamp: now, window: 1 });
+  if (delta === null) return false;
+  const step = Math.floor(now / 1000 / PERIOD) + delta;
+  // Conditional update: of two requests with one code, one wins; a replay never does.
+  const claimed = await core.db
+    .update(mfaFactors)
+    .set({ lastUsedStep: step })
+    .where(and(eq(mfaFactors.userId, user.id), or(isNull(mfaFactors.lastUsedStep), lt(mfaFactors.lastUsedStep, step))))
+    .returning({ userId: mfaFactors.userId });
+  return claimed.length > 0;
+}
+
+async function spendRecoveryCode(core: Core, userId: string, code: string): Promise<boolean> {
+  const normalized = code.trim().toLowerCase();
+  if (!/^[0-9a-f]{5}-[0-9a-f]{5}$/.test(normalized)) return false;
+  const spent = await core.db
+    .update(mfaRecoveryCodes)
+    .set({ usedAt: core.now() })
+    .where(and(eq(mfaRecoveryCodes.codeHash, sha256(normalized)), eq(mfaRecoveryCodes.userId, userId), isNull(mfaRecoveryCodes.usedAt)))
+    .returning({ codeHash: mfaRecoveryCodes.codeHash });
+  return spent.length > 0;
+}
