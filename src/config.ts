@@ -3,6 +3,7 @@
  * caller merges in first), validated as a whole so every bad setting is
  * reported, each on one line naming its variable.
  */
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 
 export interface Config {
@@ -35,6 +36,12 @@ export interface Config {
   loginWindow: number;
   /** Requests per client IP and window for register, forgot-password, refresh, verification and MFA codes. */
   rateLimitPerIp: number;
+  /** argon2id memory cost, KiB. */
+  hashMemoryKib: number;
+  /** argon2id passes. */
+  hashTimeCost: number;
+  /** Password hashes computed at once; the rest wait their turn. */
+  hashConcurrency: number;
 }
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -111,6 +118,9 @@ export function loadConfig(env: Env): Config {
     loginMaxAttempts: read.integer("USERSVC_LOGIN_MAX_ATTEMPTS", 5, { min: 1 }),
     loginWindow: read.integer("USERSVC_LOGIN_WINDOW", 900, { min: 1 }),
     rateLimitPerIp: read.integer("USERSVC_RATE_LIMIT_PER_IP", 30, { min: 1 }),
+    hashMemoryKib: read.integer("USERSVC_HASH_MEMORY_KIB", 65536, { min: 1024, max: 4_194_304 }),
+    hashTimeCost: read.integer("USERSVC_HASH_TIME_COST", 2, { min: 1, max: 100 }),
+    hashConcurrency: read.integer("USERSVC_HASH_CONCURRENCY", availableParallelism(), { min: 1, max: 1024 }),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

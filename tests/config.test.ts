@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { availableParallelism } from "node:os";
 import { ConfigError, loadConfig } from "../src/config.ts";
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -37,6 +38,9 @@ describe("loadConfig", () => {
       loginMaxAttempts: 5,
       loginWindow: 900,
       rateLimitPerIp: 30,
+      hashMemoryKib: 65536,
+      hashTimeCost: 2,
+      hashConcurrency: availableParallelism(),
     });
   });
 

@@ -9,6 +9,7 @@ import { blockCommands } from "./commands/block.ts";
 import { createAdminCommand } from "./commands/create-admin.ts";
 import { dropDbCommand } from "./commands/drop-db.ts";
 import { eventsCommand } from "./commands/events.ts";
+import { hashCommand } from "./commands/hash.ts";
 import { hooksCommand } from "./commands/hooks.ts";
 import { initDbCommand } from "./commands/init-db.ts";
 import { keysCommand } from "./commands/keys.ts";
@@ -34,6 +35,7 @@ Configuration comes from the environment (no .env file is read); flags override 
   USERSVC_WEBHOOK_URL, USERSVC_WEBHOOK_SECRET   signed event webhooks
   USERSVC_CORS_ORIGINS    origins allowed by CORS (unset: none)
   USERSVC_LOGIN_MAX_ATTEMPTS, USERSVC_LOGIN_WINDOW, USERSVC_RATE_LIMIT_PER_IP   rate limits
+  USERSVC_HASH_MEMORY_KIB, USERSVC_HASH_TIME_COST, USERSVC_HASH_CONCURRENCY       argon2id cost (hash calibrate)
 
 While \`usersvc serve\` holds the embedded database, the other commands are
 carried out by that server through its control socket.
@@ -78,6 +80,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     ...transferCommands(ctx),
     auditCommand(ctx),
     keysCommand(ctx),
+    hashCommand(ctx),
     hooksCommand(ctx),
     eventsCommand(ctx),
   ];

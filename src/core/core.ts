@@ -5,6 +5,7 @@
 import { type Config, ConfigError } from "../config.ts";
 import { type Hooks, loadHooks } from "../hooks/hooks.ts";
 import type { Logger } from "../logger.ts";
+import { createPasswordHasher, type PasswordHasher } from "./auth/password.ts";
 import { createTokenService, type TokenService } from "./auth/tokens.ts";
 import type { Database, DatabaseKind } from "./db/client.ts";
 
@@ -16,6 +17,7 @@ export interface Core {
   tokens: TokenService;
   /** The host project's hooks (USERSVC_HOOKS), or none. */
   hooks: Hooks;
+  passwords: PasswordHasher;
   /** The clock every rule reads, so tests move time instead of sleeping. */
   now(): Date;
 }
@@ -35,7 +37,9 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const now = options.now ?? (() => new Date());
   const hooks = options.hooks ?? (await loadConfiguredHooks(options));
   const tokens = await createTokenService(options.config, options.db, now);
-  return { ...options, now, tokens, hooks };
+  const { hashMemoryKib: memoryKib, hashTimeCost: timeCost, hashConcurrency } = options.config;
+  const passwords = createPasswordHasher({ memoryKib, timeCost }, hashConcurrency);
+  return { ...options, now, tokens, hooks, passwords };
 }
 
 async function loadConfiguredHooks(options: CoreOptions): Promise<Hooks> {

@@ -1,10 +1,26 @@
 import { t } from "elysia";
+import { type FieldProblem, validationError } from "../core/errors.ts";
 
-/** limit/offset query parameters, as numbers with the spec's bounds. */
+/**
+ * limit/offset query parameters. Their bounds are checked by pageOf, not by
+ * the schema: Elysia reports a failed bound of a numeric query parameter
+ * without the parameter's name ("property" instead of "limit").
+ */
 export const Page = t.Object(
   {
-    limit: t.Optional(t.Numeric({ minimum: 1, maximum: 200, multipleOf: 1, description: "1-200, default 50" })),
-    offset: t.Optional(t.Numeric({ minimum: 0, multipleOf: 1, description: "default 0" })),
+    limit: t.Optional(t.Numeric({ description: "1-200, default 50" })),
+    offset: t.Optional(t.Numeric({ description: "0 or more, default 0" })),
   },
   { additionalProperties: false },
 );
+
+/** The page a query asks for, defaults applied; a value out of bounds → VALIDATION_ERROR naming it. */
+export function pageOf(query: { limit?: number; offset?: number }): { limit: number; offset: number } {
+  const limit = query.limit ?? 50;
+  const offset = query.offset ?? 0;
+  const problems: FieldProblem[] = [];
+  if (!Number.isInteger(limit) || limit < 1 || limit > 200) problems.push({ field: "limit", message: "must be an integer 1-200" });
+  if (!Number.isSafeInteger(offset) || offset < 0) problems.push({ field: "offset", message: "must be an integer of 0 or more" });
+  if (problems.length > 0) throw validationError(problems);
+  return { limit, offset };
+}

@@ -16,7 +16,6 @@ import { DomainError } from "../errors.ts";
 import { recordChange } from "../events/record.ts";
 import { findPasswordHash, findUserById } from "../users/queries.ts";
 import { isBlocked, type UserRecord } from "../users/user.ts";
-import { verifyPassword } from "./password.ts";
 import { assertUnderLimit, clearLimit, countHit, throttle } from "./rate-limit.ts";
 
 const PERIOD = 30;
@@ -76,7 +75,7 @@ export async function confirmMfa(core: Core, actor: Actor, user: UserRecord, cod
 
 export async function disableMfa(core: Core, actor: Actor, user: UserRecord, password: string): Promise<{ mfa_enabled: false }> {
   const hash = await findPasswordHash(core.db, user.id);
-  if (!hash || !(await verifyPassword(password, hash))) throw new DomainError("WRONG_PASSWORD");
+  if (!hash || !(await core.passwords.verify(password, hash))) throw new DomainError("WRONG_PASSWORD");
   await core.db.transaction(async (tx) => {
     const removed = await tx.delete(mfaFactors).where(eq(mfaFactors.userId, user.id)).returning({ userId: mfaFactors.userId });
     await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, user.id));

@@ -5,7 +5,7 @@
 import { userActor } from "../audit/actor.ts";
 import { completeMfaChallenge, createMfaChallenge, isMfaEnabled, type MfaChallenge } from "../auth/mfa.ts";
 import { assertUnderLimit, clearLimit, countHit, loginLimitKeys, throttle } from "../auth/rate-limit.ts";
-import { burnPasswordVerification, checkPasswordStrength, hashPassword, needsRehash, verifyPassword } from "../auth/password.ts";
+import { checkPasswordStrength } from "../auth/password.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { enqueueEvent } from "../events/outbox.ts";
@@ -61,11 +61,11 @@ export async function login(core: Core, input: LoginInput, client: ClientInfo): 
   const found = await findCredentialsBy(core.db, key);
   // Every failure below costs one password verification (and one count), so timing tells nothing.
   if (!found) {
-    await burnPasswordVerification(input.password);
+    await core.passwords.burnVerification(input.password);
     await countHit(core, limits.all);
     return loginFailed(core, null, "unknown_account", key, client, "INVALID_CREDENTIALS");
   }
-  const passwordMatches = await verifyPassword(input.password, found.passwordHash);
+  const passwordMatches = await core.passwords.verify(input.password, found.passwordHash);
   const { user } = found;
   if (!passwordMatches || user.status === "deleted") {
     await countHit(core, limits.all);
@@ -81,7 +81,7 @@ export async function login(core: Core, input: LoginInput, client: ClientInfo): 
   await core.hooks.beforeLogin({ user: toPublicUser(user, core.now()), ip: client.ip });
 
   const now = core.now();
-  const rehashed = needsRehash(found.passwordHash) ? await hashPassword(input.password) : undefined;
+  const rehashed = core.passwords.needsRehash(found.passwordHash) ? await core.passwords.hash(input.password) : undefined;
   if (await isMfaEnabled(core, user.id)) {
     if (rehashed) await updateUser(core.db, user.id, { passwordHash: rehashed }, now);
     return createMfaChallenge(core, user);
@@ -249,11 +249,11 @@ export async function changePassword(
   checkPasswordLength(change.new_password, problems, "new_password");
   throwIfProblems(problems);
   const hash = await findPasswordHash(core.db, principal.user.id);
-  if (!hash || !(await verifyPassword(change.current_password, hash))) throw new DomainError("WRONG_PASSWORD");
+  if (!hash || !(await core.passwords.verify(change.current_password, hash))) throw new DomainError("WRONG_PASSWORD");
   checkPasswordStrength(change.new_password);
 
   const now = core.now();
-  const passwordHash = await hashPassword(change.new_password);
+  const passwordHash = await core.passwords.hash(change.new_password);
   const renewed = await core.db.transaction(async (tx) => {
     await updateUser(tx, principal.user.id, { passwordHash }, now);
     const revoked = await revokeUserSessions(tx, principal.user.id, "password_changed", now, { except: principal.session.id });

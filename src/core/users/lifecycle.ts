@@ -8,7 +8,6 @@
 import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
 import { type Actor, SYSTEM_ACTOR } from "../audit/actor.ts";
 import { recordChange } from "../events/record.ts";
-import { verifyPassword } from "../auth/password.ts";
 import { deleteExpiredLimits } from "../auth/rate-limit.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
@@ -73,7 +72,7 @@ export async function softDeleteUser(core: Core, actor: Actor, userId: string): 
 /** DELETE /users/me: the password again, then a soft delete like an admin's. */
 export async function deleteOwnAccount(core: Core, actor: Actor, userId: string, password: string): Promise<UserRecord> {
   const hash = await findPasswordHash(core.db, userId);
-  if (!hash || !(await verifyPassword(password, hash))) throw new DomainError("WRONG_PASSWORD");
+  if (!hash || !(await core.passwords.verify(password, hash))) throw new DomainError("WRONG_PASSWORD");
   return softDeleteUser(core, actor, userId);
 }
 

@@ -48,7 +48,8 @@ export async function listUsers(core: Core, query: UserListQuery): Promise<UserP
   const limit = query.limit ?? 50;
   if (!Number.isInteger(limit) || limit < 1 || limit > 200) problems.push({ field: "limit", message: "must be 1-200" });
   const offset = query.offset ?? 0;
-  if (!Number.isInteger(offset) || offset < 0) problems.push({ field: "offset", message: "must be 0 or more" });
+  // Safe integers only: 1e20 is an integer too, but not a bigint, and the query would fail with a 500.
+  if (!Number.isSafeInteger(offset) || offset < 0) problems.push({ field: "offset", message: "must be 0 or more" });
   const sort = (query.sort ?? "-created_at") as UserSort;
   if (!USER_SORTS.includes(sort)) problems.push({ field: "sort", message: `must be one of ${USER_SORTS.join(", ")}` });
   if (query.status !== undefined && !STATUSES.includes(query.status as UserStatus)) {

@@ -1,6 +1,6 @@
 /** User use cases shared by the HTTP API and the CLI. */
 import { type Actor, userActor } from "../audit/actor.ts";
-import { checkPasswordStrength, hashPassword } from "../auth/password.ts";
+import { checkPasswordStrength } from "../auth/password.ts";
 import { throttle } from "../auth/rate-limit.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
@@ -56,7 +56,7 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
   await assertUsernameFree(core.db, username);
   const metadata = await shapeByHook(core, { email, username, metadata: input.metadata ?? {}, ip: options.actor.ip });
 
-  const passwordHash = await hashPassword(input.password);
+  const passwordHash = await core.passwords.hash(input.password);
   const now = core.now();
   try {
     return await core.db.transaction(async (tx) => {

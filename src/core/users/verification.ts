@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { and, eq, gt, isNull } from "drizzle-orm";
 import { type Actor, userActor } from "../audit/actor.ts";
-import { checkPasswordStrength, hashPassword } from "../auth/password.ts";
+import { checkPasswordStrength } from "../auth/password.ts";
 import { throttle } from "../auth/rate-limit.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
@@ -106,7 +106,7 @@ export async function resetPassword(core: Core, token: string, newPassword: stri
   throwIfProblems(problems);
   checkPasswordStrength(newPassword);
   if (token.length === 0 || token.length > 200) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
-  const passwordHash = await hashPassword(newPassword);
+  const passwordHash = await core.passwords.hash(newPassword);
   const now = core.now();
   return core.db.transaction(async (tx) => {
     const userId = await spendToken(core, tx, token, "reset_password");

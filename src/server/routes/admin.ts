@@ -16,7 +16,7 @@ import { toPublicUser, type UserRecord } from "../../core/users/user.ts";
 import { getUserById } from "../../core/users/users.ts";
 import { authMacro, BEARER_SECURITY } from "../auth.ts";
 import { ok } from "../envelope.ts";
-import { Page } from "../models.ts";
+import { Page, pageOf } from "../models.ts";
 
 const strict = { additionalProperties: false } as const;
 const Id = t.Object({ id: t.String({ format: "uuid", description: "User id" }) });
@@ -40,7 +40,8 @@ const Body = {
   ),
   balance: t.Object(
     {
-      amount: t.Integer({ description: "Signed, in minor units" }),
+      // Not t.Integer: Elysia's also accepts numeric strings ("5"), a wrong type by SPEC §4.
+      amount: t.Number({ multipleOf: 1, description: "Signed integer, in minor units" }),
       reason: t.String(),
       idempotency_key: t.Optional(t.String({ description: "Repeats return the first result" })),
     },
@@ -134,7 +135,7 @@ export function adminRoutes(core: Core) {
     .get(
       "/audit",
       async ({ query }) => {
-        const page = { limit: query.limit ?? 50, offset: query.offset ?? 0 };
+        const page = pageOf(query);
         return ok({ ...(await listAudit(core.db, { userId: query.user_id, event: query.event, ...page })), ...page });
       },
       { admin: true, query: AuditQuery, detail: detail("The audit log, newest first") },

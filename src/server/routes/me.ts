@@ -9,7 +9,7 @@ import { toPublicUser } from "../../core/users/user.ts";
 import { updateProfile } from "../../core/users/users.ts";
 import { authMacro, BEARER_SECURITY } from "../auth.ts";
 import { ok } from "../envelope.ts";
-import { Page } from "../models.ts";
+import { Page, pageOf } from "../models.ts";
 
 const ProfileBody = t.Object(
   {
@@ -72,7 +72,7 @@ export function meRoutes(core: Core) {
     .get(
       "/balance/transactions",
       async ({ principal, query }) =>
-        ok(await listTransactions(core, principal.user.id, { limit: query.limit ?? 50, offset: query.offset ?? 0 })),
+        ok(await listTransactions(core, principal.user.id, pageOf(query))),
       { auth: true, query: Page, detail: detail("Your balance transactions, newest first") },
     );
 }
