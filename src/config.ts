@@ -42,6 +42,8 @@ export interface Config {
   hashTimeCost: number;
   /** Password hashes computed at once; the rest wait their turn. */
   hashConcurrency: number;
+  /** GET /metrics: "on" (API port), "off", or a port number of its own. */
+  metrics: "on" | "off" | number;
 }
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -90,6 +92,11 @@ export function loadConfig(env: Env): Config {
   if (badOrigins.length > 0) {
     problems.push(`USERSVC_CORS_ORIGINS must list origins like https://app.example.com (or *); not: ${badOrigins.join(", ")}`);
   }
+  const metricsSetting = (read.string("USERSVC_METRICS") ?? "on").toLowerCase();
+  let metrics: Config["metrics"] = "on";
+  if (metricsSetting === "off" || metricsSetting === "on") metrics = metricsSetting;
+  else if (/^\d+$/.test(metricsSetting) && Number(metricsSetting) > 0 && Number(metricsSetting) <= 65535) metrics = Number(metricsSetting);
+  else problems.push(`USERSVC_METRICS must be on, off or a port number (got "${metricsSetting}")`);
   const logLevel = (read.string("LOG_LEVEL") ?? "info").toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
@@ -121,6 +128,7 @@ export function loadConfig(env: Env): Config {
     hashMemoryKib: read.integer("USERSVC_HASH_MEMORY_KIB", 65536, { min: 1024, max: 4_194_304 }),
     hashTimeCost: read.integer("USERSVC_HASH_TIME_COST", 2, { min: 1, max: 100 }),
     hashConcurrency: read.integer("USERSVC_HASH_CONCURRENCY", availableParallelism(), { min: 1, max: 1024 }),
+    metrics,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -34,6 +34,7 @@ Configuration comes from the environment (no .env file is read); flags override 
   USERSVC_HOOKS, USERSVC_HOOK_TIMEOUT_MS  hooks module or script (docs/hooks.md)
   USERSVC_WEBHOOK_URL, USERSVC_WEBHOOK_SECRET   signed event webhooks
   USERSVC_CORS_ORIGINS    origins allowed by CORS (unset: none)
+  USERSVC_METRICS         GET /metrics: on (default), off, or a port of its own
   USERSVC_LOGIN_MAX_ATTEMPTS, USERSVC_LOGIN_WINDOW, USERSVC_RATE_LIMIT_PER_IP   rate limits
   USERSVC_HASH_MEMORY_KIB, USERSVC_HASH_TIME_COST, USERSVC_HASH_CONCURRENCY       argon2id cost (hash calibrate)
 

@@ -7,6 +7,7 @@ import { type Hooks, loadHooks } from "../hooks/hooks.ts";
 import type { Logger } from "../logger.ts";
 import { createPasswordHasher, type PasswordHasher } from "./auth/password.ts";
 import { createTokenService, type TokenService } from "./auth/tokens.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
 import type { Database, DatabaseKind } from "./db/client.ts";
 
 export interface Core {
@@ -18,6 +19,7 @@ export interface Core {
   /** The host project's hooks (USERSVC_HOOKS), or none. */
   hooks: Hooks;
   passwords: PasswordHasher;
+  metrics: Metrics;
   /** The clock every rule reads, so tests move time instead of sleeping. */
   now(): Date;
 }
@@ -38,8 +40,9 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const hooks = options.hooks ?? (await loadConfiguredHooks(options));
   const tokens = await createTokenService(options.config, options.db, now);
   const { hashMemoryKib: memoryKib, hashTimeCost: timeCost, hashConcurrency } = options.config;
-  const passwords = createPasswordHasher({ memoryKib, timeCost }, hashConcurrency);
-  return { ...options, now, tokens, hooks, passwords };
+  const metrics = createMetrics(options.db);
+  const passwords = createPasswordHasher({ memoryKib, timeCost }, hashConcurrency, metrics.passwordWork);
+  return { ...options, now, tokens, hooks, passwords, metrics };
 }
 
 async function loadConfiguredHooks(options: CoreOptions): Promise<Hooks> {

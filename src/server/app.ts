@@ -5,6 +5,7 @@ import { VERSION } from "../version.ts";
 import { jsonBodies } from "./body.ts";
 import { apiDocs } from "./docs.ts";
 import { errorHandler } from "./errors.ts";
+import { metricsRoute } from "./metrics.ts";
 import { requestLog } from "./request-log.ts";
 import { securityHeaders } from "./security.ts";
 import { adminRoutes } from "./routes/admin.ts";
@@ -21,13 +22,14 @@ export function createApp(core: Core, options: AppOptions = {}) {
   const allowedMethods = (path: string): string[] => matchRoute(routeMethods, path);
 
   const app = new Elysia({ normalize: false })
-    .use(requestLog(core.logger))
+    .use(requestLog(core.logger, core.metrics))
     .use(securityHeaders(core.config.corsOrigins))
     .use(errorHandler(core.logger, allowedMethods))
     .use(jsonBodies())
     .use(systemRoutes(core))
     .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(meRoutes(core)).use(adminRoutes(core)));
   if (options.docs !== false) app.use(apiDocs(VERSION));
+  if (core.config.metrics === "on") app.use(metricsRoute(core.metrics));
 
   for (const route of app.routes) {
     const methods = routeMethods.get(route.path) ?? [];

@@ -1,7 +1,8 @@
 /**
  * Request bodies: JSON only, at most 64 KiB, refused before they are read
  * when the declared length is already too large, and counted while reading
- * when no length is declared (chunked uploads).
+ * when no length is declared (chunked uploads); nested at most 64 deep, and
+ * with no NUL or unpaired surrogate in any key or string (nor a NUL in the URL).
  */
 import { Elysia } from "elysia";
 import { DomainError } from "../core/errors.ts";
@@ -13,6 +14,8 @@ const METHODS_WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 export function jsonBodies() {
   return new Elysia({ name: "json-bodies" })
     .onRequest(({ request }) => {
+      // A NUL in the path or query would reach the database as text it cannot store.
+      if (request.url.includes("%00")) throw invalidBody("url", UNSTORABLE_TEXT);
       if (!METHODS_WITH_BODY.has(request.method)) return;
       const length = Number(request.headers.get("content-length") ?? "0");
       // Thrown, not returned: a Response returned from onRequest skips the error handler and the request log.
@@ -25,12 +28,64 @@ export function jsonBodies() {
     .onParse({ as: "global" }, async ({ request }) => {
       const text = await readLimited(request);
       if (text.trim() === "") return undefined;
+      // Before validation: Elysia's error report recurses through the value and overflows on deep nesting.
+      if (exceedsDepth(text, MAX_BODY_DEPTH)) throw invalidBody("body", `must not nest deeper than ${MAX_BODY_DEPTH} levels`);
+      let body: unknown;
       try {
-        return JSON.parse(text);
+        body = JSON.parse(text);
       } catch {
         throw malformedBody();
       }
+      const unstorable = findUnstorableText(body, "");
+      if (unstorable !== null) throw invalidBody(unstorable || "body", UNSTORABLE_TEXT);
+      return body;
     });
+}
+
+/** JSON nested deeper than this is refused (422) before it is parsed. */
+export const MAX_BODY_DEPTH = 64;
+const UNSTORABLE_TEXT = "must not contain NUL characters or unpaired surrogates";
+
+function invalidBody(field: string, message: string): DomainError {
+  return new DomainError("VALIDATION_ERROR", `${field}: ${message}`, [{ field, message }]);
+}
+
+/** Bracket depth of JSON text, ignoring brackets inside strings; stops counting past `max`. */
+function exceedsDepth(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/**
+ * The path of the first key or string PostgreSQL cannot store (a NUL, or a
+ * lone surrogate in jsonb), or null. Such input would otherwise reach the
+ * database and fail there as a 500.
+ */
+function findUnstorableText(value: unknown, path: string): string | null {
+  if (typeof value === "string") return isStorableText(value) ? null : path;
+  if (typeof value !== "object" || value === null) return null;
+  for (const [key, child] of Object.entries(value)) {
+    const childPath = path ? `${path}.${key}` : key;
+    if (!isStorableText(key)) return childPath;
+    const found = findUnstorableText(child, childPath);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+function isStorableText(text: string): boolean {
+  return !text.includes("\u0000") && text.isWellFormed();
 }
 
 function isJson(contentType: string | null): boolean {

@@ -68,6 +68,8 @@ function toErrorResponse(
     case "VALIDATION":
       return errorResponse(fromValidation(error as ValidationError));
     case "PARSE":
+      // Elysia wraps whatever a parse hook throws: the body reader's own refusals (413, 422) are the cause.
+      if ((error as Error).cause instanceof DomainError) return errorResponse((error as Error).cause as DomainError);
       return errorResponse(malformedBody());
     case "NOT_FOUND": {
       const allowed = allowedMethods(path);

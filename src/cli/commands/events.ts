@@ -67,7 +67,8 @@ export function eventsCommand(ctx: ProgramContext): Command {
     .argument("[seq]", "the SEQ shown by events list")
     .option("--all-failed", "every dead-lettered event")
     .action((seq: string | undefined, options: { allFailed?: boolean }) => {
-      if (options.allFailed === (seq !== undefined)) throw new UsageError("give either a SEQ or --all-failed");
+      // Boolean(): without the flag, allFailed is undefined, and `undefined === false` let a bare `events retry` through.
+      if (Boolean(options.allFailed) === (seq !== undefined)) throw new UsageError("give either a SEQ or --all-failed");
       if (seq !== undefined && !/^\d+$/.test(seq)) throw new UsageError("SEQ is a number (see usersvc events list)");
       return ctx.execute(eventsRetry, { which: options.allFailed ? "all" : { seq: Number(seq) } });
     });

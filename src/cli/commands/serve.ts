@@ -6,6 +6,7 @@ import { readLockHolder, tryLockDataDir, type DataDirLock } from "../../core/db/
 import type { DatabaseHandle } from "../../core/db/client.ts";
 import { migrateDatabase } from "../../core/db/migrate.ts";
 import { createApp } from "../../server/app.ts";
+import { serveMetricsOnPort } from "../../server/metrics.ts";
 import type { ProgramContext } from "../context.ts";
 import { openChecked, type Runtime } from "../core-command.ts";
 import { type ControlServer, startControlServer } from "../control-socket.ts";
@@ -32,9 +33,11 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
     control?: ControlServer;
     maintenance?: { stop(): Promise<void> };
     outbox?: { stop(): Promise<void> };
+    metricsServer?: { stop(): void };
   } = {};
   const release = async (): Promise<void> => {
     resources.control?.stop();
+    resources.metricsServer?.stop();
     await resources.maintenance?.stop();
     await resources.outbox?.stop();
     await resources.handle?.close();
@@ -59,6 +62,9 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
     const app = createApp(core, { docs: options.docs });
     resources.maintenance = scheduleMaintenance(core);
     resources.outbox = startOutboxWorker(core);
+    if (typeof config.metrics === "number") {
+      resources.metricsServer = serveMetricsOnPort(core.metrics, config.host, config.metrics);
+    }
     try {
       app.listen({ hostname: config.host, port: config.port });
     } catch (error) {

@@ -36,22 +36,34 @@ export interface PasswordHasher {
  * rather than on the runtime's shared thread pool, where they would delay
  * everything else queued on it.
  */
-export function createPasswordHasher(cost: HashCost, concurrency = availableParallelism()): PasswordHasher {
+export function createPasswordHasher(
+  cost: HashCost,
+  concurrency = availableParallelism(),
+  onWork: (kind: "hash" | "verify", seconds: number) => void = () => {},
+): PasswordHasher {
   const params = { algorithm: "argon2id", memoryCost: cost.memoryKib, timeCost: cost.timeCost } as const;
   const prefix = `$argon2id$v=19$m=${cost.memoryKib},t=${cost.timeCost},p=1$`;
   const slots = semaphore(Math.max(1, concurrency));
   let dummyHash: Promise<string> | null = null;
 
+  const timed = async <T>(kind: "hash" | "verify", work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await slots.run(work);
+    } finally {
+      onWork(kind, (performance.now() - started) / 1000);
+    }
+  };
   const verify = async (password: string, hash: string): Promise<boolean> => {
     try {
-      return await slots.run(() => Bun.password.verify(password, normalizeForeignHash(hash)));
+      return await timed("verify", () => Bun.password.verify(password, normalizeForeignHash(hash)));
     } catch {
       return false;
     }
   };
   return {
     cost,
-    hash: (password) => slots.run(() => Bun.password.hash(password, params)),
+    hash: (password) => timed("hash", () => Bun.password.hash(password, params)),
     verify,
     needsRehash: (hash) => !hash.startsWith(prefix),
     async burnVerification(password) {

@@ -54,6 +54,17 @@ export interface LoginInput {
 
 /** Tokens, or — for a user with two-factor authentication — a challenge for POST /auth/mfa/verify. */
 export async function login(core: Core, input: LoginInput, client: ClientInfo): Promise<TokenPair | MfaChallenge> {
+  try {
+    const result = await attemptLogin(core, input, client);
+    core.metrics.loginOutcome("mfa_required" in result ? "mfa_required" : "success");
+    return result;
+  } catch (error) {
+    core.metrics.loginOutcome(error instanceof DomainError ? error.code : "INTERNAL_ERROR");
+    throw error;
+  }
+}
+
+async function attemptLogin(core: Core, input: LoginInput, client: ClientInfo): Promise<TokenPair | MfaChallenge> {
   const key = loginKey(input);
   // Checked before the password: while limited, even the right one is refused.
   const limits = loginLimitKeys("email" in key ? key.email : key.username, client.ip);

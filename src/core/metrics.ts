@@ -1,0 +1,64 @@
+/**
+ * Prometheus metrics (prom-client): one registry per core, so every test
+ * server and every instance counts on its own. Core code reports through the
+ * named methods; the HTTP layer adds request metrics and serves the text.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Db } from "./db/client.ts";
+import { outboxBacklog } from "./events/outbox.ts";
+
+export interface Metrics {
+  readonly registry: Registry;
+  loginOutcome(outcome: string): void;
+  passwordWork(kind: "hash" | "verify", seconds: number): void;
+  httpRequest(method: string, route: string, status: number, seconds: number): void;
+}
+
+export function createMetrics(db: Db): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "usersvc_process_" });
+  const requests = new Counter({
+    name: "usersvc_http_requests_total",
+    help: "HTTP requests by method, route pattern and status",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: "usersvc_http_request_duration_seconds",
+    help: "HTTP request duration by method, route pattern and status",
+    labelNames: ["method", "route", "status"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const logins = new Counter({
+    name: "usersvc_logins_total",
+    help: "Login attempts by outcome (success, mfa_required, or the error code)",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const hashing = new Histogram({
+    name: "usersvc_password_hash_duration_seconds",
+    help: "argon2id work per call, waiting for a slot included",
+    labelNames: ["kind"] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "usersvc_outbox_backlog",
+    help: "Events waiting for delivery (pending outbox rows)",
+    registers: [registry],
+    async collect() {
+      this.set(await outboxBacklog(db));
+    },
+  });
+  return {
+    registry,
+    loginOutcome: (outcome) => logins.inc({ outcome }),
+    passwordWork: (kind, seconds) => hashing.observe({ kind }, seconds),
+    httpRequest(method, route, status, seconds) {
+      const labels = { method, route, status: String(status) };
+      requests.inc(labels);
+      latency.observe(labels, seconds);
+    },
+  };
+}

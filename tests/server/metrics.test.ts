@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+
+/** The value of one sample line of the Prometheus text, e.g. metric{a="b"}. */
+function sample(text: string, name: string, labels: Record<string, string>): number {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text
+    .split("\n")
+    .find((l) => l.startsWith(`${name}{`) && wanted.every((w) => l.includes(w)));
+  return line ? Number(line.split(" ").at(-1)) : 0;
+}
+
+describe("GET /metrics", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.stop());
+
+  test("counts requests by route pattern and status, logins by outcome, and times password hashing", async () => {
+    const { input } = await registerAndLogin(server.api);
+    await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: "definitely wrong" } });
+    await server.api("GET", "/api/v1/does-not-exist/12345");
+    const res = await fetch(`${server.url}/metrics`);
+    const text = await res.text();
+    expect(res.headers.get("content-type")).toStartWith("text/plain");
+    expect(sample(text, "usersvc_http_requests_total", { route: "/api/v1/users", status: "201" })).toBe(1);
+    expect(sample(text, "usersvc_logins_total", { outcome: "success" })).toBe(1);
+    expect(sample(text, "usersvc_logins_total", { outcome: "INVALID_CREDENTIALS" })).toBe(1);
+    expect(sample(text, "usersvc_password_hash_duration_seconds_count", { kind: "hash" })).toBeGreaterThanOrEqual(1);
+    // Unknown paths never become label values.
+    expect(text).not.toContain("does-not-exist");
+    expect(sample(text, "usersvc_http_requests_total", { route: "(unmatched)", status: "404" })).toBe(1);
+    expect(text).toMatch(/^usersvc_outbox_backlog \d+$/m);
+  });
+});
+
+describe("USERSVC_METRICS", () => {
+  test("off removes the route", async () => {
+    const server = await startTestServer({ USERSVC_METRICS: "off" });
+    try {
+      expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
+      expect((await server.api("POST", "/api/v1/users", { body: newUser() })).status).toBe(201);
+    } finally {
+      await server.stop();
+    }
+  });
+});
