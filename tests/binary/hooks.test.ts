@@ -1,0 +1,540 @@
+/**
+ * docs/hooks.md through the compiled binary, on whichever database the suite
+ * runs on: the hooks and events commands, before-hooks for CLI actions
+ * (create-admin, import), a hooks file that does not load, events that
+ * survive a restart and a kill -9 of `serve` with the receiver down, and —
+ * on PostgreSQL — two `serve` processes sharing one outbox delivering every
+ * event once. Hook files are written into temporary directories at test
+ * time; webhooks go to a receiver in this process that checks signatures.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig } from "../../src/config.ts";
+import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
+import { type Core, createCore } from "../../src/core/core.ts";
+import { openDatabase } from "../../src/core/db/client.ts";
+import { tryLockDataDir } from "../../src/core/db/data-dir-lock.ts";
+import { deliverDueEvents, MAX_ATTEMPTS } from "../../src/core/events/outbox.ts";
+import { createUser } from "../../src/core/users/users.ts";
+import { createLogger } from "../../src/logger.ts";
+import {
+  binaryEnv,
+  callApi,
+  createMigratedTestDatabase,
+  linesOf,
+  run,
+  type RunResult,
+  type ServeProcess,
+  startServe,
+} from "../support/binary.ts";
+import { SERVER_URL, type TestDatabase } from "../support/database.ts";
+import {
+  closedPort,
+  hooksDir,
+  newWebhookSecret,
+  outboxRows,
+  pollFor,
+  startWebhookReceiver,
+  type WebhookReceiver,
+  writeHookFile,
+} from "../support/hooks.ts";
+import { newUser } from "../support/server.ts";
+
+// npm test passes --timeout 120000; this keeps a plain `bun test tests/binary` working too.
+setDefaultTimeout(120_000);
+
+const ROOT = join(import.meta.dir, "..", "..");
+const EXAMPLES = join(ROOT, "examples", "hooks");
+const TSC = join(ROOT, "node_modules", ".bin", "tsc");
+const PASSWORD = "a long operator passphrase 7";
+
+/** The result with stderr split into lines, for one toEqual over all three. */
+function outcome(result: RunResult): { exitCode: number | null; stdout: string; stderr: string[] } {
+  return { exitCode: result.exitCode, stdout: result.stdout, stderr: linesOf(result.stderr) };
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = hooksDir("usersvc-binary-hooks-");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Copies a shipped example into `target` (scripts executable). */
+function copyExample(name: string, target = dir): string {
+  const path = join(target, name);
+  copyFileSync(join(EXAMPLES, name), path);
+  if (name !== "hooks.ts") chmodSync(path, 0o755);
+  return path;
+}
+
+/**
+ * Runs `use` with a core of this process on the test database (a clock it
+ * may move), as a second usersvc would; on the embedded database it holds
+ * the data directory lock meanwhile, so no binary opens it at the same time.
+ */
+async function withCore<T>(
+  database: TestDatabase,
+  env: Record<string, string>,
+  use: (core: Core, advance: (seconds: number) => void) => Promise<T>,
+): Promise<T> {
+  const lock = database.kind === "pglite" ? tryLockDataDir(database.env.USERSVC_DATA_DIR) : null;
+  if (database.kind === "pglite" && !lock) throw new Error("the data directory is held by a running usersvc");
+  const config = loadConfig({ ...database.env, ...env });
+  const handle = await openDatabase(config);
+  let offsetMs = 0;
+  try {
+    const core = await createCore({
+      config,
+      db: handle.db,
+      dbKind: handle.kind,
+      logger: createLogger("silent", { write: () => {} }),
+      now: () => new Date(Date.now() + offsetMs),
+    });
+    return await use(core, (seconds) => {
+      offsetMs += seconds * 1000;
+    });
+  } finally {
+    await handle.close();
+    lock?.release();
+  }
+}
+
+/** `events list --json` (and its filters), parsed. */
+async function eventsList(env: Record<string, string>, args: string[] = []): Promise<any[]> {
+  const result = await run(["events", "list", "--json", "--limit", "1000", ...args], { env });
+  if (result.exitCode !== 0) throw new Error(`events list exited ${result.exitCode}: ${result.stderr}`);
+  return linesOf(result.stdout).map((line) => JSON.parse(line));
+}
+
+/** Registers through a running serve; every registration must answer 201. */
+async function registerThrough(serve: ServeProcess, count: number): Promise<{ id: string; email: string }[]> {
+  const users: { id: string; email: string }[] = [];
+  for (let i = 0; i < count; i++) {
+    const res = await callApi(serve.url, "POST", "/api/v1/users", { body: newUser() });
+    expect(res.status).toBe(201);
+    users.push(res.body.data);
+  }
+  return users;
+}
+
+describe("usersvc hooks check / test / types", () => {
+  let module: string;
+  let script: string;
+  beforeAll(() => {
+    module = copyExample("hooks.ts");
+    script = copyExample("hooks.sh");
+  });
+
+  test("hooks check lists a module's handlers; --json prints {kind, path, handlers}", async () => {
+    const env = { USERSVC_HOOKS: module };
+    expect(outcome(await run(["hooks", "check"], { env, cwd: dir }))).toEqual({
+      exitCode: 0,
+      stdout: `module ${module}\nhandlers: beforeRegister, accessTokenClaims, user.verification_requested, on\n`,
+      stderr: [],
+    });
+    const json = await run(["hooks", "check", "--json"], { env, cwd: dir });
+    expect(JSON.parse(json.stdout)).toEqual({
+      kind: "module",
+      path: module,
+      handlers: ["beforeRegister", "accessTokenClaims", "user.verification_requested", "on"],
+    });
+  });
+
+  test("hooks check says a script handles every hook and event", async () => {
+    expect(outcome(await run(["hooks", "check"], { env: { USERSVC_HOOKS: script }, cwd: dir }))).toEqual({
+      exitCode: 0,
+      stdout: `script ${script}\nhandlers: every hook and event (the script is called with its name)\n`,
+      stderr: [],
+    });
+  });
+
+  test("hooks test calls beforeRegister, accessTokenClaims and user.registered of a module and of a script with sample payloads", async () => {
+    for (const hooks of [module, script]) {
+      const env = { USERSVC_HOOKS: hooks };
+      const answers = await Promise.all(
+        ["beforeRegister", "beforeLogin", "accessTokenClaims", "user.registered"].map(async (name) => outcome(await run(["hooks", "test", name], { env, cwd: dir }))),
+      );
+      expect({ hooks, answers }).toEqual({
+        hooks,
+        answers: [
+          { exitCode: 0, stdout: `beforeRegister: {"metadata":{"tenant":"default"}}\n`, stderr: [] },
+          { exitCode: 0, stdout: "beforeLogin: allowed\n", stderr: [] },
+          { exitCode: 0, stdout: `accessTokenClaims: {"tenant":"default"}\n`, stderr: [] },
+          { exitCode: 0, stdout: "user.registered: delivered\n", stderr: [] },
+        ],
+      });
+    }
+  });
+
+  test("hooks test reports a rejection, a missing handler and an unknown name", async () => {
+    const only = writeHookFile(dir, "only-before.ts", `export default {\n  beforeRegister() {\n    return { reject: "No sign-ups today" };\n  },\n};\n`);
+    const env = { USERSVC_HOOKS: only };
+    expect(outcome(await run(["hooks", "test", "beforeRegister"], { env, cwd: dir }))).toEqual({
+      exitCode: 1,
+      stdout: "",
+      stderr: ["usersvc: HOOK_REJECTED: No sign-ups today"],
+    });
+    expect(outcome(await run(["hooks", "test", "user.registered"], { env, cwd: dir }))).toEqual({
+      exitCode: 1,
+      stdout: "",
+      stderr: ['usersvc: no handler for user.registered (and no "on")'],
+    });
+    expect(outcome(await run(["hooks", "test", "user.signed_up"], { env, cwd: dir }))).toEqual({
+      exitCode: 2,
+      stdout: "",
+      stderr: ['usersvc: unknown hook or event "user.signed_up"'],
+    });
+  });
+
+  test("hooks types prints the contract, which type-checks the example module and catches a wrong one", async () => {
+    const result = await run(["hooks", "types"], { cwd: dir });
+    expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({ exitCode: 0, stderr: "" });
+    expect(result.stdout).toBe(`${readFileSync(join(ROOT, "src", "hooks", "types.ts"), "utf8").trimEnd()}\n`);
+
+    const tsconfig = JSON.stringify({
+      compilerOptions: { target: "ES2022", module: "ESNext", moduleResolution: "Bundler", strict: true, noEmit: true, types: [] },
+      include: ["*.ts"],
+    });
+    const tsc = async (project: string) => {
+      await using proc = Bun.spawn([TSC, "--noEmit", "-p", project], { env: binaryEnv(), stdout: "pipe", stderr: "pipe" });
+      const [stdout, exitCode] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+      return { exitCode, stdout };
+    };
+
+    const good = join(dir, "typed-good");
+    mkdirSync(good);
+    writeFileSync(join(good, "usersvc-hooks.d.ts"), result.stdout);
+    writeFileSync(join(good, "tsconfig.json"), tsconfig);
+    copyExample("hooks.ts", good);
+    expect(await tsc(good)).toEqual({ exitCode: 0, stdout: "" });
+
+    const bad = join(dir, "typed-bad");
+    mkdirSync(bad);
+    writeFileSync(join(bad, "usersvc-hooks.d.ts"), result.stdout);
+    writeFileSync(join(bad, "tsconfig.json"), tsconfig);
+    writeFileSync(
+      join(bad, "hooks.ts"),
+      `import type { UsersvcHooks } from "./usersvc-hooks";\nexport default {\n  beforeRegister() {\n    return { reject: 42 };\n  },\n} satisfies UsersvcHooks;\n`,
+    );
+    writeFileSync(
+      join(bad, "typo.ts"),
+      `import type { UsersvcHooks } from "./usersvc-hooks";\nexport default {\n  afterRegister() {},\n} satisfies UsersvcHooks;\n`,
+    );
+    const checked = await tsc(bad);
+    expect(checked.exitCode).not.toBe(0);
+    expect(checked.stdout).toContain("hooks.ts(3,3): error TS2322");
+    expect(checked.stdout).toContain("Type 'number' is not assignable to type 'string'");
+    expect(checked.stdout).toMatch(/typo\.ts\(3,3\): error TS\d+: Object literal may only specify known properties, and 'afterRegister' does not exist in type 'UsersvcHooks'/);
+  });
+});
+
+describe("a hooks file that does not load", () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createMigratedTestDatabase();
+  });
+  afterAll(() => database.drop());
+
+  test("a bad USERSVC_HOOKS path stops serve and the CLI commands with exit 2, naming USERSVC_HOOKS", async () => {
+    const missing = join(dir, "no-such-hooks.ts");
+    const env = { ...database.env, USERSVC_HOOKS: missing };
+    const expected = { exitCode: 2, stdout: "", stderr: [`usersvc: USERSVC_HOOKS: ${missing} is not a file`] };
+    expect(outcome(await run(["hooks", "check"], { env }))).toEqual(expected);
+    expect(outcome(await run(["users", "list"], { env }))).toEqual(expected);
+    expect(outcome(await run(["events", "list"], { env }))).toEqual(expected);
+    expect(outcome(await run(["create-admin", "--email", "ops@example.com", "--username", "ops", "--password-stdin"], { env, stdin: PASSWORD }))).toEqual(expected);
+    const serve = await run(["serve", "--port", "0"], { env });
+    expect({ exitCode: serve.exitCode, stderr: linesOf(serve.stderr) }).toEqual({ exitCode: 2, stderr: expected.stderr });
+    expect(serve.stdout).not.toContain("usersvc listening");
+    // Nothing was created meanwhile.
+    expect(JSON.parse((await run(["users", "list", "--json"], { env: database.env })).stdout).total).toBe(0);
+  });
+
+  test("a module with an unknown hook name stops serve with exit 2, naming USERSVC_HOOKS, the name and the file", async () => {
+    const path = writeHookFile(dir, "typo.ts", `export default {\n  beforeRegistr() {},\n};\n`);
+    const serve = await run(["serve", "--port", "0"], { env: { ...database.env, USERSVC_HOOKS: path } });
+    expect({ exitCode: serve.exitCode, stderr: linesOf(serve.stderr) }).toEqual({
+      exitCode: 2,
+      stderr: [`usersvc: USERSVC_HOOKS: unknown hook "beforeRegistr" in ${path}`],
+    });
+    expect(serve.stdout).not.toContain("usersvc listening");
+  });
+});
+
+describe("before-hooks for CLI actions", () => {
+  let database: TestDatabase;
+  let calls: string;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    database = await createMigratedTestDatabase();
+    calls = join(dir, "cli-calls.jsonl");
+    const module = writeHookFile(
+      dir,
+      "cli-hooks.ts",
+      `import { appendFileSync } from "node:fs";
+export default {
+  beforeRegister(input: { email: string; metadata: Record<string, unknown> }) {
+    appendFileSync(${JSON.stringify(calls)}, JSON.stringify(input) + "\\n");
+    if (input.email.endsWith("@spam.example")) return { reject: "Sign-ups from spam.example are closed" };
+    return { metadata: { tenant: "default", ...input.metadata } };
+  },
+};
+`,
+    );
+    env = { ...database.env, USERSVC_HOOKS: module };
+  });
+  afterAll(() => database.drop());
+
+  function hookInputs(): any[] {
+    return linesOf(readFileSync(calls, "utf8")).map((line) => JSON.parse(line));
+  }
+
+  test("create-admin refused by beforeRegister exits 1 with HOOK_REJECTED and creates nobody", async () => {
+    const result = await run(["create-admin", "--email", "root@spam.example", "--username", "root", "--password-stdin"], { env, stdin: PASSWORD });
+    expect(outcome(result)).toEqual({ exitCode: 1, stdout: "", stderr: ["usersvc: HOOK_REJECTED: Sign-ups from spam.example are closed"] });
+    expect(JSON.parse((await run(["users", "list", "--json"], { env })).stdout).total).toBe(0);
+    expect(hookInputs().at(-1)).toEqual({ email: "root@spam.example", username: "root", metadata: {}, ip: null });
+  });
+
+  test("create-admin allowed by beforeRegister gets the hook's metadata", async () => {
+    const result = await run(["create-admin", "--email", "ops@example.com", "--username", "ops", "--password-stdin", "--json"], { env, stdin: PASSWORD });
+    expect(result.exitCode).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual(
+      expect.objectContaining({ email: "ops@example.com", roles: ["user", "admin"], is_verified: true, metadata: { tenant: "default" } }),
+    );
+    expect(hookInputs().at(-1)).toEqual({ email: "ops@example.com", username: "ops", metadata: {}, ip: null });
+  });
+
+  test("import reports a line refused by beforeRegister as skipped and shapes the metadata of the others", async () => {
+    const hash = await Bun.password.hash("an imported passphrase 1", { algorithm: "argon2id", memoryCost: 19456, timeCost: 2 });
+    const file = join(dir, "import.jsonl");
+    writeFileSync(
+      file,
+      [
+        { email: "ana@example.com", username: "ana", password_hash: hash, metadata: { plan: "pro" } },
+        { email: "eve@spam.example", username: "eve", password_hash: hash },
+        { email: "ben@example.com", username: "ben", password_hash: hash },
+      ]
+        .map((r) => JSON.stringify(r))
+        .join("\n"),
+    );
+    const dry = await run(["import", file, "--dry-run"], { env });
+    expect(outcome(dry)).toEqual({
+      exitCode: 0,
+      stdout: "line 1: would create ana@example.com\nline 2: skipped: HOOK_REJECTED: Sign-ups from spam.example are closed\nline 3: would create ben@example.com\n",
+      stderr: ["Dry run: 2 would be created, 1 skipped, 0 invalid."],
+    });
+    const result = await run(["import", file], { env });
+    expect(outcome({ ...result, stdout: result.stdout.replace(/ [0-9a-f-]{36}$/gm, " <id>") })).toEqual({
+      exitCode: 0,
+      stdout: "line 1: created ana@example.com <id>\nline 2: skipped: HOOK_REJECTED: Sign-ups from spam.example are closed\nline 3: created ben@example.com <id>\n",
+      stderr: ["2 created, 1 skipped, 0 invalid."],
+    });
+    const listed = JSON.parse((await run(["users", "list", "--json"], { env })).stdout).items;
+    expect(Object.fromEntries(listed.map((u: any) => [u.email, u.metadata]))).toEqual({
+      "ops@example.com": { tenant: "default" },
+      "ana@example.com": { tenant: "default", plan: "pro" },
+      "ben@example.com": { tenant: "default" },
+    });
+    expect(hookInputs().filter((input) => input.email === "ana@example.com").at(-1)).toEqual({
+      email: "ana@example.com",
+      username: "ana",
+      metadata: { plan: "pro" },
+      ip: null,
+    });
+  });
+});
+
+describe("usersvc events list / retry", () => {
+  const secret = newWebhookSecret();
+  let database: TestDatabase;
+  let deadUrl: string;
+  let env: Record<string, string>;
+  let users: { id: string; email: string }[];
+  beforeAll(async () => {
+    database = await createMigratedTestDatabase();
+    deadUrl = `http://127.0.0.1:${await closedPort()}/usersvc`;
+    env = { ...database.env, USERSVC_WEBHOOK_URL: deadUrl, USERSVC_WEBHOOK_SECRET: secret };
+    // A usersvc of this process writes two users' events and fails every delivery of
+    // them, moving its clock past each backoff, until they are dead-lettered.
+    users = await withCore(database, { USERSVC_WEBHOOK_URL: deadUrl, USERSVC_WEBHOOK_SECRET: secret }, async (core, advance) => {
+      const created = [
+        await createUser(core, newUser(), { actor: CLI_ACTOR }),
+        await createUser(core, newUser(), { actor: CLI_ACTOR }),
+      ];
+      for (let pass = 0; pass < 4 * MAX_ATTEMPTS && (await outboxRows(core.db)).some((r) => r.status === "pending"); pass++) {
+        await deliverDueEvents(core);
+        advance(5000); // past any backoff (at most an hour, +20 %)
+      }
+      return created.map((u) => ({ id: u.id, email: u.email }));
+    });
+  });
+  afterAll(() => database.drop());
+
+  test("events list --failed --json prints the dead-lettered events with their attempts and last error, newest first", async () => {
+    const dead = await eventsList(env, ["--failed"]);
+    expect(dead).toHaveLength(4);
+    expect(dead.map((e) => e.seq)).toEqual([...dead.map((e) => e.seq)].sort((a, b) => b - a));
+    for (const event of dead) {
+      expect(event).toEqual({
+        seq: expect.any(Number),
+        event_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        type: expect.stringMatching(/^user\.(registered|verification_requested)$/),
+        target: "webhook",
+        user_id: expect.any(String),
+        status: "dead",
+        attempts: MAX_ATTEMPTS,
+        next_attempt_at: expect.any(String),
+        last_error: expect.stringMatching(/^webhook request failed: /),
+        created_at: expect.any(String),
+        delivered_at: null,
+      });
+    }
+    expect(new Set(dead.map((e) => e.user_id))).toEqual(new Set(users.map((u) => u.id)));
+    expect(await eventsList(env, ["--status", "pending"])).toEqual([]);
+
+    const table = await run(["events", "list", "--failed"], { env });
+    expect(table.exitCode).toBe(0);
+    expect(linesOf(table.stdout)[0]).toMatch(/^SEQ\s+EVENT\s+TARGET\s+STATUS\s+ATTEMPTS\s+NEXT\/DELIVERED\s+LAST ERROR$/);
+    expect(linesOf(table.stdout)).toHaveLength(5);
+  });
+
+  test("events retry <seq> queues one dead event again; --all-failed the rest; serve then delivers them", async () => {
+    const [newest, ...rest] = await eventsList(env, ["--failed"]);
+    expect(outcome(await run(["events", "retry", String(newest.seq)], { env }))).toEqual({
+      exitCode: 0,
+      stdout: "Queued 1 event(s) for delivery again.\n",
+      stderr: [],
+    });
+    expect(outcome(await run(["events", "retry", String(newest.seq)], { env }))).toEqual({
+      exitCode: 1,
+      stdout: "",
+      stderr: [`usersvc: no dead-lettered event with seq ${newest.seq}`],
+    });
+    const pending = await eventsList(env, ["--status", "pending"]);
+    expect(pending.map((e) => [e.seq, e.attempts])).toEqual([[newest.seq, 0]]);
+    expect((await eventsList(env, ["--failed"])).map((e) => e.seq)).toEqual(rest.map((e) => e.seq));
+
+    expect(outcome(await run(["events", "retry", "--all-failed"], { env }))).toEqual({
+      exitCode: 0,
+      stdout: "Queued 3 event(s) for delivery again.\n",
+      stderr: [],
+    });
+    expect(await eventsList(env, ["--failed"])).toEqual([]);
+    expect(outcome(await run(["events", "retry"], { env }))).toEqual({
+      exitCode: 2,
+      stdout: "",
+      stderr: ["usersvc: give either a SEQ or --all-failed"],
+    });
+    expect((await run(["events", "retry", "seven"], { env })).exitCode).toBe(2);
+
+    const receiver = startWebhookReceiver(secret);
+    try {
+      await using serve = await startServe({ env: { ...env, USERSVC_WEBHOOK_URL: receiver.url } });
+      const all = await pollFor("the queued events to be delivered", async () => {
+        const listed = await eventsList(env);
+        return listed.every((e) => e.status === "delivered") ? listed : undefined;
+      }, { timeoutMs: 90_000, intervalMs: 250 });
+      expect(new Set(receiver.delivered().map((r) => r.id))).toEqual(new Set(all.map((e) => e.event_id)));
+      expect(receiver.requests.every((r) => r.signatureValid)).toBe(true);
+      expect((await serve.stop()).exitCode).toBe(0);
+    } finally {
+      await receiver.stop();
+    }
+  });
+});
+
+describe("events pending across a restart of serve", () => {
+  const secret = newWebhookSecret();
+
+  /** Starts serve with the receiver down, registers users, stops serve with `signal`, then delivers on restart. */
+  async function pendingAcrossRestart(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
+    const database = await createMigratedTestDatabase();
+    const receiver = startWebhookReceiver(secret);
+    try {
+      const down = { ...database.env, USERSVC_WEBHOOK_URL: `http://127.0.0.1:${await closedPort()}/usersvc`, USERSVC_WEBHOOK_SECRET: secret };
+      let users: { id: string; email: string }[];
+      let pending: any[];
+      {
+        await using first = await startServe({ env: down });
+        users = await registerThrough(first, 4);
+        pending = await eventsList(down);
+        expect(pending).toHaveLength(2 * users.length);
+        expect(pending.every((e) => e.status === "pending")).toBe(true);
+        const stopped = await first.stop(signal);
+        expect(signal === "SIGKILL" ? stopped.signalCode : stopped.exitCode).toBe(signal === "SIGKILL" ? "SIGKILL" : 0);
+      }
+      // Nothing was lost with the process, and nothing was delivered.
+      const afterStop = await eventsList(down);
+      expect(afterStop.map((e) => e.event_id).sort()).toEqual(pending.map((e) => e.event_id).sort());
+      expect(afterStop.every((e) => e.status === "pending")).toBe(true);
+      expect(afterStop.some((e) => e.attempts > 0 && e.last_error?.startsWith("webhook request failed"))).toBe(true);
+      expect(receiver.requests).toEqual([]);
+
+      await using second = await startServe({ env: { ...down, USERSVC_WEBHOOK_URL: receiver.url } });
+      const delivered = await pollFor("every pending event to arrive", () => {
+        const ids = new Set(receiver.delivered().map((r) => r.id));
+        return pending.every((e) => ids.has(e.event_id)) ? receiver.delivered() : undefined;
+      }, { timeoutMs: 100_000, intervalMs: 200 });
+      expect(receiver.requests.every((r) => r.signatureValid)).toBe(true);
+      expect(new Set(delivered.map((r) => r.id))).toEqual(new Set(pending.map((e) => e.event_id)));
+      for (const user of users) {
+        const types = delivered.filter((r) => r.event.data.user?.id === user.id).map((r) => r.event.type);
+        expect({ user: user.id, types }).toEqual({ user: user.id, types: ["user.registered", "user.verification_requested"] });
+      }
+      const final = await pollFor("the outbox to record the deliveries", async () => {
+        const listed = await eventsList(down);
+        return listed.every((e) => e.status === "delivered") ? listed : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 200 });
+      expect(final).toHaveLength(pending.length);
+      expect((await second.stop()).exitCode).toBe(0);
+    } finally {
+      await receiver.stop();
+      await database.drop();
+    }
+  }
+
+  test("stopped with SIGTERM: every pending event arrives after the restart, signed, none lost", async () => {
+    await pendingAcrossRestart("SIGTERM");
+  });
+
+  test("killed with kill -9: every pending event arrives after the restart, signed, none lost", async () => {
+    await pendingAcrossRestart("SIGKILL");
+  });
+});
+
+describe.skipIf(!SERVER_URL)("two serve processes on one PostgreSQL database (DATABASE_URL)", () => {
+  test("deliver each of 40 events exactly once, each user's in order", async () => {
+    const secret = newWebhookSecret();
+    const database = await createMigratedTestDatabase();
+    const receiver = startWebhookReceiver(secret);
+    try {
+      const env = { ...database.env, USERSVC_WEBHOOK_URL: receiver.url, USERSVC_WEBHOOK_SECRET: secret };
+      await using one = await startServe({ env });
+      await using two = await startServe({ env });
+      const users = [...(await Promise.all([registerThrough(one, 10), registerThrough(two, 10)])).flat()];
+      expect(users).toHaveLength(20);
+
+      await pollFor("all 40 events to be delivered", async () => {
+        const listed = await eventsList(env);
+        return listed.length === 40 && listed.every((e) => e.status === "delivered") ? true : undefined;
+      }, { timeoutMs: 90_000, intervalMs: 250 });
+
+      const perId = new Map<string, number>();
+      for (const request of receiver.requests) perId.set(request.id, (perId.get(request.id) ?? 0) + 1);
+      expect(perId.size).toBe(40);
+      expect([...perId.entries()].filter(([, n]) => n !== 1)).toEqual([]);
+      expect(receiver.requests.every((r) => r.signatureValid && r.status === 204)).toBe(true);
+      for (const user of users) {
+        const types = receiver.requests.filter((r) => r.event.data.user?.id === user.id).map((r) => r.event.type);
+        expect({ user: user.id, types }).toEqual({ user: user.id, types: ["user.registered", "user.verification_requested"] });
+      }
+      expect((await one.stop()).exitCode).toBe(0);
+      expect((await two.stop()).exitCode).toBe(0);
+    } finally {
+      await receiver.stop();
+      await database.drop();
+    }
+  });
+});
