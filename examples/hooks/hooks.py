@@ -48,4 +48,10 @@ def send_verification(to: str, token: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception:  # a crash must fail closed (exit 2), not read as a rejection (exit 1)
+        import traceback
+
+        traceback.print_exc()
+        sys.exit(2)

@@ -18,9 +18,10 @@ export default {
     return { tenant: String(user.metadata.tenant ?? "default") };
   },
 
-  "user.verification_requested"(event, ctx) {
-    // Send the email here (your mailer); this example only logs the link.
-    ctx.log("verification link", { to: event.data.user?.email, link: `https://app.example/verify?token=${event.data.token}` });
+  async "user.verification_requested"(event, ctx) {
+    const link = `https://app.example/verify?token=${event.data.token}`;
+    // Send `link` to event.data.user.email with your mailer here. Never log the token.
+    ctx.log("verification email to send", { to: event.data.user?.email, link_length: link.length });
   },
 
   on(event, ctx) {

@@ -119,9 +119,16 @@ async function deliverOne(core: Core, row: OutboxRow, lease: Date): Promise<bool
   const leaseHeld = and(eq(outboxEvents.seq, row.seq), eq(outboxEvents.lockedUntil, lease));
   try {
     await deliver(core, row);
+    // A delivered event no longer needs its single-use token (verification, reset): drop it.
     await core.db
       .update(outboxEvents)
-      .set({ status: "delivered", deliveredAt: core.now(), lockedUntil: null, lastError: null })
+      .set({
+        status: "delivered",
+        deliveredAt: core.now(),
+        lockedUntil: null,
+        lastError: null,
+        payload: sql`${outboxEvents.payload} #- '{data,token}'`,
+      })
       .where(leaseHeld);
     return true;
   } catch (error) {
