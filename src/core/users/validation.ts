@@ -6,8 +6,9 @@
 import { type FieldProblem, validationError } from "../errors.ts";
 
 const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
-// Deliberately plain: one @, no spaces or control characters, a dot in the domain.
-const EMAIL = /^[^\s@\p{Cc}]{1,64}@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
+// Deliberately plain: one @, a dot in the domain, no spaces, control characters or invisible
+// format characters (bidi overrides, zero-width spaces), which would make look-alike accounts.
+const EMAIL = /^[^\s@\p{Cc}\p{Cf}]{1,64}@[^\s@\p{Cc}\p{Cf}]+\.[^\s@\p{Cc}\p{Cf}]+$/u;
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 256;
 export const METADATA_MAX_BYTES = 8 * 1024;
