@@ -6,7 +6,7 @@
  * tokens; POST /auth/mfa/verify completes it with a code. Accepted codes
  * cannot be replayed, and wrong codes count toward the login limits.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
 import { Secret, TOTP } from "otpauth";
 import type { Actor } from "../audit/actor.ts";
@@ -16,6 +16,7 @@ import { DomainError } from "../errors.ts";
 import { recordChange } from "../events/record.ts";
 import { findPasswordHash, findUserById } from "../users/queries.ts";
 import { isBlocked, type UserRecord } from "../users/user.ts";
+import { sha256Hex } from "./digest.ts";
 import { assertUnderLimit, clearLimit, countHit, throttle } from "./rate-limit.ts";
 
 const PERIOD = 30;
@@ -28,7 +29,6 @@ export interface MfaChallenge {
   expires_in: number;
 }
 
-const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
 
 function totpFor(core: Core, user: UserRecord, secret: string): TOTP {
   return new TOTP({ issuer: core.config.issuer, label: user.email, algorithm: "SHA1", digits: 6, period: PERIOD, secret: Secret.fromBase32(secret) });
@@ -67,7 +67,7 @@ export async function confirmMfa(core: Core, actor: Actor, user: UserRecord, cod
   await core.db.transaction(async (tx) => {
     await tx.update(mfaFactors).set({ confirmedAt: core.now() }).where(eq(mfaFactors.userId, user.id));
     await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, user.id));
-    await tx.insert(mfaRecoveryCodes).values(codes.map((c) => ({ codeHash: sha256(c), userId: user.id })));
+    await tx.insert(mfaRecoveryCodes).values(codes.map((c) => ({ codeHash: sha256Hex(c), userId: user.id })));
     await recordChange(core, tx, { type: "user.updated", actor, user, data: { fields: ["mfa"], mfa: "enabled" } });
   });
   return { recovery_codes: codes };
@@ -89,7 +89,7 @@ export async function createMfaChallenge(core: Core, user: UserRecord): Promise<
   const token = randomBytes(32).toString("base64url");
   const now = core.now();
   await core.db.insert(oneTimeTokens).values({
-    tokenHash: sha256(token),
+    tokenHash: sha256Hex(token),
     userId: user.id,
     purpose: "mfa_login",
     expiresAt: new Date(now.getTime() + CHALLENGE_TTL_MS),
@@ -107,7 +107,7 @@ export async function createMfaChallenge(core: Core, user: UserRecord): Promise<
 export async function completeMfaChallenge(core: Core, mfaToken: string, code: string, ip: string | null): Promise<UserRecord> {
   await throttle(core, "mfa", ip);
   const now = core.now();
-  const tokenHash = sha256(mfaToken);
+  const tokenHash = sha256Hex(mfaToken);
   const [challenge] = await core.db
     .select()
     .from(oneTimeTokens)
@@ -158,7 +158,7 @@ async function spendRecoveryCode(core: Core, userId: string, code: string): Prom
   const spent = await core.db
     .update(mfaRecoveryCodes)
     .set({ usedAt: core.now() })
-    .where(and(eq(mfaRecoveryCodes.codeHash, sha256(normalized)), eq(mfaRecoveryCodes.userId, userId), isNull(mfaRecoveryCodes.usedAt)))
+    .where(and(eq(mfaRecoveryCodes.codeHash, sha256Hex(normalized)), eq(mfaRecoveryCodes.userId, userId), isNull(mfaRecoveryCodes.usedAt)))
     .returning({ codeHash: mfaRecoveryCodes.codeHash });
   return spent.length > 0;
 }

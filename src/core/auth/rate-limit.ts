@@ -9,9 +9,9 @@
  * - Register, forgot-password, refresh, email verification and MFA codes:
  *   every request per client IP, at most USERSVC_RATE_LIMIT_PER_IP a window.
  */
-import { createHash } from "node:crypto";
 import { and, eq, inArray, lt, sql } from "drizzle-orm";
 import type { Core } from "../core.ts";
+import { sha256Hex } from "./digest.ts";
 import { rows } from "../db/migrate.ts";
 import { rateLimits } from "../db/schema.ts";
 import { RateLimitError } from "../errors.ts";
@@ -67,7 +67,7 @@ export async function throttle(core: Core, action: ThrottledAction, ip: string |
 export function loginLimitKeys(account: string, ip: string | null): { account: string; all: string[] } {
   const name = account.toLowerCase();
   // The key is a btree primary key: a name of any length (up to the 64 KiB body) is stored as a fixed-size digest.
-  const accountKey = `login:account:${name.length > 256 ? `sha256:${createHash("sha256").update(name).digest("hex")}` : name}`;
+  const accountKey = `login:account:${name.length > 256 ? `sha256:${sha256Hex(name)}` : name}`;
   return { account: accountKey, all: ip ? [accountKey, `login:ip:${ip}`] : [accountKey] };
 }
 

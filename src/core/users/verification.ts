@@ -4,10 +4,11 @@
  * `user.verification_requested` / `user.password_reset_requested` (the only
  * place the plain token ever appears).
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { and, eq, gt, isNull } from "drizzle-orm";
 import { type Actor, userActor } from "../audit/actor.ts";
 import { checkPasswordStrength } from "../auth/password.ts";
+import { sha256Hex } from "../auth/digest.ts";
 import { throttle } from "../auth/rate-limit.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
@@ -22,9 +23,6 @@ import { checkPasswordLength, normalizeEmail, throwIfProblems } from "./validati
 type Purpose = "verify_email" | "reset_password";
 const LIFETIME_MS: Record<Purpose, number> = { verify_email: 24 * 3_600_000, reset_password: 3_600_000 };
 
-function hashToken(token: string): string {
-  return createHash("sha256").update(token).digest("hex");
-}
 
 /** Issues a token and its event inside `tx`; earlier unused tokens of the same purpose stop working. */
 async function issueToken(core: Core, tx: Db, user: UserRecord, purpose: Purpose, actor: Actor): Promise<void> {
@@ -35,7 +33,7 @@ async function issueToken(core: Core, tx: Db, user: UserRecord, purpose: Purpose
     .where(and(eq(oneTimeTokens.userId, user.id), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt)));
   const token = randomBytes(32).toString("base64url");
   await tx.insert(oneTimeTokens).values({
-    tokenHash: hashToken(token),
+    tokenHash: sha256Hex(token),
     userId: user.id,
     purpose,
     expiresAt: new Date(now.getTime() + LIFETIME_MS[purpose]),
@@ -53,7 +51,7 @@ async function spendToken(core: Core, tx: Db, token: string, purpose: Purpose): 
     .set({ usedAt: now })
     .where(
       and(
-        eq(oneTimeTokens.tokenHash, hashToken(token)),
+        eq(oneTimeTokens.tokenHash, sha256Hex(token)),
         eq(oneTimeTokens.purpose, purpose),
         isNull(oneTimeTokens.usedAt),
         gt(oneTimeTokens.expiresAt, now),
