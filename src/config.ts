@@ -44,6 +44,8 @@ export interface Config {
   hashConcurrency: number;
   /** GET /metrics: "on" (API port), "off", or a port number of its own. */
   metrics: "on" | "off" | number;
+  /** How long an instance may reuse a session check for changes made elsewhere (0: never). */
+  authCacheMs: number;
 }
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -128,6 +130,7 @@ export function loadConfig(env: Env): Config {
     hashMemoryKib: read.integer("USERSVC_HASH_MEMORY_KIB", 65536, { min: 1024, max: 4_194_304 }),
     hashTimeCost: read.integer("USERSVC_HASH_TIME_COST", 2, { min: 1, max: 100 }),
     hashConcurrency: read.integer("USERSVC_HASH_CONCURRENCY", availableParallelism(), { min: 1, max: 1024 }),
+    authCacheMs: read.integer("USERSVC_AUTH_CACHE_MS", 1000, { min: 0, max: 1000 }),
     metrics,
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -41,6 +41,7 @@ describe("loadConfig", () => {
       hashMemoryKib: 65536,
       hashTimeCost: 2,
       hashConcurrency: availableParallelism(),
+      authCacheMs: 1000,
       metrics: "on",
     });
   });

@@ -8,6 +8,7 @@ import type { Logger } from "../logger.ts";
 import { createPasswordHasher, type PasswordHasher } from "./auth/password.ts";
 import { createTokenService, type TokenService } from "./auth/tokens.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
+import { type AuthCache, createAuthCache } from "./sessions/auth-cache.ts";
 import type { Database, DatabaseKind } from "./db/client.ts";
 
 export interface Core {
@@ -20,6 +21,8 @@ export interface Core {
   hooks: Hooks;
   passwords: PasswordHasher;
   metrics: Metrics;
+  /** Recent session checks of this instance (sessions/auth-cache.ts). */
+  authCache: AuthCache;
   /** The clock every rule reads, so tests move time instead of sleeping. */
   now(): Date;
 }
@@ -42,7 +45,8 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const { hashMemoryKib: memoryKib, hashTimeCost: timeCost, hashConcurrency } = options.config;
   const metrics = createMetrics(options.db);
   const passwords = createPasswordHasher({ memoryKib, timeCost }, hashConcurrency, metrics.passwordWork);
-  return { ...options, now, tokens, hooks, passwords, metrics };
+  const authCache = createAuthCache(options.db, options.config.authCacheMs);
+  return { ...options, now, tokens, hooks, passwords, metrics, authCache };
 }
 
 async function loadConfiguredHooks(options: CoreOptions): Promise<Hooks> {

@@ -4,7 +4,9 @@
  * named methods; the HTTP layer adds request metrics and serves the text.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { Db } from "./db/client.ts";
+import { sql } from "drizzle-orm";
+import { type Database, poolInfo } from "./db/client.ts";
+import { rows } from "./db/migrate.ts";
 import { outboxBacklog } from "./events/outbox.ts";
 
 export interface Metrics {
@@ -14,7 +16,7 @@ export interface Metrics {
   httpRequest(method: string, route: string, status: number, seconds: number): void;
 }
 
-export function createMetrics(db: Db): Metrics {
+export function createMetrics(db: Database): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "usersvc_process_" });
   const requests = new Counter({
@@ -51,6 +53,32 @@ export function createMetrics(db: Db): Metrics {
       this.set(await outboxBacklog(db));
     },
   });
+  const pool = poolInfo(db);
+  if (pool) {
+    new Gauge({
+      name: "usersvc_db_pool_max_connections",
+      help: "Connections the database pool may open (1: the embedded database)",
+      registers: [registry],
+    }).set(pool.max);
+  }
+  const applicationName = pool?.applicationName;
+  if (applicationName) {
+    new Gauge({
+      name: "usersvc_db_pool_connections",
+      help: "This instance's open database connections by state, as PostgreSQL reports them (the scrape's own query is one active)",
+      labelNames: ["state"] as const,
+      registers: [registry],
+      async collect() {
+        const counted = rows<{ state: string; n: number }>(
+          await db.execute(sql`select coalesce(state, 'unknown') as state, count(*)::int as n
+            from pg_stat_activity where application_name = ${applicationName} group by 1`),
+        );
+        this.reset();
+        for (const state of ["active", "idle", "idle in transaction"]) this.set({ state }, 0);
+        for (const { state, n } of counted) this.set({ state }, Number(n));
+      },
+    });
+  }
   return {
     registry,
     loginOutcome: (outcome) => logins.inc({ outcome }),

@@ -49,11 +49,13 @@ export function errorResponse(error: DomainError, headers: Record<string, string
 }
 
 export function errorHandler(logger: Logger, allowedMethods: (path: string) => string[]) {
-  return new Elysia({ name: "error-handler" }).onError({ as: "global" }, (context) => {
-    const response = toErrorResponse(context, logger, allowedMethods);
+  // Destructured, not passed on whole: Elysia reads which context fields a hook
+  // uses and would otherwise parse cookies, query and headers on every request.
+  return new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, request, path, set }) => {
+    const response = toErrorResponse({ code, error, request, path }, logger, allowedMethods);
     // Elysia passes a Response returned here straight to the client without
     // updating set.status, which is what the request log reads.
-    context.set.status = response.status;
+    set.status = response.status;
     return response;
   });
 }

@@ -24,6 +24,7 @@ export function requestLog(logger: Logger, metrics: Metrics) {
       const seconds = start ? (performance.now() - start.at) / 1000 : 0;
       // Unmatched paths share one label: clients must not be able to create label values.
       metrics.httpRequest(request.method, route || "(unmatched)", status, seconds);
+      if (!logger.isLevelEnabled("info")) return;
       logger.info(
         {
           req_id: start?.id,

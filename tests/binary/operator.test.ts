@@ -603,7 +603,7 @@ describe("block and unblock", () => {
   }
 
   test.each(TARGETS)(
-    "block <%s> --reason spam --until 7d blocks the user for a week and refuses its access token at once",
+    "block <%s> --reason spam --until 7d blocks the user for a week and refuses its access token (at once through serve, within 1 s beside it)",
     async (kind, index) => {
       const user = users[index]!;
       const { login, me } = await loginAndFetchMe(serve.url, { email: user.record.email, password: user.password });
@@ -628,6 +628,9 @@ describe("block and unblock", () => {
       expect(until).toBeGreaterThanOrEqual(before + WEEK_MS);
       expect(until).toBeLessThanOrEqual(after + WEEK_MS);
 
+      // On the embedded database the CLI works inside serve (control socket): refused at once. On
+      // PostgreSQL it is another process beside serve, which honours the change within 1 s (SPEC §4).
+      if (database.kind === "postgres") await Bun.sleep(1_000);
       const refused = await callApi(serve.url, "GET", "/api/v1/users/me", { token });
       expect({ status: refused.status, code: refused.body.error?.code }).toEqual({ status: 401, code: "SESSION_REVOKED" });
       const relogin = await callApi(serve.url, "POST", "/api/v1/auth/login", { body: { email: user.record.email, password: user.password } });

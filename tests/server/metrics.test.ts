@@ -33,6 +33,19 @@ describe("GET /metrics", () => {
     expect(sample(text, "usersvc_http_requests_total", { route: "(unmatched)", status: "404" })).toBe(1);
     expect(text).toMatch(/^usersvc_outbox_backlog \d+$/m);
   });
+
+  test("reports the database pool: its size, and on PostgreSQL this instance's connections by state", async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const postgres = server.core.dbKind === "postgres";
+    expect(text).toMatch(new RegExp(`^usersvc_db_pool_max_connections ${postgres ? 10 : 1}$`, "m"));
+    if (postgres) {
+      // The scrape's own query is running on one of them.
+      expect(sample(text, "usersvc_db_pool_connections", { state: "active" })).toBeGreaterThanOrEqual(1);
+      expect(text).toMatch(/^usersvc_db_pool_connections\{state="idle"\} \d+$/m);
+    } else {
+      expect(text).not.toContain("usersvc_db_pool_connections");
+    }
+  });
 });
 
 describe("USERSVC_METRICS", () => {

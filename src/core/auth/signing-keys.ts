@@ -3,6 +3,7 @@
  * it signs and verifies with the same set. The newest unretired key signs;
  * every listed key verifies and is published in the JWKS.
  */
+import { createPrivateKey, type JsonWebKeyInput, type KeyObject } from "node:crypto";
 import { desc, gt, isNull, or } from "drizzle-orm";
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from "jose";
 import type { Db } from "../db/client.ts";
@@ -14,7 +15,9 @@ export interface SigningKey {
   kid: string;
   alg: string;
   publicJwk: JWK;
-  privateKey: CryptoKey;
+  /** Signs with node:crypto (see signCompact in tokens.ts). */
+  privateKey: KeyObject;
+  /** Verifies with jose. */
   publicKey: CryptoKey;
   createdAt: Date;
   retiredAt: Date | null;
@@ -32,7 +35,7 @@ export async function loadSigningKeys(db: Db, retiredSince: Date): Promise<Signi
       kid: row.kid,
       alg: row.alg,
       publicJwk: row.publicJwk as JWK,
-      privateKey: (await importJWK(row.privateJwk as JWK, row.alg)) as CryptoKey,
+      privateKey: createPrivateKey({ key: row.privateJwk, format: "jwk" } as JsonWebKeyInput),
       publicKey: (await importJWK(row.publicJwk as JWK, row.alg)) as CryptoKey,
       createdAt: row.createdAt,
       retiredAt: row.retiredAt,

@@ -9,6 +9,7 @@ import type { Actor } from "../audit/actor.ts";
 import { recordChange } from "../events/record.ts";
 import { userColumns } from "../users/queries.ts";
 import type { Core } from "../core.ts";
+import { changed } from "../db/changes.ts";
 import type { Db } from "../db/client.ts";
 import { uniqueViolation } from "../db/pg-errors.ts";
 import { balanceTransactions, users } from "../db/schema.ts";
@@ -60,12 +61,12 @@ export async function adjustBalance(
   const now = core.now();
   try {
     const row = await core.db.transaction(async (tx) => {
-      const [changed] = await tx
+      const [updated] = await tx
         .update(users)
         .set({ balance: sql`${users.balance} + ${input.amount}`, updatedAt: now })
         .where(and(eq(users.id, userId), sql`${users.status} <> 'deleted'`, sql`${users.balance} + ${input.amount} >= 0`))
         .returning(userColumns);
-      if (!changed) {
+      if (!updated) {
         const [exists] = await tx.select({ status: users.status }).from(users).where(eq(users.id, userId));
         if (!exists || exists.status === "deleted") throw new DomainError("USER_NOT_FOUND");
         throw new DomainError("INSUFFICIENT_BALANCE");
@@ -75,7 +76,7 @@ export async function adjustBalance(
         .values({
           userId,
           amount: input.amount,
-          balanceAfter: changed.balance,
+          balanceAfter: updated.balance,
           reason,
           actorType: actor.type,
           actorId: actor.id,
@@ -83,8 +84,9 @@ export async function adjustBalance(
           createdAt: now,
         })
         .returning();
-      const data = { amount: input.amount, balance_after: changed.balance, transaction_id: inserted!.id, reason };
-      await recordChange(core, tx, { type: "balance.changed", actor, user: changed, data });
+      changed(tx, { userId });
+      const data = { amount: input.amount, balance_after: updated.balance, transaction_id: inserted!.id, reason };
+      await recordChange(core, tx, { type: "balance.changed", actor, user: updated, data });
       return inserted!;
     });
     return { balance: row.balanceAfter, transaction: toView(row) };

@@ -18,6 +18,8 @@ export type Database = ReturnType<typeof drizzlePostgres<typeof schema>>;
 /** Either the database or a transaction: query functions take this first. */
 export type Db = Database | Parameters<Parameters<Database["transaction"]>[0]>[0];
 
+const PGLITE_SHARED_BUFFERS = "16MB";
+
 export type DatabaseKind = "postgres" | "pglite";
 
 export interface DatabaseHandle {
@@ -38,15 +40,31 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   return openPglite(options.dataDir);
 }
 
+/** What the metrics report about the pool of a database opened here. */
+export interface PoolInfo {
+  max: number;
+  /** The `application_name` of this pool's connections, to find them in pg_stat_activity; null for PGlite. */
+  applicationName: string | null;
+}
+const pools = new WeakMap<Database, PoolInfo>();
+
+export function poolInfo(db: Database): PoolInfo | null {
+  return pools.get(db) ?? null;
+}
+
 async function openPostgres(url: string, poolSize: number): Promise<DatabaseHandle> {
+  // Unique per pool, so each instance can count its own connections.
+  const applicationName = `usersvc-${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
   const client = postgres(url, {
     max: poolSize,
+    connection: { application_name: applicationName },
     onnotice: () => {},
     connect_timeout: 5,
     // No prepared statements: keeps usersvc usable behind PgBouncer in transaction mode.
     prepare: false,
   });
   const db = drizzlePostgres(client, { schema });
+  pools.set(db, { max: poolSize, applicationName });
   return {
     db,
     kind: "postgres",
@@ -70,6 +88,9 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
       pgliteWasmModule: await compile(PGLITE_ASSETS.pgliteWasm),
       ...(needsInit ? { initdbWasmModule: await compile(PGLITE_ASSETS.initdbWasm) } : {}),
       fsBundle: Bun.file(PGLITE_ASSETS.pgliteData),
+      // PostgreSQL's default 128 MB of shared buffers is touched at start-up: an embedded
+      // database of users and sessions is served as well from 16 MB and the OS page cache.
+      startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${PGLITE_SHARED_BUFFERS}`],
       extensions: { pg_trgm: { name: "pg_trgm", setup: async () => ({ bundlePath: pathToFileURL(trgmBundle) }) } },
     });
   } finally {
@@ -77,6 +98,7 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   }
   // One drizzle type for both drivers: their query builders are the same pg-core API.
   const db = drizzlePglite(client, { schema }) as unknown as Database;
+  pools.set(db, { max: 1, applicationName: null });
   return {
     db,
     kind: "pglite",

@@ -1,5 +1,6 @@
 /** drizzle queries on sessions; no business rules here. */
 import { and, desc, eq, gt, isNull, ne, sql } from "drizzle-orm";
+import { changed } from "../db/changes.ts";
 import type { Db } from "../db/client.ts";
 import { sessions, users } from "../db/schema.ts";
 import type { UserRecord } from "../users/user.ts";
@@ -49,6 +50,7 @@ export async function rotateRefreshJti(
     .set({ refreshJti: nextJti, previousJti: spentJti, rotatedAt: now, lastUsedAt: now, expiresAt })
     .where(and(eq(sessions.id, sessionId), eq(sessions.refreshJti, spentJti), isNull(sessions.revokedAt)))
     .returning();
+  changed(db, { sessionId });
   return row ?? null;
 }
 
@@ -65,6 +67,7 @@ export async function renewSession(db: Db, sessionId: string, nextJti: string, n
     })
     .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)))
     .returning();
+  changed(db, { sessionId });
   return row ?? null;
 }
 
@@ -74,6 +77,7 @@ export async function revokeSession(db: Db, sessionId: string, reason: string, n
     .set({ revokedAt: now, revokedReason: reason })
     .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)))
     .returning({ id: sessions.id });
+  changed(db, { sessionId });
   return revoked.length;
 }
 
@@ -91,6 +95,7 @@ export async function revokeUserSessions(
     .set({ revokedAt: now, revokedReason: reason })
     .where(and(...conditions))
     .returning({ id: sessions.id });
+  changed(db, { userId });
   return revoked.length;
 }
 

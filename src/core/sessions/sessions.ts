@@ -11,7 +11,7 @@ import type { Db } from "../db/client.ts";
 import { enqueueEvent } from "../events/outbox.ts";
 import { recordChange, recordEvent } from "../events/record.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
-import { findCredentialsBy, findPasswordHash, findUserById, updateUser } from "../users/queries.ts";
+import { findCredentialsBy, findPasswordHash, updateUser } from "../users/queries.ts";
 import { isBlocked, toPublicUser, type UserRecord } from "../users/user.ts";
 import { isUuid } from "../users/users.ts";
 import { checkPasswordLength, normalizeEmail, throwIfProblems } from "../users/validation.ts";
@@ -163,23 +163,23 @@ export async function refresh(core: Core, refreshToken: string, client: ClientIn
   await throttle(core, "refresh", client.ip);
   const claims = await core.tokens.verify(refreshToken, "refresh");
   const now = core.now();
-  let session = await findSession(core.db, claims.sid);
-  if (!session || session.userId !== claims.sub || session.revokedAt) throw new DomainError("SESSION_REVOKED");
+  const found = await findSessionWithUser(core.db, claims.sid);
+  if (!found || found.session.userId !== claims.sub || found.session.revokedAt) throw new DomainError("SESSION_REVOKED");
+  let { session } = found;
   if (session.expiresAt <= now) throw new DomainError("TOKEN_EXPIRED");
+  const user = activeUser(core, found.user);
 
   if (claims.jti === session.refreshJti) {
     const nextJti = crypto.randomUUID();
     const expiresAt = new Date(now.getTime() + core.config.refreshTtl * 1000);
     const rotated = await rotateRefreshJti(core.db, session.id, claims.jti, nextJti, now, expiresAt);
-    if (rotated) return mintPair(core, await activeUserOf(core, rotated), rotated, nextJti);
+    if (rotated) return mintPair(core, user, rotated, nextJti);
     // Another request spent it first: judge this one as a repeat below.
     session = (await findSession(core.db, claims.sid)) ?? session;
     if (session.revokedAt) throw new DomainError("SESSION_REVOKED");
   }
 
-  if (withinGrace(core, session, claims.jti, now)) {
-    return mintPair(core, await activeUserOf(core, session), session, session.refreshJti);
-  }
+  if (withinGrace(core, session, claims.jti, now)) return mintPair(core, user, session, session.refreshJti);
   await revokeSession(core.db, session.id, "refresh_token_reused", now);
   core.logger.warn({ sessionId: session.id, userId: session.userId }, "refresh token reuse: session revoked");
   throw new DomainError("REFRESH_TOKEN_REUSED");
@@ -202,7 +202,7 @@ function withinGrace(core: Core, session: SessionRow, jti: string, now: Date): b
  */
 export async function authenticate(core: Core, accessToken: string): Promise<Principal> {
   const claims = await core.tokens.verify(accessToken, "access");
-  const found = await findSessionWithUser(core.db, claims.sid);
+  const found = await core.authCache.sessionWithUser(claims.sid, () => findSessionWithUser(core.db, claims.sid));
   if (!found || found.session.userId !== claims.sub) throw new DomainError("SESSION_REVOKED");
   const { session, user } = found;
   const now = core.now();
@@ -316,9 +316,8 @@ export async function revokeOwnSession(
   return revokeAndRecord(core, principal, client, "revoked_by_user", (tx, now) => revokeSession(tx, session.id, "revoked_by_user", now), session.id);
 }
 
-async function activeUserOf(core: Core, session: SessionRow): Promise<UserRecord> {
-  const user = await findUserById(core.db, session.userId);
-  if (!user || user.status === "deleted") throw new DomainError("SESSION_REVOKED");
+function activeUser(core: Core, user: UserRecord): UserRecord {
+  if (user.status === "deleted") throw new DomainError("SESSION_REVOKED");
   if (isBlocked(user, core.now())) throw new DomainError("ACCOUNT_BLOCKED");
   return user;
 }

@@ -10,6 +10,7 @@ import { type Actor, SYSTEM_ACTOR } from "../audit/actor.ts";
 import { recordChange } from "../events/record.ts";
 import { deleteExpiredLimits } from "../auth/rate-limit.ts";
 import type { Core } from "../core.ts";
+import { changed } from "../db/changes.ts";
 import type { Db } from "../db/client.ts";
 import { outboxEvents, users } from "../db/schema.ts";
 import { DomainError } from "../errors.ts";
@@ -94,6 +95,7 @@ export async function purgeUser(core: Core, actor: Actor, userId: string): Promi
     const user = await requireUser(tx, userId);
     await assertNotLastAdmin(tx, user, now);
     await tx.delete(users).where(eq(users.id, userId));
+    changed(tx, { userId });
     await recordChange(core, tx, { type: "user.purged", actor, user });
     return { id: userId, purged: true as const };
   });
@@ -128,6 +130,7 @@ export async function runLifecycleSweep(core: Core): Promise<{ unblocked: number
         .where(and(eq(users.id, id), eq(users.status, "blocked"), lte(users.blockedUntil, now)))
         .returning(userColumns);
       if (!done) return;
+      changed(tx, { userId: id });
       unblocked += 1;
       await recordChange(core, tx, { type: "user.unblocked", actor: SYSTEM_ACTOR, user: done, data: { expired: true } });
     });
@@ -146,6 +149,7 @@ export async function runLifecycleSweep(core: Core): Promise<{ unblocked: number
         .where(and(eq(users.id, id), eq(users.status, "deleted"), lte(users.deletedAt, cutoff)))
         .returning(userColumns);
       if (!gone) return;
+      changed(tx, { userId: id });
       purged += 1;
       const data = { after_days: core.config.purgeAfterDays };
       await recordChange(core, tx, { type: "user.purged", actor: SYSTEM_ACTOR, user: gone, data });

@@ -1,5 +1,6 @@
 /** drizzle queries on users; no business rules here. */
 import { eq, getTableColumns, sql } from "drizzle-orm";
+import { changed } from "../db/changes.ts";
 import type { Db } from "../db/client.ts";
 import { users } from "../db/schema.ts";
 import type { UserRecord } from "./user.ts";
@@ -67,6 +68,7 @@ export async function updateUser(
     .set({ ...changes, updatedAt: now })
     .where(eq(users.id, id))
     .returning(userColumns);
+  changed(db, { userId: id });
   return row ?? null;
 }
 

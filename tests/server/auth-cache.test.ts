@@ -1,0 +1,204 @@
+/**
+ * The per-instance cache of session checks (core/sessions/auth-cache.ts) and
+ * the announcements it relies on (core/db/changes.ts): what it may reuse,
+ * and every way a change must reach it.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { eq } from "drizzle-orm";
+import { changed } from "../../src/core/db/changes.ts";
+import { users } from "../../src/core/db/schema.ts";
+import { createAuthCache, type SessionWithUser } from "../../src/core/sessions/auth-cache.ts";
+import { updateUser } from "../../src/core/users/queries.ts";
+import { createAdmin, createPlainUser } from "../support/admin.ts";
+import { registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(() => server.stop());
+
+function sample(sessionId: string, userId: string): SessionWithUser {
+  return { session: { id: sessionId, userId } as SessionWithUser["session"], user: { id: userId } as SessionWithUser["user"] };
+}
+
+/** A read that counts its calls and answers a fresh copy of `value` each time (kept in `results`). */
+function countingRead(value: SessionWithUser) {
+  const read = async () => {
+    read.calls += 1;
+    const result = { session: { ...value.session }, user: { ...value.user } };
+    read.results.push(result);
+    return result;
+  };
+  read.calls = 0;
+  read.results = [] as SessionWithUser[];
+  return read;
+}
+
+describe("the auth cache", () => {
+  test("reuses a read within its lifetime, reads again after it, and hands out frozen objects", async () => {
+    const cache = createAuthCache(server.core.db, 150);
+    const read = countingRead(sample("s-ttl", "u-ttl"));
+    const first = await cache.sessionWithUser("s-ttl", read);
+    expect(await cache.sessionWithUser("s-ttl", read)).toBe(first!);
+    expect(read.calls).toBe(1);
+    expect(Object.isFrozen(first!.user) && Object.isFrozen(first!.session)).toBe(true);
+    await Bun.sleep(160);
+    await cache.sessionWithUser("s-ttl", read);
+    expect(read.calls).toBe(2);
+  });
+
+  test("an entry used past half its lifetime is read again in the background; the request does not wait", async () => {
+    const cache = createAuthCache(server.core.db, 200);
+    const read = countingRead(sample("s-ahead", "u-ahead"));
+    const first = await cache.sessionWithUser("s-ahead", read);
+    await Bun.sleep(120);
+    // Served from the entry at once, while a fresh read starts.
+    expect(await cache.sessionWithUser("s-ahead", read)).toBe(first!);
+    expect(read.calls).toBe(2);
+    await Bun.sleep(110);
+    // 230 ms after the first read, past its lifetime: answered from the entry the background read
+    // stored, not by a read of its own (which would answer a newer copy).
+    const later = await cache.sessionWithUser("s-ahead", read);
+    expect(later).toBe(read.results[1]!);
+  });
+
+  test("with a lifetime of 0 (USERSVC_AUTH_CACHE_MS=0) every check reads", async () => {
+    const cache = createAuthCache(server.core.db, 0);
+    const read = countingRead(sample("s-zero", "u-zero"));
+    for (let i = 0; i < 3; i += 1) await cache.sessionWithUser("s-zero", read);
+    expect(read.calls).toBe(3);
+  });
+
+  test("a change to the session or to its user drops the entry; other users' entries stay", async () => {
+    const cache = createAuthCache(server.core.db, 60_000);
+    const mine = countingRead(sample("s-mine", "u-mine"));
+    const other = countingRead(sample("s-other", "u-other"));
+    await cache.sessionWithUser("s-mine", mine);
+    await cache.sessionWithUser("s-other", other);
+
+    changed(server.core.db, { sessionId: "s-mine" });
+    await cache.sessionWithUser("s-mine", mine);
+    changed(server.core.db, { userId: "u-mine" });
+    await cache.sessionWithUser("s-mine", mine);
+    await cache.sessionWithUser("s-other", other);
+    expect({ mine: mine.calls, other: other.calls }).toEqual({ mine: 3, other: 1 });
+  });
+
+  test("a read that overlapped a change serves its request but is not kept", async () => {
+    const cache = createAuthCache(server.core.db, 60_000);
+    const gate = Promise.withResolvers<void>();
+    let calls = 0;
+    const slowRead = async () => {
+      calls += 1;
+      await gate.promise;
+      return sample("s-race", "u-race");
+    };
+    const pending = cache.sessionWithUser("s-race", slowRead);
+    changed(server.core.db, { userId: "somebody-else" });
+    gate.resolve();
+    expect((await pending)?.session.id).toBe("s-race");
+    await cache.sessionWithUser("s-race", slowRead);
+    expect(calls).toBe(2);
+  });
+
+  test("checks that miss at once share one read, but not one that started before a change", async () => {
+    const cache = createAuthCache(server.core.db, 60_000);
+    let calls = 0;
+    const gates: PromiseWithResolvers<void>[] = [];
+    const gatedRead = async () => {
+      calls += 1;
+      const gate = Promise.withResolvers<void>();
+      gates.push(gate);
+      await gate.promise;
+      return sample("s-flight", "u-flight");
+    };
+    const first = cache.sessionWithUser("s-flight", gatedRead);
+    const second = cache.sessionWithUser("s-flight", gatedRead);
+    expect(calls).toBe(1);
+    changed(server.core.db, { userId: "u-flight" });
+    const third = cache.sessionWithUser("s-flight", gatedRead);
+    expect(calls).toBe(2);
+    for (const gate of gates) gate.resolve();
+    expect((await Promise.all([first, second, third])).map((v) => v?.session.id)).toEqual(["s-flight", "s-flight", "s-flight"]);
+  });
+
+  test("a change inside a transaction is announced after the commit: a read stored while it was open is dropped", async () => {
+    const cache = createAuthCache(server.core.db, 60_000);
+    const { id } = await createPlainUser(server);
+    const read = countingRead(sample("s-tx", id));
+    await server.core.db.transaction(async (tx) => {
+      await updateUser(tx, id, { metadata: { during: "transaction" } }, new Date());
+      // Not announced yet: this read (of the row before the commit) is stored...
+      await cache.sessionWithUser("s-tx", read);
+      await cache.sessionWithUser("s-tx", read);
+      expect(read.calls).toBe(1);
+    });
+    // ...and dropped once the commit is announced.
+    await cache.sessionWithUser("s-tx", read);
+    expect(read.calls).toBe(2);
+  });
+
+  test("a rolled-back transaction is announced too (nothing stale survives a failed write)", async () => {
+    const cache = createAuthCache(server.core.db, 60_000);
+    const read = countingRead(sample("s-rollback", "u-rollback"));
+    await cache.sessionWithUser("s-rollback", read);
+    const failed = server.core.db.transaction(async (tx) => {
+      changed(tx, { sessionId: "s-rollback" });
+      throw new Error("rolled back");
+    });
+    expect(failed).rejects.toThrow("rolled back");
+    await failed.catch(() => {});
+    await cache.sessionWithUser("s-rollback", read);
+    expect(read.calls).toBe(2);
+  });
+});
+
+describe("what a user sees through the cache", () => {
+  test("an admin's balance adjustment and a direct profile change show on the user's very next GET /users/me", async () => {
+    const admin = await createAdmin(server);
+    const user = await createPlainUser(server);
+    const before = await server.api("GET", "/api/v1/users/me", { token: user.token });
+    expect(before.body.data.balance).toBe(0);
+    const credited = await server.api("POST", `/api/v1/admin/users/${user.id}/balance`, {
+      token: admin.token,
+      body: { amount: 250, reason: "cache test" },
+    });
+    expect(credited.status).toBe(200);
+    expect((await server.api("GET", "/api/v1/users/me", { token: user.token })).body.data.balance).toBe(250);
+
+    await server.api("PATCH", "/api/v1/users/me", { token: user.token, body: { metadata: { plan: "gold" } } });
+    expect((await server.api("GET", "/api/v1/users/me", { token: user.token })).body.data.metadata).toEqual({ plan: "gold" });
+  });
+
+  test("a change written behind the instance's back (SQL, another instance) shows within USERSVC_AUTH_CACHE_MS", async () => {
+    const user = await createPlainUser(server);
+    expect((await server.api("GET", "/api/v1/users/me", { token: user.token })).status).toBe(200);
+    await server.core.db.update(users).set({ status: "deleted", deletedAt: new Date() }).where(eq(users.id, user.id));
+    await Bun.sleep(server.core.config.authCacheMs);
+    expect((await server.api("GET", "/api/v1/users/me", { token: user.token })).status).toBe(401);
+  });
+
+  test("requests racing a logout: whatever they answered, every request after the logout's answer is refused", async () => {
+    const { input } = await registerAndLogin(server.api);
+    for (let round = 0; round < 10; round += 1) {
+      const login = await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });
+      const token = login.body.data.access_token as string;
+      expect((await server.api("GET", "/api/v1/users/me", { token })).status).toBe(200);
+      const racing = Array.from({ length: 20 }, () => server.api("GET", "/api/v1/users/me", { token }));
+      const logout = await server.api("POST", "/api/v1/auth/logout", { token });
+      expect(logout.status).toBe(200);
+      const after = await Promise.all(Array.from({ length: 5 }, () => server.api("GET", "/api/v1/users/me", { token })));
+      expect(after.map((answer) => answer.status)).toEqual([401, 401, 401, 401, 401]);
+      for (const answer of await Promise.all(racing)) expect([200, 401]).toContain(answer.status);
+    }
+  });
+
+  test("a token checked before is refused as expired once the clock passes its exp", async () => {
+    const user = await createPlainUser(server);
+    expect((await server.api("GET", "/api/v1/users/me", { token: user.token })).status).toBe(200);
+    server.clock.advance(server.core.config.accessTtl + 1);
+    const answer = await server.api("GET", "/api/v1/users/me", { token: user.token });
+    expect({ status: answer.status, code: answer.body.error.code }).toEqual({ status: 401, code: "TOKEN_EXPIRED" });
+  });
+});
