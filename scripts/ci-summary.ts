@@ -1,7 +1,9 @@
 /**
  * Prints the closing line CI reads, `N passed, N failed, N skipped`, summed
  * over the JUnit reports bun test wrote (its own console summary is not
- * recognised by CI). Exits 1 when a report is missing or unreadable.
+ * recognised by CI). Each failing test is named above that line, with the
+ * first lines of its message, so a CI log that keeps only its tail still says
+ * what broke. Exits 1 when a report is missing or unreadable.
  */
 import { existsSync, readFileSync } from "node:fs";
 
@@ -15,13 +17,36 @@ for (const file of process.argv.slice(2)) {
     missing += 1;
     continue;
   }
-  const root = readFileSync(file, "utf8").match(/<testsuites\b[^>]*>/)?.[0] ?? "";
+  const report = readFileSync(file, "utf8");
+  const root = report.match(/<testsuites\b[^>]*>/)?.[0] ?? "";
   const count = (name: string): number => Number(root.match(new RegExp(`\\b${name}="(\\d+)"`))?.[1] ?? 0);
   const tests = count("tests");
   passed += tests - count("failures") - count("errors") - count("skipped");
   failed += count("failures") + count("errors");
   skipped += count("skipped");
+  for (const failure of failures(report)) console.log(`FAILED (${file}) ${failure}`);
 }
+function failures(report: string): string[] {
+  const found: string[] = [];
+  const testcase = /<testcase\b([^>]*)>\s*<(failure|error)\b[^>]*?message="([^"]*)"/g;
+  for (const [, attributes, , message] of report.matchAll(testcase)) {
+    const attribute = (name: string) => unescape(attributes.match(new RegExp(`\\b${name}="([^"]*)"`))?.[1] ?? "");
+    const detail = unescape(message).split("\n").filter(Boolean).slice(0, 4).join(" | ");
+    found.push(`${attribute("file")}:${attribute("line")} ${attribute("classname")} > ${attribute("name")}: ${detail}`);
+  }
+  return found;
+}
+
+function unescape(text: string): string {
+  return text
+    .replace(/&#(\d+);/g, (_, code) => String.fromCharCode(Number(code)))
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
+}
+
 // A report that never got written is a run that broke before its tests: count it as a failure.
 console.log(`${passed} passed, ${failed + missing} failed, ${skipped} skipped`);
 process.exit(missing > 0 ? 1 : 0);

@@ -459,8 +459,11 @@ describe("events pending across a restart of serve", () => {
       {
         await using first = await startServe({ env: down });
         users = await registerThrough(first, 4);
-        pending = await eventsList(down);
-        expect(pending).toHaveLength(2 * users.length);
+        // The worker polls every 500 ms: wait for its first failed attempt, so the stop interrupts a retrying outbox.
+        pending = await pollFor("a failed delivery attempt", async () => {
+          const listed = await eventsList(down);
+          return listed.length === 2 * users.length && listed.some((e) => e.attempts > 0) ? listed : undefined;
+        }, { timeoutMs: 30_000, intervalMs: 100 });
         expect(pending.every((e) => e.status === "pending")).toBe(true);
         const stopped = await first.stop(signal);
         expect(signal === "SIGKILL" ? stopped.signalCode : stopped.exitCode).toBe(signal === "SIGKILL" ? "SIGKILL" : 0);
