@@ -29,7 +29,7 @@ for (const file of process.argv.slice(2)) {
 function failures(report: string): string[] {
   const found: string[] = [];
   const testcase = /<testcase\b([^>]*)>\s*<(failure|error)\b[^>]*?message="([^"]*)"/g;
-  for (const [, attributes, , message] of report.matchAll(testcase)) {
+  for (const [, attributes = "", , message = ""] of report.matchAll(testcase)) {
     const attribute = (name: string) => unescape(attributes.match(new RegExp(`\\b${name}="([^"]*)"`))?.[1] ?? "");
     const detail = unescape(message).split("\n").filter(Boolean).slice(0, 4).join(" | ");
     found.push(`${attribute("file")}:${attribute("line")} ${attribute("classname")} > ${attribute("name")}: ${detail}`);

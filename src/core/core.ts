@@ -5,6 +5,7 @@
 import { type Config, ConfigError } from "../config.ts";
 import { type Hooks, loadHooks } from "../hooks/hooks.ts";
 import type { Logger } from "../logger.ts";
+import { createHitBatcher, type HitBatcher } from "./auth/hit-batcher.ts";
 import { createPasswordHasher, type PasswordHasher } from "./auth/password.ts";
 import { createTokenService, type TokenService } from "./auth/tokens.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
@@ -23,6 +24,8 @@ export interface Core {
   metrics: Metrics;
   /** Recent session checks of this instance (sessions/auth-cache.ts). */
   authCache: AuthCache;
+  /** Per-IP refresh counts, written to the shared table in batches (auth/hit-batcher.ts). */
+  refreshHits: HitBatcher;
   /** The clock every rule reads, so tests move time instead of sleeping. */
   now(): Date;
 }
@@ -46,7 +49,8 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const metrics = createMetrics(options.db);
   const passwords = createPasswordHasher({ memoryKib, timeCost }, hashConcurrency, metrics.passwordWork);
   const authCache = createAuthCache(options.db, options.config.authCacheMs);
-  return { ...options, now, tokens, hooks, passwords, metrics, authCache };
+  const refreshHits = createHitBatcher(options.db, options.config.loginWindow, now, options.logger);
+  return { ...options, now, tokens, hooks, passwords, metrics, authCache, refreshHits };
 }
 
 async function loadConfiguredHooks(options: CoreOptions): Promise<Hooks> {

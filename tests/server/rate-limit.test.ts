@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { eq } from "drizzle-orm";
+import { rateLimits } from "../../src/core/db/schema.ts";
 import { SERVER_URL } from "../support/database.ts";
+import { pollFor } from "../support/hooks.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
 
 const LIMITS = { USERSVC_LOGIN_MAX_ATTEMPTS: "3", USERSVC_LOGIN_WINDOW: "600", USERSVC_RATE_LIMIT_PER_IP: "4" };
@@ -8,6 +11,15 @@ async function register(server: TestServer, ip: string) {
   const input = newUser();
   const res = await server.api("POST", "/api/v1/users", { body: input, headers: { "x-forwarded-for": ip } });
   return { input, res };
+}
+
+function refresh(server: TestServer, ip: string) {
+  return server.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: "not.a.token" }, headers: { "x-forwarded-for": ip } });
+}
+
+async function storedCount(server: TestServer, key: string): Promise<number | undefined> {
+  const [row] = await server.core.db.select().from(rateLimits).where(eq(rateLimits.key, key));
+  return row?.count;
 }
 
 function login(server: TestServer, body: Record<string, string>, ip: string) {
@@ -92,14 +104,31 @@ describe("per-IP limits on register, forgot-password and refresh", () => {
 
   test("refresh is limited per IP", async () => {
     const statuses = [];
-    for (let i = 0; i < 5; i++) {
-      const res = await server.api("POST", "/api/v1/auth/refresh", {
-        body: { refresh_token: "not.a.token" },
-        headers: { "x-forwarded-for": "203.0.113.91" },
-      });
-      statuses.push(res.status);
-    }
+    for (let i = 0; i < 5; i++) statuses.push((await refresh(server, "203.0.113.91")).status);
     expect(statuses).toEqual([401, 401, 401, 401, 429]);
+  });
+
+  // Refresh counts are kept in memory and written in batches (core/auth/hit-batcher.ts).
+  test("of 12 concurrent refreshes from one IP, exactly the limit (4) get past the limiter", async () => {
+    const statuses = await Promise.all(Array.from({ length: 12 }, () => refresh(server, "203.0.113.92").then((r) => r.status)));
+    expect(statuses.filter((s) => s === 401)).toHaveLength(4);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(8);
+  });
+
+  test("refresh counts reach the shared table within a fraction of a second, every hit counted", async () => {
+    for (let i = 0; i < 6; i++) await refresh(server, "203.0.113.93");
+    const stored = await pollFor("the batched count to be written", async () => {
+      const count = await storedCount(server, "refresh:ip:203.0.113.93");
+      return count === 6 ? count : undefined;
+    }, { timeoutMs: 1000, intervalMs: 20 });
+    expect(stored).toBe(6);
+  });
+
+  test("a refresh count starts again when its window ends", async () => {
+    for (let i = 0; i < 5; i++) await refresh(server, "203.0.113.94");
+    expect((await refresh(server, "203.0.113.94")).status).toBe(429);
+    server.clock.advance(601);
+    expect((await refresh(server, "203.0.113.94")).status).toBe(401);
   });
 
   test("without USERSVC_TRUST_PROXY, X-Forwarded-For is ignored: the socket's address is counted", async () => {
@@ -136,5 +165,24 @@ describe.skipIf(!SERVER_URL)("limits across two instances on one PostgreSQL", ()
     await login(b, { email: input.email, password: "wrong password!" }, "203.0.113.202");
     await login(a, { email: input.email, password: "wrong password!" }, "203.0.113.203");
     expect((await login(b, { email: input.email, password: input.password }, "203.0.113.204")).status).toBe(429);
+  });
+
+  test("refreshes counted on one instance count on the other once written (within a fraction of a second)", async () => {
+    const limited = { ...LIMITS, USERSVC_TRUST_PROXY: "true" };
+    const c = await startTestServer(limited, { shareDatabaseWith: a });
+    const d = await startTestServer(limited, { shareDatabaseWith: a });
+    try {
+      for (let i = 0; i < 3; i++) expect((await refresh(c, "203.0.113.210")).status).toBe(401);
+      await pollFor("c's count to be written", async () => ((await storedCount(c, "refresh:ip:203.0.113.210")) === 3 ? true : undefined), {
+        timeoutMs: 1000,
+        intervalMs: 20,
+      });
+      // d has never seen this IP: it reads the shared count (3) before counting its own.
+      expect((await refresh(d, "203.0.113.210")).status).toBe(401);
+      expect((await refresh(d, "203.0.113.210")).status).toBe(429);
+    } finally {
+      await d.stop();
+      await c.stop();
+    }
   });
 });

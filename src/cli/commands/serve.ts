@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { createCore } from "../../core/core.ts";
+import { type Core, createCore } from "../../core/core.ts";
 import { startOutboxWorker } from "../../core/events/outbox.ts";
 import { scheduleMaintenance } from "../../core/maintenance.ts";
 import { readLockHolder, tryLockDataDir, type DataDirLock } from "../../core/db/data-dir-lock.ts";
@@ -34,12 +34,14 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
     maintenance?: { stop(): Promise<void> };
     outbox?: { stop(): Promise<void> };
     metricsServer?: { stop(): void };
+    core?: Core;
   } = {};
   const release = async (): Promise<void> => {
     resources.control?.stop();
     resources.metricsServer?.stop();
     await resources.maintenance?.stop();
     await resources.outbox?.stop();
+    await resources.core?.refreshHits.flush();
     await resources.handle?.close();
     resources.lock?.release();
   };
@@ -59,6 +61,7 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
     logger.info({ applied, database: handle.kind }, applied.length ? "migrations applied" : "schema is up to date");
 
     const core = await createCore({ config, db: handle.db, dbKind: handle.kind, logger });
+    resources.core = core;
     const app = createApp(core, { docs: options.docs });
     resources.maintenance = scheduleMaintenance(core);
     resources.outbox = startOutboxWorker(core);

@@ -11,6 +11,7 @@
  */
 import { and, eq, inArray, lt, sql } from "drizzle-orm";
 import type { Core } from "../core.ts";
+import type { Db } from "../db/client.ts";
 import { sha256Hex } from "./digest.ts";
 import { rows } from "../db/migrate.ts";
 import { rateLimits } from "../db/schema.ts";
@@ -36,31 +37,54 @@ export async function assertUnderLimit(core: Core, keys: string[], max: number):
 export async function countHit(core: Core, keys: string[]): Promise<{ count: number; retryAfter: number }> {
   const now = core.now();
   const windowMs = core.config.loginWindow * 1000;
-  const windowStart = new Date(now.getTime() - windowMs).toISOString();
   let count = 0;
   let retryAfter = 0;
-  for (const key of keys) {
-    const [row] = rows<{ count: number; started: string | Date }>(
-      await core.db.execute(sql`
-        insert into ${rateLimits} (key, count, window_started_at) values (${key}, 1, ${now.toISOString()}::timestamptz)
-        on conflict (key) do update set
-          count = case when ${rateLimits.windowStartedAt} <= ${windowStart}::timestamptz then 1 else ${rateLimits.count} + 1 end,
-          window_started_at = case when ${rateLimits.windowStartedAt} <= ${windowStart}::timestamptz
-            then excluded.window_started_at else ${rateLimits.windowStartedAt} end
-        returning count, window_started_at as started`),
-    );
-    if (!row) continue;
-    const ends = new Date(row.started).getTime() + windowMs;
-    count = Math.max(count, Number(row.count));
-    retryAfter = Math.max(retryAfter, Math.ceil((ends - now.getTime()) / 1000));
+  for (const row of await addHits(core.db, keys.map((key) => ({ key, hits: 1 })), now, windowMs)) {
+    count = Math.max(count, row.count);
+    retryAfter = Math.max(retryAfter, Math.ceil((row.started.getTime() + windowMs - now.getTime()) / 1000));
   }
   return { count, retryAfter };
+}
+
+export interface CountedKey {
+  key: string;
+  count: number;
+  started: Date;
+}
+
+/**
+ * Adds `hits` to each key's count in one atomic upsert, starting a new window
+ * for a key whose window has ended; returns the counts. Zero hits reads a
+ * key's current count. Keys must be distinct; they are written in sorted order
+ * so that two batches never wait on each other's rows in opposite orders.
+ */
+export async function addHits(db: Db, counts: { key: string; hits: number }[], now: Date, windowMs: number): Promise<CountedKey[]> {
+  if (counts.length === 0) return [];
+  const windowStart = new Date(now.getTime() - windowMs).toISOString();
+  const sorted = [...counts].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const values = sql.join(
+    sorted.map(({ key, hits }) => sql`(${key}, ${hits}::int, ${now.toISOString()}::timestamptz)`),
+    sql`, `,
+  );
+  const counted = rows<{ key: string; count: number; started: string | Date }>(
+    await db.execute(sql`
+      insert into ${rateLimits} (key, count, window_started_at) values ${values}
+      on conflict (key) do update set
+        count = case when ${rateLimits.windowStartedAt} <= ${windowStart}::timestamptz
+          then excluded.count else ${rateLimits.count} + excluded.count end,
+        window_started_at = case when ${rateLimits.windowStartedAt} <= ${windowStart}::timestamptz
+          then excluded.window_started_at else ${rateLimits.windowStartedAt} end
+      returning key, count, window_started_at as started`),
+  );
+  return counted.map((row) => ({ key: row.key, count: Number(row.count), started: new Date(row.started) }));
 }
 
 /** One request of a throttled action from `ip` (none for CLI calls: nothing to count). */
 export async function throttle(core: Core, action: ThrottledAction, ip: string | null): Promise<void> {
   if (!ip) return;
-  const { count, retryAfter } = await countHit(core, [`${action}:ip:${ip}`]);
+  const key = `${action}:ip:${ip}`;
+  // Refresh is the one throttled route hot enough for a write per request to be its main cost.
+  const { count, retryAfter } = action === "refresh" ? await core.refreshHits.hit(key) : await countHit(core, [key]);
   if (count > core.config.rateLimitPerIp) throw new RateLimitError(retryAfter);
 }
 
