@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { calibrateHashing } from "../../src/core/auth/calibrate.ts";
 import { createPasswordHasher } from "../../src/core/auth/password.ts";
@@ -45,4 +46,37 @@ test("calibration returns costs whose measured hash fits the target", async () =
   expect(result.memoryKib).toBe(16384);
   expect(result.timeCost).toBeGreaterThanOrEqual(1);
   expect(result.measuredMs).toBeLessThanOrEqual(300);
+});
+
+describe("password hashing threads", () => {
+  /** This process's threads at niceness 10, the hashing threads' priority (Linux /proc). */
+  const lowPriorityThreads = (): string[] =>
+    readdirSync("/proc/self/task").filter((tid) => readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[16] === "10");
+
+  test.if(process.platform === "linux")("hashes run on threads of their own at a lower CPU priority than the event loop", async () => {
+    const hasher = createPasswordHasher({ memoryKib: 8192, timeCost: 1 }, 2);
+    const [first, second] = await Promise.all([hasher.hash("first password"), hasher.hash("second password")]);
+    expect(await Promise.all([hasher.verify("first password", first), hasher.verify("second password", first)])).toEqual([true, false]);
+    expect(await hasher.verify("second password", second)).toBe(true);
+    const low = lowPriorityThreads();
+    expect(low.length).toBeGreaterThanOrEqual(1);
+    expect(low).not.toContain(String(process.pid)); // the event loop keeps its priority
+    for (const tid of low) expect(readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim()).toBe("Worker");
+  });
+
+  test.if(process.platform === "linux")("jobs beyond the thread count wait their turn on the same thread, and all finish", async () => {
+    const before = lowPriorityThreads().length;
+    const hasher = createPasswordHasher({ memoryKib: 8192, timeCost: 1 }, 1);
+    const hashes = await Promise.all(["a1 password", "a2 password", "a3 password", "a4 password", "a5 password"].map((p) => hasher.hash(p)));
+    expect(new Set(hashes).size).toBe(5);
+    expect(await hasher.verify("a3 password", hashes[2]!)).toBe(true);
+    expect(lowPriorityThreads().length - before).toBe(1);
+  });
+
+  test("a stored hash the hashing thread cannot read verifies as false instead of failing", async () => {
+    const hasher = createPasswordHasher({ memoryKib: 8192, timeCost: 1 }, 1);
+    expect(await hasher.verify("any password", "$argon2id$v=19$broken")).toBe(false);
+    expect(await hasher.verify("any password", "not a hash at all")).toBe(false);
+    expect(await hasher.verify("any password", await hasher.hash("any password"))).toBe(true);
+  });
 });

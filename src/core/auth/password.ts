@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from "node:os";
 import { DomainError } from "../errors.ts";
+import { createHashWorkers } from "./hash-workers.ts";
 import commonPasswordList from "./common-passwords.txt" with { type: "text" };
 
 const COMMON_PASSWORDS = new Set(commonPasswordList.split("\n").filter(Boolean));
@@ -31,43 +32,42 @@ export interface PasswordHasher {
   burnVerification(password: string): Promise<void>;
 }
 
-/**
- * At most `concurrency` hashes run at once; the others wait their turn here
- * rather than on the runtime's shared thread pool, where they would delay
- * everything else queued on it.
- */
+/** At most `concurrency` hashes run at once, on low-priority threads of their own (hash-workers.ts). */
 export function createPasswordHasher(
   cost: HashCost,
   concurrency = availableParallelism(),
   onWork: (kind: "hash" | "verify", seconds: number) => void = () => {},
 ): PasswordHasher {
-  const params = { algorithm: "argon2id", memoryCost: cost.memoryKib, timeCost: cost.timeCost } as const;
   const prefix = `$argon2id$v=19$m=${cost.memoryKib},t=${cost.timeCost},p=1$`;
-  const slots = semaphore(Math.max(1, concurrency));
+  const workers = createHashWorkers(Math.max(1, concurrency));
+  const newHash = (password: string) => workers.run({ kind: "hash", password, memoryKib: cost.memoryKib, timeCost: cost.timeCost });
   let dummyHash: Promise<string> | null = null;
 
   const timed = async <T>(kind: "hash" | "verify", work: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     try {
-      return await slots.run(work);
+      return await work();
     } finally {
       onWork(kind, (performance.now() - started) / 1000);
     }
   };
   const verify = async (password: string, hash: string): Promise<boolean> => {
     try {
-      return await timed("verify", () => Bun.password.verify(password, normalizeForeignHash(hash)));
+      return await timed("verify", () => workers.run({ kind: "verify", password, hash: normalizeForeignHash(hash) }));
     } catch {
       return false;
     }
   };
   return {
     cost,
-    hash: (password) => timed("hash", () => Bun.password.hash(password, params)),
+    hash: (password) => timed("hash", () => newHash(password)),
     verify,
     needsRehash: (hash) => !hash.startsWith(prefix),
     async burnVerification(password) {
-      dummyHash ??= slots.run(() => Bun.password.hash(crypto.randomUUID(), params));
+      dummyHash ??= newHash(crypto.randomUUID()).catch((error) => {
+        dummyHash = null;
+        throw error;
+      });
       await verify(password, await dummyHash);
     },
   };
@@ -79,21 +79,4 @@ export function createPasswordHasher(
  */
 export function normalizeForeignHash(hash: string): string {
   return hash.replace(/\$m=(\d+),p=(\d+),t=(\d+)\$/, (_, m, p, t) => `$m=${m},t=${t},p=${p}$`);
-}
-
-function semaphore(size: number): { run<T>(work: () => Promise<T>): Promise<T> } {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return {
-    async run(work) {
-      if (active >= size) await new Promise<void>((resolve) => waiting.push(resolve));
-      active += 1;
-      try {
-        return await work();
-      } finally {
-        active -= 1;
-        waiting.shift()?.();
-      }
-    },
-  };
 }

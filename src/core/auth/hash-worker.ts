@@ -1,0 +1,40 @@
+/**
+ * One password-hashing thread of hash-workers.ts: it lowers its own CPU
+ * priority, then hashes and verifies one job at a time.
+ */
+import { dlopen, FFIType } from "bun:ffi";
+import type { HashJob, HashReply } from "./hash-workers.ts";
+
+declare const self: Worker;
+
+/** The niceness of hashing threads: the event loop (0) gets ~10× their share of a busy core. */
+const NICENESS = 10;
+
+/** Linux only: setpriority(PRIO_PROCESS, tid) sets one thread's niceness, and raising it needs no privilege. */
+function lowerPriority(): void {
+  if (process.platform !== "linux") return;
+  try {
+    const libc = dlopen("libc.so.6", {
+      gettid: { args: [], returns: FFIType.i32 },
+      setpriority: { args: [FFIType.i32, FFIType.u32, FFIType.i32], returns: FFIType.i32 },
+    });
+    const PRIO_PROCESS = 0;
+    libc.symbols.setpriority(PRIO_PROCESS, libc.symbols.gettid(), NICENESS);
+  } catch {
+    // Without it hashing still works, at the event loop's priority.
+  }
+}
+
+lowerPriority();
+
+self.onmessage = ({ data: job }: MessageEvent<HashJob>) => {
+  try {
+    const result =
+      job.kind === "hash"
+        ? Bun.password.hashSync(job.password, { algorithm: "argon2id", memoryCost: job.memoryKib, timeCost: job.timeCost })
+        : Bun.password.verifySync(job.password, job.hash);
+    postMessage({ result } satisfies HashReply);
+  } catch (error) {
+    postMessage({ error: (error as Error).message ?? String(error) } satisfies HashReply);
+  }
+};
