@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { changed } from "../../src/core/db/changes.ts";
-import { users } from "../../src/core/db/schema.ts";
+import { sessions, users } from "../../src/core/db/schema.ts";
 import { createAuthCache, type SessionWithUser } from "../../src/core/sessions/auth-cache.ts";
 import { updateUser } from "../../src/core/users/queries.ts";
 import { createAdmin, createPlainUser } from "../support/admin.ts";
@@ -200,5 +200,62 @@ describe("what a user sees through the cache", () => {
     server.clock.advance(server.core.config.accessTtl + 1);
     const answer = await server.api("GET", "/api/v1/users/me", { token: user.token });
     expect({ status: answer.status, code: answer.body.error.code }).toEqual({ status: 401, code: "TOKEN_EXPIRED" });
+  });
+});
+
+describe("refresh through the cache", () => {
+  const refresh = (token: string) => server.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: token } });
+  const sessionIdOf = (token: string): string => JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()).sid;
+
+  test("a logout on this instance refuses the session's refresh token on the very next request", async () => {
+    const { tokens } = await registerAndLogin(server.api);
+    const rotated = await refresh(tokens.refresh_token);
+    expect(rotated.status).toBe(200);
+    expect((await server.api("GET", "/api/v1/users/me", { token: rotated.body.data.access_token })).status).toBe(200);
+    expect((await server.api("POST", "/api/v1/auth/logout", { token: rotated.body.data.access_token })).status).toBe(200);
+    const answer = await refresh(rotated.body.data.refresh_token);
+    expect({ status: answer.status, code: answer.body.error.code }).toEqual({ status: 401, code: "SESSION_REVOKED" });
+  });
+
+  test("a revocation written behind the instance's back (SQL, another instance) refuses the refresh within USERSVC_AUTH_CACHE_MS", async () => {
+    const { tokens } = await registerAndLogin(server.api);
+    const rotated = (await refresh(tokens.refresh_token)).body.data;
+    expect((await server.api("GET", "/api/v1/users/me", { token: rotated.access_token })).status).toBe(200); // cached now
+    const sessionId = sessionIdOf(rotated.refresh_token);
+    await server.core.db.update(sessions).set({ revokedAt: new Date(), revokedReason: "test" }).where(eq(sessions.id, sessionId));
+    await Bun.sleep(server.core.config.authCacheMs);
+    expect((await refresh(rotated.refresh_token)).status).toBe(401);
+  });
+
+  test("a token rotated by another instance since this one cached the session is rotated here, not taken for a reuse", async () => {
+    const { user, tokens } = await registerAndLogin(server.api);
+    const rotated = (await refresh(tokens.refresh_token)).body.data;
+    // This instance caches the session with its current refresh token...
+    expect((await server.api("GET", "/api/v1/users/me", { token: rotated.access_token })).status).toBe(200);
+    // ...then another instance spends that token and issues the next one (written without telling this instance).
+    const sessionId = sessionIdOf(rotated.refresh_token);
+    const spent = JSON.parse(Buffer.from(rotated.refresh_token.split(".")[1]!, "base64url").toString()).jti as string;
+    const nextJti = crypto.randomUUID();
+    await server.core.db
+      .update(sessions)
+      .set({ refreshJti: nextJti, previousJti: spent, rotatedAt: new Date() })
+      .where(eq(sessions.id, sessionId));
+    const next = await server.core.tokens.mint({ sub: user.id, sid: sessionId, jti: nextJti, type: "refresh", ttlSeconds: 3600 });
+
+    const answer = await refresh(next);
+    expect(answer.status).toBe(200);
+    const [row] = await server.core.db.select().from(sessions).where(eq(sessions.id, sessionId));
+    expect(row!.revokedAt).toBeNull();
+    expect((await refresh(answer.body.data.refresh_token)).status).toBe(200);
+  });
+
+  test("an old token presented to an instance with a cached session is still detected as reused, and the session revoked", async () => {
+    const { tokens } = await registerAndLogin(server.api);
+    const rotated = (await refresh(tokens.refresh_token)).body.data;
+    expect((await server.api("GET", "/api/v1/users/me", { token: rotated.access_token })).status).toBe(200);
+    const reused = await refresh(tokens.refresh_token);
+    expect({ status: reused.status, code: reused.body.error.code }).toEqual({ status: 401, code: "REFRESH_TOKEN_REUSED" });
+    expect((await refresh(rotated.refresh_token)).status).toBe(401);
+    expect((await server.api("GET", "/api/v1/users/me", { token: rotated.access_token })).status).toBe(401);
   });
 });
