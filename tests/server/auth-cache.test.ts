@@ -203,45 +203,46 @@ describe("what a user sees through the cache", () => {
   });
 });
 
-describe("refresh through the cache", () => {
+// Refresh never goes through the cache: which refresh token is current must be read at that moment.
+describe("refresh and the cache", () => {
   const refresh = (token: string) => server.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: token } });
-  const sessionIdOf = (token: string): string => JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()).sid;
+  const claimsOf = (token: string): { sid: string; jti: string } => JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString());
 
-  test("a logout on this instance refuses the session's refresh token on the very next request", async () => {
-    const { tokens } = await registerAndLogin(server.api);
-    const rotated = await refresh(tokens.refresh_token);
-    expect(rotated.status).toBe(200);
-    expect((await server.api("GET", "/api/v1/users/me", { token: rotated.body.data.access_token })).status).toBe(200);
-    expect((await server.api("POST", "/api/v1/auth/logout", { token: rotated.body.data.access_token })).status).toBe(200);
-    const answer = await refresh(rotated.body.data.refresh_token);
-    expect({ status: answer.status, code: answer.body.error.code }).toEqual({ status: 401, code: "SESSION_REVOKED" });
-  });
-
-  test("a revocation written behind the instance's back (SQL, another instance) refuses the refresh within USERSVC_AUTH_CACHE_MS", async () => {
-    const { tokens } = await registerAndLogin(server.api);
-    const rotated = (await refresh(tokens.refresh_token)).body.data;
-    expect((await server.api("GET", "/api/v1/users/me", { token: rotated.access_token })).status).toBe(200); // cached now
-    const sessionId = sessionIdOf(rotated.refresh_token);
-    await server.core.db.update(sessions).set({ revokedAt: new Date(), revokedReason: "test" }).where(eq(sessions.id, sessionId));
-    await Bun.sleep(server.core.config.authCacheMs);
-    expect((await refresh(rotated.refresh_token)).status).toBe(401);
-  });
-
-  test("a token rotated by another instance since this one cached the session is rotated here, not taken for a reuse", async () => {
+  /** Logs in, rotates once, and has this instance cache the session (through /users/me). */
+  async function cachedSession() {
     const { user, tokens } = await registerAndLogin(server.api);
     const rotated = (await refresh(tokens.refresh_token)).body.data;
-    // This instance caches the session with its current refresh token...
     expect((await server.api("GET", "/api/v1/users/me", { token: rotated.access_token })).status).toBe(200);
-    // ...then another instance spends that token and issues the next one (written without telling this instance).
-    const sessionId = sessionIdOf(rotated.refresh_token);
-    const spent = JSON.parse(Buffer.from(rotated.refresh_token.split(".")[1]!, "base64url").toString()).jti as string;
+    return { user, first: tokens, rotated, sessionId: claimsOf(rotated.refresh_token).sid };
+  }
+
+  /** What another instance does on a refresh of `spent`: the next token, written without telling this instance. */
+  async function rotateElsewhere(userId: string, sessionId: string, spent: string): Promise<string> {
     const nextJti = crypto.randomUUID();
     await server.core.db
       .update(sessions)
-      .set({ refreshJti: nextJti, previousJti: spent, rotatedAt: new Date() })
+      .set({ refreshJti: nextJti, previousJti: claimsOf(spent).jti, rotatedAt: server.clock.now() })
       .where(eq(sessions.id, sessionId));
-    const next = await server.core.tokens.mint({ sub: user.id, sid: sessionId, jti: nextJti, type: "refresh", ttlSeconds: 3600 });
+    return server.core.tokens.mint({ sub: userId, sid: sessionId, jti: nextJti, type: "refresh", ttlSeconds: 3600 });
+  }
 
+  test("a logout on this instance refuses the session's refresh token on the very next request", async () => {
+    const { rotated } = await cachedSession();
+    expect((await server.api("POST", "/api/v1/auth/logout", { token: rotated.access_token })).status).toBe(200);
+    const answer = await refresh(rotated.refresh_token);
+    expect({ status: answer.status, code: answer.body.error.code }).toEqual({ status: 401, code: "SESSION_REVOKED" });
+  });
+
+  test("a revocation written behind the instance's back (SQL, another instance) refuses the refresh at once", async () => {
+    const { rotated, sessionId } = await cachedSession();
+    await server.core.db.update(sessions).set({ revokedAt: new Date(), revokedReason: "test" }).where(eq(sessions.id, sessionId));
+    const answer = await refresh(rotated.refresh_token);
+    expect({ status: answer.status, code: answer.body.error.code }).toEqual({ status: 401, code: "SESSION_REVOKED" });
+  });
+
+  test("a token rotated by another instance since this one cached the session is rotated here, not taken for a reuse", async () => {
+    const { user, rotated, sessionId } = await cachedSession();
+    const next = await rotateElsewhere(user.id, sessionId, rotated.refresh_token);
     const answer = await refresh(next);
     expect(answer.status).toBe(200);
     const [row] = await server.core.db.select().from(sessions).where(eq(sessions.id, sessionId));
@@ -249,13 +250,40 @@ describe("refresh through the cache", () => {
     expect((await refresh(answer.body.data.refresh_token)).status).toBe(200);
   });
 
-  test("an old token presented to an instance with a cached session is still detected as reused, and the session revoked", async () => {
-    const { tokens } = await registerAndLogin(server.api);
-    const rotated = (await refresh(tokens.refresh_token)).body.data;
-    expect((await server.api("GET", "/api/v1/users/me", { token: rotated.access_token })).status).toBe(200);
-    const reused = await refresh(tokens.refresh_token);
+  test("an old token presented to an instance with a cached session is detected as reused, and the session revoked", async () => {
+    const { first, rotated } = await cachedSession();
+    const reused = await refresh(first.refresh_token);
     expect({ status: reused.status, code: reused.body.error.code }).toEqual({ status: 401, code: "REFRESH_TOKEN_REUSED" });
     expect((await refresh(rotated.refresh_token)).status).toBe(401);
     expect((await server.api("GET", "/api/v1/users/me", { token: rotated.access_token })).status).toBe(401);
+  });
+});
+
+describe("refresh and the cache, with a grace", () => {
+  let graced: TestServer;
+  beforeAll(async () => {
+    graced = await startTestServer({ USERSVC_REFRESH_GRACE: "60" });
+  });
+  afterAll(() => graced.stop());
+
+  test("a stolen spent token is a reuse once another instance has rotated again, even while this one has the session cached", async () => {
+    const refresh = (token: string) => graced.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: token } });
+    const claimsOf = (token: string): { sid: string; jti: string } => JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString());
+    const { user, tokens: t1 } = await registerAndLogin(graced.api);
+    const t2 = (await refresh(t1.refresh_token)).body.data; // t1 spent, t2 current
+    expect((await graced.api("GET", "/api/v1/users/me", { token: t2.access_token })).status).toBe(200); // cached: current t2, previous t1
+    // The owner refreshes t2 on another instance: t3 is current, t2 previous.
+    const sessionId = claimsOf(t2.refresh_token).sid;
+    const t3Jti = crypto.randomUUID();
+    await graced.core.db
+      .update(sessions)
+      .set({ refreshJti: t3Jti, previousJti: claimsOf(t2.refresh_token).jti, rotatedAt: graced.clock.now() })
+      .where(eq(sessions.id, sessionId));
+
+    // Within the grace of t1's rotation, but t1 is two rotations old: a thief's replay.
+    const stolen = await refresh(t1.refresh_token);
+    expect({ status: stolen.status, code: stolen.body.error.code }).toEqual({ status: 401, code: "REFRESH_TOKEN_REUSED" });
+    const t3 = await graced.core.tokens.mint({ sub: user.id, sid: sessionId, jti: t3Jti, type: "refresh", ttlSeconds: 3600 });
+    expect((await refresh(t3)).status).toBe(401); // the whole session is gone
   });
 });

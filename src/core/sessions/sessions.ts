@@ -6,7 +6,6 @@ import { userActor } from "../audit/actor.ts";
 import { completeMfaChallenge, createMfaChallenge, isMfaEnabled, type MfaChallenge } from "../auth/mfa.ts";
 import { assertUnderLimit, clearLimit, countHit, loginLimitKeys, throttle } from "../auth/rate-limit.ts";
 import { checkPasswordStrength } from "../auth/password.ts";
-import type { TokenClaims } from "../auth/tokens.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { enqueueEvent } from "../events/outbox.ts";
@@ -27,7 +26,6 @@ import {
   rotateRefreshJti,
   type SessionRow,
 } from "./queries.ts";
-import type { SessionWithUser } from "./auth-cache.ts";
 
 export interface ClientInfo {
   ip: string | null;
@@ -161,32 +159,17 @@ export async function startSession(core: Core, user: UserRecord, client: ClientI
   return mintPair(core, user, session, session.refreshJti);
 }
 
+/**
+ * Refresh reads the session from the database every time, not through the
+ * auth cache: which refresh token is current decides between a rotation, a
+ * grace answer and revoking the session as reused, and another instance may
+ * have rotated it a moment ago.
+ */
 export async function refresh(core: Core, refreshToken: string, client: ClientInfo): Promise<TokenPair> {
   await throttle(core, "refresh", client.ip);
   const claims = await core.tokens.verify(refreshToken, "refresh");
-  // The session check shares authenticate()'s cache (a revocation applies at once on this
-  // instance, within 1 s on others); a token is only ever judged reused on a fresh read.
-  const cached = await core.authCache.sessionWithUser(claims.sid, () => findSessionWithUser(core.db, claims.sid));
-  return (
-    (await spendRefreshToken(core, claims, cached, "cached")) ??
-    (await spendRefreshToken(core, claims, await findSessionWithUser(core.db, claims.sid), "fresh"))!
-  );
-}
-
-/**
- * Rotates the session's refresh token when `claims` holds the current one,
- * answers a repeat of the previous one within the grace, and otherwise
- * revokes the session as reused — or, judging a cached read (another
- * instance may have rotated since), answers null so that the caller reads
- * the session again.
- */
-async function spendRefreshToken(
-  core: Core,
-  claims: TokenClaims,
-  found: SessionWithUser | null,
-  read: "cached" | "fresh",
-): Promise<TokenPair | null> {
   const now = core.now();
+  const found = await findSessionWithUser(core.db, claims.sid);
   if (!found || found.session.userId !== claims.sub || found.session.revokedAt) throw new DomainError("SESSION_REVOKED");
   let { session } = found;
   if (session.expiresAt <= now) throw new DomainError("TOKEN_EXPIRED");
@@ -197,14 +180,12 @@ async function spendRefreshToken(
     const expiresAt = new Date(now.getTime() + core.config.refreshTtl * 1000);
     const rotated = await rotateRefreshJti(core.db, session.id, claims.jti, nextJti, now, expiresAt);
     if (rotated) return mintPair(core, user, rotated, nextJti);
-    // Another request spent it first: judge this one as a repeat below, on the row as it is now.
+    // Another request spent it first: judge this one as a repeat below.
     session = (await findSession(core.db, claims.sid)) ?? session;
     if (session.revokedAt) throw new DomainError("SESSION_REVOKED");
-    read = "fresh";
   }
 
   if (withinGrace(core, session, claims.jti, now)) return mintPair(core, user, session, session.refreshJti);
-  if (read === "cached") return null;
   await revokeSession(core.db, session.id, "refresh_token_reused", now);
   core.logger.warn({ sessionId: session.id, userId: session.userId }, "refresh token reuse: session revoked");
   throw new DomainError("REFRESH_TOKEN_REUSED");
