@@ -180,6 +180,16 @@ describe.skipIf(!SERVER_URL)("limits across two instances on one PostgreSQL", ()
       // d has never seen this IP: it reads the shared count (3) before counting its own.
       expect((await refresh(d, "203.0.113.210")).status).toBe(401);
       expect((await refresh(d, "203.0.113.210")).status).toBe(429);
+
+      // An instance that was quiet reads the shared count again before counting: it does not reuse its old one.
+      const ip = "203.0.113.211";
+      const written = (count: number) => async () => ((await storedCount(c, `refresh:ip:${ip}`)) === count ? true : undefined);
+      expect((await refresh(c, ip)).status).toBe(401);
+      await pollFor("c's hit to be written", written(1), { timeoutMs: 1000, intervalMs: 20 });
+      for (let i = 0; i < 2; i++) expect((await refresh(d, ip)).status).toBe(401);
+      await pollFor("d's hits to be written", written(3), { timeoutMs: 1000, intervalMs: 20 });
+      expect((await refresh(c, ip)).status).toBe(401);
+      expect((await refresh(c, ip)).status).toBe(429);
     } finally {
       await d.stop();
       await c.stop();

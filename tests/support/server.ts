@@ -66,7 +66,7 @@ export async function startTestServer(env: Env = {}, options: TestServerOptions 
     api: createApi(url),
     async stop() {
       await app.stop();
-      await core.refreshHits.flush();
+      await core.refreshHits.close();
       await handle.close();
       await database.drop();
     },

@@ -41,7 +41,7 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
     resources.metricsServer?.stop();
     await resources.maintenance?.stop();
     await resources.outbox?.stop();
-    await resources.core?.refreshHits.flush();
+    await resources.core?.refreshHits.close();
     await resources.handle?.close();
     resources.lock?.release();
   };

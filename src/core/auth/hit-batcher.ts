@@ -3,20 +3,18 @@
  * table in batches, for the throttled route where one write and commit per
  * request would be most of its cost (refresh).
  *
- * The first hit on a key, and the first after it has been quiet for
- * SYNC_AFTER_MS, reads the shared count (every waiting hit on that key shares
- * the read). Hits then add up here, and every FLUSH_MS one upsert adds them to
- * the table and brings back what the other instances counted. On one
- * instance the limit is exact; across instances a key can overshoot it by
- * what the others admitted since their last flush (~FLUSH_MS of traffic).
- * A crash loses at most that much counting.
+ * A key's first hit, and its first after FLUSH_MS without one, reads the
+ * shared count (every hit waiting on that key shares the read). Hits then add
+ * up here, and every FLUSH_MS one upsert adds them to the table and brings
+ * back what the other instances counted. On one instance the limit is exact;
+ * across instances a key can overshoot it by what the others admitted in
+ * the last one or two FLUSH_MS. A crash loses at most FLUSH_MS of counting.
  */
 import type { Database } from "../db/client.ts";
 import type { Logger } from "../../logger.ts";
-import { addHits } from "./rate-limit.ts";
+import { addHits, readHits } from "./rate-limit.ts";
 
 const FLUSH_MS = 100;
-const SYNC_AFTER_MS = 1000;
 const BATCH_KEYS = 500;
 
 interface Entry {
@@ -27,14 +25,16 @@ interface Entry {
   /** Hits counted here and not yet written; `writing`: in the flush under way. */
   pending: number;
   writing: number;
+  /** Settles when the first read of the shared count has. */
   ready: Promise<void>;
+  loading: boolean;
 }
 
 export interface HitBatcher {
   /** Counts one hit on `key`; returns the count in the current window and the seconds until it ends. */
   hit(key: string): Promise<{ count: number; retryAfter: number }>;
-  /** Writes every pending hit (serve calls it before closing the database). */
-  flush(): Promise<void>;
+  /** Writes every pending hit and stops the timer (serve calls it before closing the database). */
+  close(): Promise<void>;
 }
 
 export function createHitBatcher(db: Database, windowSeconds: number, now: () => Date, logger: Logger): HitBatcher {
@@ -42,17 +42,20 @@ export function createHitBatcher(db: Database, windowSeconds: number, now: () =>
   const entries = new Map<string, Entry>();
   let timer: ReturnType<typeof setTimeout> | null = null;
   let flushing: Promise<void> = Promise.resolve();
+  let closed = false;
 
-  /** Quiet since its last sync, or its window is over, and nothing of it waits to be written. */
+  /** Quiet for a flush interval, or its window is over, and nothing of it is being read or waits to be written. */
   const stale = (entry: Entry, at: number): boolean =>
-    entry.pending === 0 && entry.writing === 0 && (at - entry.syncedAt > SYNC_AFTER_MS || entry.started + windowMs <= at);
+    !entry.loading &&
+    entry.pending === 0 &&
+    entry.writing === 0 &&
+    (at - entry.syncedAt > FLUSH_MS || entry.started + windowMs <= at);
 
   function read(key: string, at: number): Entry {
-    const entry: Entry = { count: 0, started: at, syncedAt: at, pending: 0, writing: 0, ready: Promise.resolve() };
-    entry.ready = addHits(db, [{ key, hits: 0 }], now(), windowMs).then(
-      ([row]) => {
-        entry.count = row?.count ?? 0;
-        entry.started = row?.started.getTime() ?? at;
+    const entry: Entry = { count: 0, started: at, syncedAt: at, pending: 0, writing: 0, ready: Promise.resolve(), loading: true };
+    entry.ready = readHits(db, key, now(), windowMs).then(
+      (shared) => {
+        Object.assign(entry, { count: shared.count, started: shared.started.getTime(), syncedAt: now().getTime(), loading: false });
       },
       (error) => {
         if (entries.get(key) === entry) entries.delete(key);
@@ -64,7 +67,7 @@ export function createHitBatcher(db: Database, windowSeconds: number, now: () =>
   }
 
   function schedule(): void {
-    if (timer) return;
+    if (timer || closed) return;
     timer = setTimeout(() => {
       timer = null;
       void flush();
@@ -109,6 +112,13 @@ export function createHitBatcher(db: Database, windowSeconds: number, now: () =>
     return flushing;
   }
 
+  async function close(): Promise<void> {
+    closed = true;
+    if (timer) clearTimeout(timer);
+    timer = null;
+    await flush();
+  }
+
   return {
     async hit(key) {
       const at = now().getTime();
@@ -124,6 +134,6 @@ export function createHitBatcher(db: Database, windowSeconds: number, now: () =>
       const count = entry.count + entry.writing + entry.pending;
       return { count, retryAfter: Math.max(1, Math.ceil((entry.started + windowMs - at) / 1000)) };
     },
-    flush,
+    close,
   };
 }

@@ -52,6 +52,13 @@ export interface CountedKey {
   started: Date;
 }
 
+/** A key's count in its current window: 0 when it has none or its window has ended. */
+export async function readHits(db: Db, key: string, now: Date, windowMs: number): Promise<{ count: number; started: Date }> {
+  const [row] = await db.select().from(rateLimits).where(eq(rateLimits.key, key));
+  if (!row || row.windowStartedAt.getTime() + windowMs <= now.getTime()) return { count: 0, started: now };
+  return { count: row.count, started: row.windowStartedAt };
+}
+
 /**
  * Adds `hits` to each key's count in one atomic upsert, starting a new window
  * for a key whose window has ended; returns the counts. Zero hits reads a
