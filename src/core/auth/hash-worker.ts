@@ -27,12 +27,21 @@ function lowerPriority(): void {
 
 lowerPriority();
 
+/** A stored hash Bun cannot read (unknown algorithm, damaged) matches no password. */
+function verify(password: string, hash: string): boolean {
+  try {
+    return Bun.password.verifySync(password, hash);
+  } catch {
+    return false;
+  }
+}
+
 self.onmessage = ({ data: job }: MessageEvent<HashJob>) => {
   try {
     const result =
       job.kind === "hash"
         ? Bun.password.hashSync(job.password, { algorithm: "argon2id", memoryCost: job.memoryKib, timeCost: job.timeCost })
-        : Bun.password.verifySync(job.password, job.hash);
+        : verify(job.password, job.hash);
     postMessage({ result } satisfies HashReply);
   } catch (error) {
     postMessage({ error: (error as Error).message ?? String(error) } satisfies HashReply);

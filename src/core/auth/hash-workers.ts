@@ -56,20 +56,34 @@ export function createHashWorkers(size: number): HashWorkers {
       else done?.resolve(data.result);
       next();
     };
-    thread.worker.onerror = (event) => {
-      // A thread that died takes its job with it; the next job starts a new thread.
-      threads.splice(threads.indexOf(thread), 1);
-      thread.worker.terminate();
-      thread.current?.reject(new Error(`password hashing thread failed: ${event.message}`));
-      next();
-    };
+    thread.worker.onerror = (event) => retire(thread, event.message);
+    thread.worker.addEventListener("close", () => retire(thread, "it exited"));
     threads.push(thread);
     return thread;
   }
 
+  /** A thread that died takes its job with it (that request fails); the next job starts a new thread. */
+  function retire(thread: Thread, why: string): void {
+    const index = threads.indexOf(thread);
+    if (index < 0) return;
+    threads.splice(index, 1);
+    thread.worker.terminate();
+    thread.current?.reject(new Error(`password hashing thread failed: ${why}`));
+    thread.current = null;
+    next();
+  }
+
   function next(): void {
     while (queue.length > 0) {
-      const thread = threads.find((t) => !t.current) ?? (threads.length < size ? spawn() : null);
+      let thread = threads.find((t) => !t.current);
+      if (!thread && threads.length < size) {
+        try {
+          thread = spawn();
+        } catch (error) {
+          queue.shift()!.reject(error as Error);
+          continue;
+        }
+      }
       if (!thread) return;
       thread.current = queue.shift()!;
       thread.worker.ref();

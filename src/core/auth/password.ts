@@ -24,7 +24,10 @@ export function checkPasswordStrength(password: string): void {
 export interface PasswordHasher {
   readonly cost: HashCost;
   hash(password: string): Promise<string>;
-  /** False for a wrong password and for a hash Bun cannot read; never throws. */
+  /**
+   * False for a wrong password and for a hash Bun cannot read. Throws only if
+   * hashing itself failed (its thread died): never taken for a wrong password.
+   */
   verify(password: string, hash: string): Promise<boolean>;
   /** True when the hash was made with other parameters or another algorithm (imported users, old cost). */
   needsRehash(hash: string): boolean;
@@ -51,13 +54,8 @@ export function createPasswordHasher(
       onWork(kind, (performance.now() - started) / 1000);
     }
   };
-  const verify = async (password: string, hash: string): Promise<boolean> => {
-    try {
-      return await timed("verify", () => workers.run({ kind: "verify", password, hash: normalizeForeignHash(hash) }));
-    } catch {
-      return false;
-    }
-  };
+  const verify = (password: string, hash: string): Promise<boolean> =>
+    timed("verify", () => workers.run({ kind: "verify", password, hash: normalizeForeignHash(hash) }));
   return {
     cost,
     hash: (password) => timed("hash", () => newHash(password)),
