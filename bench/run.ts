@@ -2,6 +2,8 @@
  * npm run bench — usersvc's performance, as ratios to baselines measured in
  * the same run on the same machine:
  *   floor:         a bare Bun.serve route answering small JSON (the runtime's limit)
+ *   read floor:    the same route reading one row by primary key first (bench/read-floor.ts),
+ *                  the limit of anything that reads the database once per request (refresh)
  *   hash ceiling:  raw Bun.password argon2id hashes per second, one per core
  *                  (register is compared with hash, login with verify: the
  *                  same cost in theory, verify measures ~8 % slower in Bun)
@@ -187,6 +189,16 @@ const env = {
 // First start creates (and migrates) the database; the timed start reopens it.
 const init = Bun.spawnSync({ cmd: [binary, "init-db"], env, stdout: "ignore", stderr: "inherit" });
 must(init.exitCode === 0, "init-db failed");
+const readFloorPort = 20000 + Math.floor(Math.random() * 20000);
+const readFloor = Bun.spawn({
+  cmd: [process.execPath, join(root, "bench", "read-floor.ts"), String(readFloorPort), ...(databaseUrl ? [databaseUrl] : [])],
+  stdout: "pipe",
+  stderr: "inherit",
+});
+await new Response(readFloor.stdout).body?.getReader().read();
+async function measureReadFloor(): Promise<WrkResult> {
+  return wrk(`http://127.0.0.1:${readFloorPort}/`, "me.lua", 32, { BENCH_TOKEN: "x" });
+}
 const port = 40000 + Math.floor(Math.random() * 20000);
 const started = performance.now();
 const server = Bun.spawn({ cmd: [binary, "serve", "--port", String(port), "--no-docs"], env, stdout: "ignore", stderr: "inherit" });
@@ -241,7 +253,10 @@ async function phase(name: string, path: string, script: string, connections: nu
 await phase("register", "/api/v1/users", "register.lua", cores * 4, "hash");
 await phase("login", "/api/v1/auth/login", "login.lua", cores * 4, "verify");
 const meAlone = await phase("GET /users/me", "/api/v1/users/me", "me.lua", 32, "floor");
-await phase("refresh", "/api/v1/auth/refresh", "refresh.lua", 32, "floor");
+await settle(server.pid);
+const readFloors = [await measureReadFloor()];
+const refreshed = await phase("refresh", "/api/v1/auth/refresh", "refresh.lua", 32, "floor");
+readFloors.push(await measureReadFloor());
 // /me while logins saturate the hash slots.
 await settle(server.pid);
 const verifyBefore = await measureCeiling("verify");
@@ -256,6 +271,8 @@ rows.push({ phase: "  (the login load itself)", result: loginDuring, rss: peakRs
 server.kill("SIGTERM");
 await server.exited;
 floor.kill();
+readFloor.kill();
+await readFloor.exited;
 await dropDatabase();
 rmSync(dataDir, { recursive: true, force: true });
 
@@ -285,4 +302,6 @@ for (const row of rows) {
   );
 }
 console.log("");
+const readFloorRps = mean(readFloors.map((r) => r.rps));
+console.log(`refresh vs the read floor (Bun.serve + one primary-key read, measured around it): ${refreshed.rps.toFixed(0)} vs ${readFloorRps.toFixed(0)} req/s (${pct(refreshed.rps / readFloorRps)})`);
 console.log(`/users/me p99 under login load: ${fixed(meUnderLoad.p99)} ms vs ${fixed(meAlone.p99)} ms alone (×${(meUnderLoad.p99 / meAlone.p99).toFixed(2)})`);
