@@ -20,7 +20,8 @@ RUN npm run build && ./dist/usersvc --version
 
 # Runtime stage: the binary is dynamically linked against glibc (libc, libm,
 # libpthread, libdl; `ldd dist/usersvc`) and dlopens libc.so.6 for flock(2) on
-# the data directory. Bun carries its own CA certificates, so none are installed.
+# the data directory and to lower the hashing threads' priority. Bun carries its
+# own CA certificates, so none are installed.
 FROM debian:bookworm-slim
 # Fixed ids, so a bind-mounted /data can be prepared with `chown 10001:10001`.
 RUN groupadd --system --gid 10001 usersvc \
