@@ -10,6 +10,7 @@ import { sessions, users } from "../../src/core/db/schema.ts";
 import { createAuthCache, type SessionWithUser } from "../../src/core/sessions/auth-cache.ts";
 import { updateUser } from "../../src/core/users/queries.ts";
 import { createAdmin, createPlainUser } from "../support/admin.ts";
+import { jwtClaims } from "../support/hooks.ts";
 import { registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
 
 let server: TestServer;
@@ -204,45 +205,47 @@ describe("what a user sees through the cache", () => {
 });
 
 // Refresh never goes through the cache: which refresh token is current must be read at that moment.
+const refreshOn = (on: TestServer, token: string) => on.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: token } });
+const claimsOf = (token: string) => jwtClaims(token) as { sid: string; jti: string };
+
+/** Logs in, rotates once, and has the instance cache the session (through /users/me). */
+async function cachedSession(on: TestServer) {
+  const { user, tokens } = await registerAndLogin(on.api);
+  const rotated = (await refreshOn(on, tokens.refresh_token)).body.data;
+  expect((await on.api("GET", "/api/v1/users/me", { token: rotated.access_token })).status).toBe(200);
+  return { user, first: tokens, rotated, sessionId: claimsOf(rotated.refresh_token).sid };
+}
+
+/** What another instance does on a refresh of `spent`: the next token, written without telling this instance. */
+async function rotateElsewhere(on: TestServer, userId: string, sessionId: string, spent: string): Promise<string> {
+  const nextJti = crypto.randomUUID();
+  await on.core.db
+    .update(sessions)
+    .set({ refreshJti: nextJti, previousJti: claimsOf(spent).jti, rotatedAt: on.clock.now() })
+    .where(eq(sessions.id, sessionId));
+  return on.core.tokens.mint({ sub: userId, sid: sessionId, jti: nextJti, type: "refresh", ttlSeconds: 3600 });
+}
+
 describe("refresh and the cache", () => {
-  const refresh = (token: string) => server.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: token } });
-  const claimsOf = (token: string): { sid: string; jti: string } => JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString());
-
-  /** Logs in, rotates once, and has this instance cache the session (through /users/me). */
-  async function cachedSession() {
-    const { user, tokens } = await registerAndLogin(server.api);
-    const rotated = (await refresh(tokens.refresh_token)).body.data;
-    expect((await server.api("GET", "/api/v1/users/me", { token: rotated.access_token })).status).toBe(200);
-    return { user, first: tokens, rotated, sessionId: claimsOf(rotated.refresh_token).sid };
-  }
-
-  /** What another instance does on a refresh of `spent`: the next token, written without telling this instance. */
-  async function rotateElsewhere(userId: string, sessionId: string, spent: string): Promise<string> {
-    const nextJti = crypto.randomUUID();
-    await server.core.db
-      .update(sessions)
-      .set({ refreshJti: nextJti, previousJti: claimsOf(spent).jti, rotatedAt: server.clock.now() })
-      .where(eq(sessions.id, sessionId));
-    return server.core.tokens.mint({ sub: userId, sid: sessionId, jti: nextJti, type: "refresh", ttlSeconds: 3600 });
-  }
+  const refresh = (token: string) => refreshOn(server, token);
 
   test("a logout on this instance refuses the session's refresh token on the very next request", async () => {
-    const { rotated } = await cachedSession();
+    const { rotated } = await cachedSession(server);
     expect((await server.api("POST", "/api/v1/auth/logout", { token: rotated.access_token })).status).toBe(200);
     const answer = await refresh(rotated.refresh_token);
     expect({ status: answer.status, code: answer.body.error.code }).toEqual({ status: 401, code: "SESSION_REVOKED" });
   });
 
   test("a revocation written behind the instance's back (SQL, another instance) refuses the refresh at once", async () => {
-    const { rotated, sessionId } = await cachedSession();
+    const { rotated, sessionId } = await cachedSession(server);
     await server.core.db.update(sessions).set({ revokedAt: new Date(), revokedReason: "test" }).where(eq(sessions.id, sessionId));
     const answer = await refresh(rotated.refresh_token);
     expect({ status: answer.status, code: answer.body.error.code }).toEqual({ status: 401, code: "SESSION_REVOKED" });
   });
 
   test("a token rotated by another instance since this one cached the session is rotated here, not taken for a reuse", async () => {
-    const { user, rotated, sessionId } = await cachedSession();
-    const next = await rotateElsewhere(user.id, sessionId, rotated.refresh_token);
+    const { user, rotated, sessionId } = await cachedSession(server);
+    const next = await rotateElsewhere(server, user.id, sessionId, rotated.refresh_token);
     const answer = await refresh(next);
     expect(answer.status).toBe(200);
     const [row] = await server.core.db.select().from(sessions).where(eq(sessions.id, sessionId));
@@ -251,7 +254,7 @@ describe("refresh and the cache", () => {
   });
 
   test("an old token presented to an instance with a cached session is detected as reused, and the session revoked", async () => {
-    const { first, rotated } = await cachedSession();
+    const { first, rotated } = await cachedSession(server);
     const reused = await refresh(first.refresh_token);
     expect({ status: reused.status, code: reused.body.error.code }).toEqual({ status: 401, code: "REFRESH_TOKEN_REUSED" });
     expect((await refresh(rotated.refresh_token)).status).toBe(401);
@@ -267,23 +270,14 @@ describe("refresh and the cache, with a grace", () => {
   afterAll(() => graced.stop());
 
   test("a stolen spent token is a reuse once another instance has rotated again, even while this one has the session cached", async () => {
-    const refresh = (token: string) => graced.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: token } });
-    const claimsOf = (token: string): { sid: string; jti: string } => JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString());
-    const { user, tokens: t1 } = await registerAndLogin(graced.api);
-    const t2 = (await refresh(t1.refresh_token)).body.data; // t1 spent, t2 current
-    expect((await graced.api("GET", "/api/v1/users/me", { token: t2.access_token })).status).toBe(200); // cached: current t2, previous t1
+    // t1 spent, t2 current; the instance caches: current t2, previous t1.
+    const { user, first: t1, rotated: t2, sessionId } = await cachedSession(graced);
     // The owner refreshes t2 on another instance: t3 is current, t2 previous.
-    const sessionId = claimsOf(t2.refresh_token).sid;
-    const t3Jti = crypto.randomUUID();
-    await graced.core.db
-      .update(sessions)
-      .set({ refreshJti: t3Jti, previousJti: claimsOf(t2.refresh_token).jti, rotatedAt: graced.clock.now() })
-      .where(eq(sessions.id, sessionId));
+    const t3 = await rotateElsewhere(graced, user.id, sessionId, t2.refresh_token);
 
     // Within the grace of t1's rotation, but t1 is two rotations old: a thief's replay.
-    const stolen = await refresh(t1.refresh_token);
+    const stolen = await refreshOn(graced, t1.refresh_token);
     expect({ status: stolen.status, code: stolen.body.error.code }).toEqual({ status: 401, code: "REFRESH_TOKEN_REUSED" });
-    const t3 = await graced.core.tokens.mint({ sub: user.id, sid: sessionId, jti: t3Jti, type: "refresh", ttlSeconds: 3600 });
-    expect((await refresh(t3)).status).toBe(401); // the whole session is gone
+    expect((await refreshOn(graced, t3)).status).toBe(401); // the whole session is gone
   });
 });

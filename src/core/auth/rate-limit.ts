@@ -61,9 +61,9 @@ export async function readHits(db: Db, key: string, now: Date, windowMs: number)
 
 /**
  * Adds `hits` to each key's count in one atomic upsert, starting a new window
- * for a key whose window has ended; returns the counts. Zero hits reads a
- * key's current count. Keys must be distinct; they are written in sorted order
- * so that two batches never wait on each other's rows in opposite orders.
+ * for a key whose window has ended; returns the counts. Keys must be
+ * distinct; they are written in sorted order so that two batches never wait
+ * on each other's rows in opposite orders.
  */
 export async function addHits(db: Db, counts: { key: string; hits: number }[], now: Date, windowMs: number): Promise<CountedKey[]> {
   if (counts.length === 0) return [];

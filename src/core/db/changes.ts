@@ -16,10 +16,10 @@ export type ChangeListener = (change: Change) => void;
 
 const listeners = new WeakMap<Database, Set<ChangeListener>>();
 /** Open transactions of a watched database, and what they have changed so far. */
-const pendingIn = new WeakMap<object, { root: Database; changes: Change[] }>();
+const pendingIn = new WeakMap<object, Change[]>();
 
-/** Calls `listener` for every committed change to users or sessions made through `db`; returns the unsubscribe. */
-export function watchChanges(db: Database, listener: ChangeListener): () => void {
+/** Calls `listener` for every committed change to users or sessions made through `db`. */
+export function watchChanges(db: Database, listener: ChangeListener): void {
   let set = listeners.get(db);
   if (!set) {
     set = new Set();
@@ -27,13 +27,12 @@ export function watchChanges(db: Database, listener: ChangeListener): () => void
     announceAfterTransactions(db);
   }
   set.add(listener);
-  return () => set.delete(listener);
 }
 
 /** Records that a write through `db` (the database or one of its transactions) touched `change`. */
 export function changed(db: Db, change: Change): void {
   const pending = pendingIn.get(db);
-  if (pending) pending.changes.push(change);
+  if (pending) pending.push(change);
   else announce(db as Database, change);
 }
 
@@ -54,7 +53,7 @@ function announceAfterTransactions(db: Database): void {
     const changes: Change[] = [];
     try {
       return await transaction(async (tx) => {
-        pendingIn.set(tx, { root: db, changes });
+        pendingIn.set(tx, changes);
         return run(tx);
       }, config);
     } finally {
