@@ -3,6 +3,7 @@
  * caller merges in first), validated as a whole so every bad setting is
  * reported, each on one line naming its variable.
  */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 
@@ -25,6 +26,8 @@ export interface Config {
   /** A .ts/.js hooks module or an executable (SPEC §6). */
   hooksPath: string | null;
   hookTimeoutMs: number;
+  /** Variables a script hook gets besides PATH, HOME, LANG, TZ and LC_*: its environment is an allow-list. */
+  hookEnv: string[];
   webhookUrl: string | null;
   /** Standard Webhooks secret, `whsec_` + base64. */
   webhookSecret: string | null;
@@ -34,6 +37,12 @@ export interface Config {
   loginMaxAttempts: number;
   /** Seconds of a rate-limit window. */
   loginWindow: number;
+  /** Seconds between two emails sent on request (verification resend, password reset) to one account. */
+  emailCooldown: number;
+  /** Seconds after a sign-in during which sensitive self-service changes need no password (step-up). */
+  privilegedMaxAge: number;
+  /** Absolute lifetime of a session in seconds: refresh never extends it past this. */
+  sessionMaxAge: number;
   /** Requests per client IP and window for register, forgot-password, refresh, verification and MFA codes. */
   rateLimitPerIp: number;
   /** argon2id memory cost, KiB. */
@@ -46,6 +55,8 @@ export interface Config {
   metrics: "on" | "off" | number;
   /** How long an instance may reuse a session check for changes made elsewhere (0: never). */
   authCacheMs: number;
+  /** A Have I Been Pwned SHA-1 "ordered by hash" file; new passwords found in it are refused. */
+  breachedPasswordsPath: string | null;
 }
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -94,11 +105,23 @@ export function loadConfig(env: Env): Config {
   if (badOrigins.length > 0) {
     problems.push(`USERSVC_CORS_ORIGINS must list origins like https://app.example.com (or *); not: ${badOrigins.join(", ")}`);
   }
+  const hookEnv = (read.string("USERSVC_HOOK_ENV") ?? "")
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const badHookEnv = hookEnv.filter((n) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(n));
+  if (badHookEnv.length > 0) {
+    problems.push(`USERSVC_HOOK_ENV must list environment variable names like SMTP_HOST,SMTP_PORT; not: ${badHookEnv.join(", ")}`);
+  }
   const metricsSetting = (read.string("USERSVC_METRICS") ?? "on").toLowerCase();
   let metrics: Config["metrics"] = "on";
   if (metricsSetting === "off" || metricsSetting === "on") metrics = metricsSetting;
   else if (/^\d+$/.test(metricsSetting) && Number(metricsSetting) > 0 && Number(metricsSetting) <= 65535) metrics = Number(metricsSetting);
   else problems.push(`USERSVC_METRICS must be on, off or a port number (got "${metricsSetting}")`);
+  const breachedPasswords = read.string("USERSVC_BREACHED_PASSWORDS");
+  const breachedPasswordsPath = breachedPasswords === null ? null : resolve(breachedPasswords);
+  const breachedProblem = breachedPasswordsPath === null ? null : checkBreachedPasswordsFile(breachedPasswordsPath);
+  if (breachedProblem !== null) problems.push(`USERSVC_BREACHED_PASSWORDS: ${breachedProblem}`);
   const logLevel = (read.string("LOG_LEVEL") ?? "info").toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
@@ -121,20 +144,52 @@ export function loadConfig(env: Env): Config {
     requireVerifiedEmail: read.boolean("USERSVC_REQUIRE_VERIFIED_EMAIL", false),
     hooksPath: read.string("USERSVC_HOOKS"),
     hookTimeoutMs: read.integer("USERSVC_HOOK_TIMEOUT_MS", 5000, { min: 1, max: 600_000 }),
+    hookEnv,
     webhookUrl,
     webhookSecret,
     corsOrigins,
     loginMaxAttempts: read.integer("USERSVC_LOGIN_MAX_ATTEMPTS", 5, { min: 1 }),
     loginWindow: read.integer("USERSVC_LOGIN_WINDOW", 900, { min: 1 }),
+    emailCooldown: read.integer("USERSVC_EMAIL_COOLDOWN", 60, { min: 0, max: 86_400 }),
+    privilegedMaxAge: read.integer("USERSVC_PRIVILEGED_MAX_AGE", 900, { min: 0 }),
+    sessionMaxAge: read.integer("USERSVC_SESSION_MAX_AGE", 2_592_000, { min: 1 }),
     rateLimitPerIp: read.integer("USERSVC_RATE_LIMIT_PER_IP", 30, { min: 1 }),
     hashMemoryKib: read.integer("USERSVC_HASH_MEMORY_KIB", 65536, { min: 1024, max: 4_194_304 }),
     hashTimeCost: read.integer("USERSVC_HASH_TIME_COST", 2, { min: 1, max: 100 }),
     hashConcurrency: read.integer("USERSVC_HASH_CONCURRENCY", availableParallelism(), { min: 1, max: 1024 }),
     authCacheMs: read.integer("USERSVC_AUTH_CACHE_MS", 1000, { min: 0, max: 1000 }),
     metrics,
+    breachedPasswordsPath,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * Null when `path` is a readable file whose first line is `SHA1:COUNT` (40
+ * uppercase hex digits): the "ordered by hash" SHA-1 download, not the NTLM
+ * one. Only that line is read; lookups never load the file (core/auth/breached.ts).
+ */
+function checkBreachedPasswordsFile(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (error) {
+    return `cannot open ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return `${path} is not a file`;
+    const head = Buffer.alloc(64);
+    const bytes = readSync(fd, head, 0, head.length, 0);
+    if (!/^[0-9A-F]{40}:\d+(\r?\n|$)/.test(head.toString("latin1", 0, bytes))) {
+      return `${path} does not start with a SHA1:COUNT line (the Have I Been Pwned SHA-1 file ordered by hash)`;
+    }
+    return null;
+  } catch (error) {
+    return `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function isWebhookSecret(secret: string): boolean {

@@ -28,6 +28,9 @@ describe("loadConfig", () => {
       refreshTtl: 2_592_000,
       refreshGrace: 0,
       purgeAfterDays: 30,
+      emailCooldown: 60,
+      privilegedMaxAge: 900,
+      sessionMaxAge: 2_592_000,
       trustProxy: false,
       requireVerifiedEmail: false,
       hooksPath: null,
@@ -43,6 +46,7 @@ describe("loadConfig", () => {
       hashConcurrency: availableParallelism(),
       authCacheMs: 1000,
       metrics: "on",
+      breachedPasswordsPath: null,
     });
   });
 
@@ -81,8 +85,36 @@ describe("loadConfig", () => {
       "postgresql://u@h:5432/db",
       0,
       10,
-      true,
+      { hops: 1 },
     ]);
+  });
+
+  test("USERSVC_TRUST_PROXY takes false, a number of hops (true meaning 1), or a list of proxy addresses and CIDRs", () => {
+    const trustProxy = (value: string) => loadConfig({ USERSVC_TRUST_PROXY: value }).trustProxy;
+    expect(["false", "0", "off", "no"].map(trustProxy)).toEqual([false, false, false, false]);
+    expect(["1", "true", "yes", "on", "3"].map(trustProxy)).toEqual([{ hops: 1 }, { hops: 1 }, { hops: 1 }, { hops: 1 }, { hops: 3 }]);
+    expect(trustProxy(" 10.0.0.0/8, 127.0.0.1,::1 ,fd00::/8,172.16.0.0/12 ")).toEqual({
+      proxies: ["10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8", "172.16.0.0/12"],
+    });
+    expect(trustProxy("loopback,uniquelocal")).toEqual({ proxies: ["loopback", "uniquelocal"] });
+  });
+
+  test("a USERSVC_TRUST_PROXY that is neither is refused with what was wrong in it", () => {
+    expect(problemsOf({ USERSVC_TRUST_PROXY: "10.0.0.0/33,proxy.internal,10.0.0.1" })).toEqual([
+      "USERSVC_TRUST_PROXY must be false, a number of proxy hops, or a comma-separated list of proxy IPs/CIDRs; not: 10.0.0.0/33, proxy.internal",
+    ]);
+    for (const value of ["maybe", "-1", "1.5", "10.0.0.0/", "::1/129", "256.0.0.1", "10.0.0.0/8,,bad", "100"]) {
+      expect(problemsOf({ USERSVC_TRUST_PROXY: value }).map((p) => p.split(" ")[0])).toEqual(["USERSVC_TRUST_PROXY"]);
+    }
+  });
+
+  test("USERSVC_METRICS_TOKEN is unset by default and must be at least 16 printable characters without spaces", () => {
+    expect(loadConfig({}).metricsToken).toBeNull();
+    expect(loadConfig({ USERSVC_METRICS_TOKEN: "s3cret-scrape-token-123" }).metricsToken).toBe("s3cret-scrape-token-123");
+    expect(problemsOf({ USERSVC_METRICS_TOKEN: "short" })).toEqual([
+      "USERSVC_METRICS_TOKEN must be at least 16 characters, printable ASCII without spaces",
+    ]);
+    expect(problemsOf({ USERSVC_METRICS_TOKEN: "sixteen chars with spaces" }).map((p) => p.split(" ")[0])).toEqual(["USERSVC_METRICS_TOKEN"]);
   });
 
   test("a webhook URL needs a Standard Webhooks secret", () => {

@@ -13,6 +13,7 @@ import { hashCommand } from "./commands/hash.ts";
 import { hooksCommand } from "./commands/hooks.ts";
 import { initDbCommand } from "./commands/init-db.ts";
 import { keysCommand } from "./commands/keys.ts";
+import { mfaCommand } from "./commands/mfa.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { transferCommands } from "./commands/transfer.ts";
 import { usersCommand } from "./commands/users.ts";
@@ -79,6 +80,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     createAdminCommand(ctx),
     ...blockCommands(ctx),
     usersCommand(ctx),
+    mfaCommand(ctx),
     ...transferCommands(ctx),
     auditCommand(ctx),
     keysCommand(ctx),

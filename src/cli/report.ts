@@ -8,6 +8,7 @@ import { dropDb } from "./commands/drop-db.ts";
 import { eventsList, eventsRetry } from "./commands/events.ts";
 import { initDb } from "./commands/init-db.ts";
 import { keysRotate } from "./commands/keys.ts";
+import { mfaReset } from "./commands/mfa.ts";
 import { exportCommand, importCommand } from "./commands/transfer.ts";
 import { usersList, usersShow } from "./commands/users.ts";
 import type { CoreCommand } from "./core-command.ts";
@@ -15,7 +16,7 @@ import { CancelledError, OperationalError, type Output, UsageError } from "./io.
 
 /** Every database command, by name: the control socket runs these for other processes. */
 export const CORE_COMMANDS: ReadonlyMap<string, CoreCommand<unknown>> = new Map(
-  ([initDb, dropDb, createAdmin, block, unblock, usersList, usersShow, exportCommand, importCommand, auditVerify, eventsList, eventsRetry, keysRotate] as CoreCommand<never>[]).map((c) => [c.name, c as CoreCommand<unknown>]),
+  ([initDb, dropDb, createAdmin, block, unblock, usersList, usersShow, exportCommand, importCommand, auditVerify, eventsList, eventsRetry, keysRotate, mfaReset] as CoreCommand<never>[]).map((c) => [c.name, c as CoreCommand<unknown>]),
 );
 
 export function reportError(error: unknown, out: Output): number {

@@ -20,6 +20,7 @@ export const ERROR_MESSAGES = {
   WRONG_PASSWORD: "The current password is incorrect",
   INVALID_OR_EXPIRED_TOKEN: "The token is invalid, expired or already used",
   ACCOUNT_BLOCKED: "This account is blocked",
+  REAUTHENTICATION_REQUIRED: "Confirm it is you: give your current password (password) or sign in again",
   EMAIL_NOT_VERIFIED: "The email address has not been verified",
   FORBIDDEN: "You are not allowed to do this",
   HOOK_REJECTED: "Rejected by a usersvc hook",

@@ -95,6 +95,7 @@ export type EventType =
   | "user.deleted"
   | "user.restored"
   | "user.purged"
+  | "user.mfa_reset"
   | "session.revoked"
   | "balance.changed";
 

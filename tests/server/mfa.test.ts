@@ -1,11 +1,28 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Secret, TOTP } from "otpauth";
+import { randomBytes } from "node:crypto";
+import { sha256Hex } from "../../src/core/auth/digest.ts";
+import { oneTimeTokens } from "../../src/core/db/schema.ts";
+import { updateUser } from "../../src/core/users/queries.ts";
+import { createAdmin } from "../support/admin.ts";
 import { registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer({ USERSVC_LOGIN_MAX_ATTEMPTS: "3" });
+  server = await startTestServer({ USERSVC_LOGIN_MAX_ATTEMPTS: "3", USERSVC_TRUST_PROXY: "1" });
+  // Each request from its own client IP: these tests trip the per-account limit, never the per-IP one.
+  const api = server.api;
+  let ip = 0;
+  server.api = (method, path, options = {}) =>
+    api(method, path, { ...options, headers: { "x-forwarded-for": `10.1.${(ip >> 8) & 255}.${ip++ & 255}`, ...options.headers } });
 });
+
+/** Registers, marks the email verified (as following the emailed link would) and logs in. */
+async function verifiedUser() {
+  const registered = await registerAndLogin(server.api);
+  await updateUser(server.core.db, registered.user.id, { isVerified: true }, server.clock.now());
+  return registered;
+}
 afterAll(() => server.stop());
 
 function codeAt(secret: string, offsetSteps = 0): string {
@@ -15,14 +32,14 @@ function codeAt(secret: string, offsetSteps = 0): string {
 
 /** A user with a confirmed TOTP factor; the clock is moved past the confirming code's step. */
 async function enrolledUser() {
-  const { input, tokens } = await registerAndLogin(server.api);
+  const { input, user, tokens } = await verifiedUser();
   const token = tokens.access_token;
   const enroll = await server.api("POST", "/api/v1/users/me/mfa/enroll", { token });
   const secret: string = enroll.body.data.secret;
   const confirm = await server.api("POST", "/api/v1/users/me/mfa/confirm", { token, body: { code: codeAt(secret) } });
   expect(confirm.status).toBe(200);
   server.clock.advance(30);
-  return { input, secret, token, recovery: confirm.body.data.recovery_codes as string[] };
+  return { input, user, secret, token, refreshToken: tokens.refresh_token, recovery: confirm.body.data.recovery_codes as string[] };
 }
 
 const login = (input: { email: string; password: string }) =>
@@ -31,7 +48,7 @@ const verify = (mfa_token: string, code: string) => server.api("POST", "/api/v1/
 
 describe("TOTP enrollment", () => {
   test("enroll answers a base32 secret and an otpauth URI; until confirmed, login still answers tokens", async () => {
-    const { input, tokens } = await registerAndLogin(server.api);
+    const { input, tokens } = await verifiedUser();
     const enroll = await server.api("POST", "/api/v1/users/me/mfa/enroll", { token: tokens.access_token });
     expect(enroll.status).toBe(200);
     expect(enroll.body.data.secret).toMatch(/^[A-Z2-7]{32}$/);
@@ -41,7 +58,7 @@ describe("TOTP enrollment", () => {
   });
 
   test("confirm refuses a wrong code and accepts the right one, answering ten distinct recovery codes", async () => {
-    const { tokens } = await registerAndLogin(server.api);
+    const { tokens } = await verifiedUser();
     const token = tokens.access_token;
     const secret = (await server.api("POST", "/api/v1/users/me/mfa/enroll", { token })).body.data.secret;
     const wrong = await server.api("POST", "/api/v1/users/me/mfa/confirm", { token, body: { code: "000000" } });
@@ -110,5 +127,98 @@ describe("login with TOTP", () => {
     expect([wrong.status, wrong.body.error.code]).toEqual([400, "WRONG_PASSWORD"]);
     expect((await server.api("DELETE", "/api/v1/users/me/mfa", { token, body: { password: input.password } })).status).toBe(200);
     expect((await login(input)).body.data.access_token).toBeString();
+  });
+});
+
+describe("step-up and factors that need a verified email", () => {
+  test("enrolling needs a verified email: otherwise 403 EMAIL_NOT_VERIFIED and nothing stored", async () => {
+    const { tokens } = await registerAndLogin(server.api);
+    const res = await server.api("POST", "/api/v1/users/me/mfa/enroll", { token: tokens.access_token });
+    expect([res.status, res.body.error.code]).toEqual([403, "EMAIL_NOT_VERIFIED"]);
+    expect((await server.api("GET", "/api/v1/users/me/mfa", { token: tokens.access_token })).body.data).toEqual({ enabled: false, pending: false });
+  });
+
+  test("past USERSVC_PRIVILEGED_MAX_AGE, enrol, disable and new recovery codes need the password", async () => {
+    const { input, refreshToken } = await enrolledUser();
+    // Refreshing keeps the session alive but does not make its sign-in any more recent.
+    server.clock.advance(901);
+    const token = await refreshed(refreshToken);
+    for (const [method, path] of [["POST", "/api/v1/users/me/mfa/recovery-codes"], ["DELETE", "/api/v1/users/me/mfa"]] as const) {
+      const res = await server.api(method, path, { token });
+      expect([res.status, res.body.error.code]).toEqual([403, "REAUTHENTICATION_REQUIRED"]);
+      const wrong = await server.api(method, path, { token, body: { password: "not the password" } });
+      expect([wrong.status, wrong.body.error.code]).toEqual([400, "WRONG_PASSWORD"]);
+    }
+    const codes = await server.api("POST", "/api/v1/users/me/mfa/recovery-codes", { token, body: { password: input.password } });
+    expect(codes.status).toBe(200);
+    expect(codes.body.data.recovery_codes).toHaveLength(10);
+    expect((await server.api("GET", "/api/v1/users/me/mfa", { token })).body.data.enabled).toBe(true);
+
+    const fresh = await verifiedUser();
+    server.clock.advance(901);
+    const freshToken = await refreshed(fresh.tokens.refresh_token);
+    const stale = await server.api("POST", "/api/v1/users/me/mfa/enroll", { token: freshToken });
+    expect([stale.status, stale.body.error.code]).toEqual([403, "REAUTHENTICATION_REQUIRED"]);
+    const withPassword = await server.api("POST", "/api/v1/users/me/mfa/enroll", {
+      token: freshToken,
+      body: { password: fresh.input.password },
+    });
+    expect(withPassword.status).toBe(200);
+  });
+
+  test("within the privileged window, disabling needs no password", async () => {
+    const { input, token } = await enrolledUser();
+    expect((await server.api("DELETE", "/api/v1/users/me/mfa", { token })).status).toBe(200);
+    expect((await login(input)).body.data.access_token).toBeString();
+  });
+
+  test("regenerated recovery codes replace the old ones", async () => {
+    const { input, token, recovery } = await enrolledUser();
+    const fresh = (await server.api("POST", "/api/v1/users/me/mfa/recovery-codes", { token })).body.data.recovery_codes as string[];
+    expect((await verify((await login(input)).body.data.mfa_token, recovery[0]!)).status).toBe(401);
+    expect((await verify((await login(input)).body.data.mfa_token, fresh[0]!)).status).toBe(200);
+  });
+
+  test("a password reset leaves the second factor in place: login still asks for a code", async () => {
+    const { input, user } = await enrolledUser();
+    const token = await resetTokenFor(user.id);
+    const newPassword = "a brand new passphrase";
+    expect((await server.api("POST", "/api/v1/auth/reset-password", { body: { token, new_password: newPassword } })).status).toBe(200);
+    const after = await login({ email: input.email, password: newPassword });
+    expect(after.body.data).toEqual({ mfa_required: true, mfa_token: expect.any(String), expires_in: 300 });
+  });
+});
+
+/** A reset token as the emailed link would carry it (no hooks here to receive the event). */
+async function resetTokenFor(userId: string): Promise<string> {
+  const token = randomBytes(32).toString("base64url");
+  const now = server.clock.now();
+  await server.core.db.insert(oneTimeTokens).values({
+    tokenHash: sha256Hex(token),
+    userId,
+    purpose: "reset_password",
+    expiresAt: new Date(now.getTime() + 3_600_000),
+    createdAt: now,
+  });
+  return token;
+}
+
+async function refreshed(refreshToken: string): Promise<string> {
+  const res = await server.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: refreshToken } });
+  expect(res.status).toBe(200);
+  return res.body.data.access_token;
+}
+
+describe("POST /api/v1/admin/users/{id}/mfa/reset", () => {
+  test("an admin removes a user's factor (audited as user.mfa_reset); the user signs in with the password alone", async () => {
+    const admin = await createAdmin(server);
+    const { input, user, token } = await enrolledUser();
+    const denied = await server.api("POST", `/api/v1/admin/users/${user.id}/mfa/reset`, { token });
+    expect(denied.status).toBe(403);
+    const reset = await server.api("POST", `/api/v1/admin/users/${user.id}/mfa/reset`, { token: admin.token });
+    expect([reset.status, reset.body.data]).toEqual([200, { mfa_enabled: false, removed: true }]);
+    expect((await login(input)).body.data.access_token).toBeString();
+    const audit = await server.api("GET", `/api/v1/admin/audit?event=user.mfa_reset&user_id=${user.id}`, { token: admin.token });
+    expect(audit.body.data.items).toEqual([expect.objectContaining({ event: "user.mfa_reset", actor: { type: "admin", id: admin.id }, target_id: user.id })]);
   });
 });

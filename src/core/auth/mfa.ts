@@ -11,13 +11,16 @@ import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
 import { Secret, TOTP } from "otpauth";
 import type { Actor } from "../audit/actor.ts";
 import type { Core } from "../core.ts";
+import type { Db } from "../db/client.ts";
 import { mfaFactors, mfaRecoveryCodes, oneTimeTokens } from "../db/schema.ts";
 import { DomainError } from "../errors.ts";
 import { recordChange } from "../events/record.ts";
-import { findPasswordHash, findUserById } from "../users/queries.ts";
+import { findUserById } from "../users/queries.ts";
 import { isBlocked, type UserRecord } from "../users/user.ts";
 import { sha256Hex } from "./digest.ts";
-import { assertUnderLimit, clearLimit, countHit, throttle } from "./rate-limit.ts";
+import { reserveAttempt } from "./attempts.ts";
+import { throttle } from "./rate-limit.ts";
+import { requirePrivileged } from "./step-up.ts";
 
 const PERIOD = 30;
 const CHALLENGE_TTL_MS = 5 * 60_000;
@@ -43,8 +46,24 @@ export async function isMfaEnabled(core: Core, userId: string): Promise<boolean>
   return (await mfaStatus(core, userId)).enabled;
 }
 
-/** A new secret; replaces an unconfirmed one. Refused while a confirmed factor exists. */
-export async function enrollMfa(core: Core, user: UserRecord): Promise<{ secret: string; otpauth_uri: string }> {
+/** Who asks for a change of factors, and how they proved it is them (step-up). */
+export interface FactorChange {
+  user: UserRecord;
+  session: { createdAt: Date };
+  /** The current password; without it the session must have signed in recently. */
+  password?: string;
+  ip: string | null;
+}
+
+/**
+ * A new secret; replaces an unconfirmed one. Refused while a confirmed
+ * factor exists, and for an unverified email: whoever registered someone
+ * else's address must not be able to lock its owner out with a factor.
+ */
+export async function enrollMfa(core: Core, change: FactorChange): Promise<{ secret: string; otpauth_uri: string }> {
+  const { user } = change;
+  if (!user.isVerified) throw new DomainError("EMAIL_NOT_VERIFIED", "Verify your email address before turning on two-factor authentication");
+  await requirePrivileged(core, user, change.session, change.password, change.ip);
   if (await isMfaEnabled(core, user.id)) {
     throw new DomainError("VALIDATION_ERROR", "two-factor authentication is already on; disable it first");
   }
@@ -60,28 +79,67 @@ export async function confirmMfa(core: Core, actor: Actor, user: UserRecord, cod
   const [factor] = await core.db.select().from(mfaFactors).where(eq(mfaFactors.userId, user.id));
   if (!factor || factor.confirmedAt) throw new DomainError("VALIDATION_ERROR", "enroll first: POST /users/me/mfa/enroll");
   if (!(await acceptTotp(core, user, factor.secret, code))) throw new DomainError("INVALID_CREDENTIALS", "The code is not valid");
-  const codes = Array.from({ length: RECOVERY_CODES }, () => {
-    const raw = randomBytes(5).toString("hex");
-    return `${raw.slice(0, 5)}-${raw.slice(5)}`;
-  });
+  const codes = newRecoveryCodes();
   await core.db.transaction(async (tx) => {
     await tx.update(mfaFactors).set({ confirmedAt: core.now() }).where(eq(mfaFactors.userId, user.id));
-    await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, user.id));
-    await tx.insert(mfaRecoveryCodes).values(codes.map((c) => ({ codeHash: sha256Hex(c), userId: user.id })));
+    await replaceRecoveryCodes(tx, user.id, codes);
     await recordChange(core, tx, { type: "user.updated", actor, user, data: { fields: ["mfa"], mfa: "enabled" } });
   });
   return { recovery_codes: codes };
 }
 
-export async function disableMfa(core: Core, actor: Actor, user: UserRecord, password: string): Promise<{ mfa_enabled: false }> {
-  const hash = await findPasswordHash(core.db, user.id);
-  if (!hash || !(await core.passwords.verify(password, hash))) throw new DomainError("WRONG_PASSWORD");
+/** Ten new recovery codes; the old ones stop working. */
+export async function regenerateRecoveryCodes(core: Core, actor: Actor, change: FactorChange): Promise<{ recovery_codes: string[] }> {
+  await requirePrivileged(core, change.user, change.session, change.password, change.ip);
+  if (!(await isMfaEnabled(core, change.user.id))) throw new DomainError("VALIDATION_ERROR", "two-factor authentication is off");
+  const codes = newRecoveryCodes();
   await core.db.transaction(async (tx) => {
-    const removed = await tx.delete(mfaFactors).where(eq(mfaFactors.userId, user.id)).returning({ userId: mfaFactors.userId });
-    await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, user.id));
-    if (removed.length > 0) await recordChange(core, tx, { type: "user.updated", actor, user, data: { fields: ["mfa"], mfa: "disabled" } });
+    await replaceRecoveryCodes(tx, change.user.id, codes);
+    await recordChange(core, tx, { type: "user.updated", actor, user: change.user, data: { fields: ["mfa"], mfa: "recovery_codes_regenerated" } });
+  });
+  return { recovery_codes: codes };
+}
+
+export async function disableMfa(core: Core, actor: Actor, change: FactorChange): Promise<{ mfa_enabled: false }> {
+  await requirePrivileged(core, change.user, change.session, change.password, change.ip);
+  await core.db.transaction(async (tx) => {
+    if (await removeFactors(tx, change.user.id)) {
+      await recordChange(core, tx, { type: "user.updated", actor, user: change.user, data: { fields: ["mfa"], mfa: "disabled" } });
+    }
   });
   return { mfa_enabled: false };
+}
+
+/**
+ * An admin's or operator's reset for a user who lost their factor: removes
+ * it and the recovery codes, audited as `user.mfa_reset`.
+ */
+export async function resetMfa(core: Core, actor: Actor, userId: string): Promise<{ mfa_enabled: false; removed: boolean }> {
+  return core.db.transaction(async (tx) => {
+    const user = await findUserById(tx, userId);
+    if (!user) throw new DomainError("USER_NOT_FOUND");
+    const removed = await removeFactors(tx, userId);
+    if (removed) await recordChange(core, tx, { type: "user.mfa_reset", actor, user });
+    return { mfa_enabled: false as const, removed };
+  });
+}
+
+async function removeFactors(tx: Db, userId: string): Promise<boolean> {
+  const removed = await tx.delete(mfaFactors).where(eq(mfaFactors.userId, userId)).returning({ userId: mfaFactors.userId });
+  await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, userId));
+  return removed.length > 0;
+}
+
+function newRecoveryCodes(): string[] {
+  return Array.from({ length: RECOVERY_CODES }, () => {
+    const raw = randomBytes(5).toString("hex");
+    return `${raw.slice(0, 5)}-${raw.slice(5)}`;
+  });
+}
+
+async function replaceRecoveryCodes(tx: Db, userId: string, codes: string[]): Promise<void> {
+  await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, userId));
+  await tx.insert(mfaRecoveryCodes).values(codes.map((c) => ({ codeHash: sha256Hex(c), userId })));
 }
 
 /** Login's second step: a single-use token for POST /auth/mfa/verify, valid 5 minutes. */
@@ -113,8 +171,8 @@ export async function completeMfaChallenge(core: Core, mfaToken: string, code: s
     .from(oneTimeTokens)
     .where(and(eq(oneTimeTokens.tokenHash, tokenHash), eq(oneTimeTokens.purpose, "mfa_login"), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, now)));
   if (!challenge) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
-  const limitKey = `mfa:user:${challenge.userId}`;
-  await assertUnderLimit(core, [limitKey], core.config.loginMaxAttempts);
+  // The same per-account counter as passwords: a locked account can use neither.
+  const attempt = await reserveAttempt(core, { userId: challenge.userId }, ip);
 
   const user = await findUserById(core.db, challenge.userId);
   const [factor] = await core.db.select().from(mfaFactors).where(eq(mfaFactors.userId, challenge.userId));
@@ -123,7 +181,6 @@ export async function completeMfaChallenge(core: Core, mfaToken: string, code: s
   }
   const accepted = (await acceptTotp(core, user, factor.secret, code)) || (await spendRecoveryCode(core, user.id, code));
   if (!accepted) {
-    await countHit(core, [limitKey]);
     throw new DomainError("INVALID_CREDENTIALS", "The code is not valid");
   }
   const spent = await core.db
@@ -132,7 +189,7 @@ export async function completeMfaChallenge(core: Core, mfaToken: string, code: s
     .where(and(eq(oneTimeTokens.tokenHash, tokenHash), isNull(oneTimeTokens.usedAt)))
     .returning({ userId: oneTimeTokens.userId });
   if (spent.length === 0) throw new DomainError("INVALID_OR_EXPIRED_TOKEN"); // a concurrent request used it
-  await clearLimit(core, limitKey);
+  await attempt.succeeded();
   return user;
 }
 

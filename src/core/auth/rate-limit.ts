@@ -3,48 +3,19 @@
  * sharing it: fixed windows of USERSVC_LOGIN_WINDOW seconds, counted with one
  * atomic upsert per hit.
  *
- * - Login: failures per account and per client IP; once either reaches
- *   USERSVC_LOGIN_MAX_ATTEMPTS, every login for it (a correct password too)
- *   answers 429 until the window ends. A success clears the account's count.
+ * - Attempts at a secret (login, second factor, current password): per
+ *   account and per client IP, reserved before checking (attempts.ts).
  * - Register, forgot-password, refresh, email verification and MFA codes:
  *   every request per client IP, at most USERSVC_RATE_LIMIT_PER_IP a window.
  */
-import { and, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, eq, lt, sql } from "drizzle-orm";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
-import { sha256Hex } from "./digest.ts";
 import { rows } from "../db/migrate.ts";
 import { rateLimits } from "../db/schema.ts";
 import { RateLimitError } from "../errors.ts";
 
-export type ThrottledAction = "register" | "forgot_password" | "refresh" | "verify_email" | "mfa";
-
-/** Throws RATE_LIMITED when any of `keys` has `max` hits in the current window. */
-export async function assertUnderLimit(core: Core, keys: string[], max: number): Promise<void> {
-  if (keys.length === 0) return;
-  const now = core.now();
-  const windowMs = core.config.loginWindow * 1000;
-  const found = await core.db.select().from(rateLimits).where(inArray(rateLimits.key, keys));
-  let retryAfter = 0;
-  for (const row of found) {
-    const ends = row.windowStartedAt.getTime() + windowMs;
-    if (ends > now.getTime() && row.count >= max) retryAfter = Math.max(retryAfter, Math.ceil((ends - now.getTime()) / 1000));
-  }
-  if (retryAfter > 0) throw new RateLimitError(retryAfter);
-}
-
-/** Counts one hit on each key; returns the highest count in the current windows. */
-export async function countHit(core: Core, keys: string[]): Promise<{ count: number; retryAfter: number }> {
-  const now = core.now();
-  const windowMs = core.config.loginWindow * 1000;
-  let count = 0;
-  let retryAfter = 0;
-  for (const row of await addHits(core.db, keys.map((key) => ({ key, hits: 1 })), now, windowMs)) {
-    count = Math.max(count, row.count);
-    retryAfter = Math.max(retryAfter, Math.ceil((row.started.getTime() + windowMs - now.getTime()) / 1000));
-  }
-  return { count, retryAfter };
-}
+export type ThrottledAction = "register" | "forgot_password" | "refresh" | "verify_email" | "resend_verification" | "mfa";
 
 export interface CountedKey {
   key: string;
@@ -91,23 +62,29 @@ export async function throttle(core: Core, action: ThrottledAction, ip: string |
   if (!ip) return;
   const key = `${action}:ip:${ip}`;
   // Refresh is the one throttled route hot enough for a write per request to be its main cost.
-  const { count, retryAfter } = action === "refresh" ? await core.refreshHits.hit(key) : await countHit(core, [key]);
+  const { count, retryAfter } = action === "refresh" ? await core.refreshHits.hit(key) : await countHit(core, key);
   if (count > core.config.rateLimitPerIp) throw new RateLimitError(retryAfter);
 }
 
-export function loginLimitKeys(account: string, ip: string | null): { account: string; all: string[] } {
-  const name = account.toLowerCase();
-  // The key is a btree primary key: a name of any length (up to the 64 KiB body) is stored as a fixed-size digest.
-  const accountKey = `login:account:${name.length > 256 ? `sha256:${sha256Hex(name)}` : name}`;
-  return { account: accountKey, all: ip ? [accountKey, `login:ip:${ip}`] : [accountKey] };
+async function countHit(core: Core, key: string): Promise<{ count: number; retryAfter: number }> {
+  const now = core.now();
+  const windowMs = core.config.loginWindow * 1000;
+  const [row] = await addHits(core.db, [{ key, hits: 1 }], now, windowMs);
+  return { count: row!.count, retryAfter: Math.max(1, Math.ceil((row!.started.getTime() + windowMs - now.getTime()) / 1000)) };
 }
 
 export async function clearLimit(core: Core, key: string): Promise<void> {
   await core.db.delete(rateLimits).where(eq(rateLimits.key, key));
 }
 
+/** Takes one hit back from a key's count (an attempt reserved and then not held against anyone). */
+export async function releaseHit(db: Db, key: string): Promise<void> {
+  await db.update(rateLimits).set({ count: sql`greatest(${rateLimits.count} - 1, 0)` }).where(eq(rateLimits.key, key));
+}
+
 /** Drops counters whose window has ended (the maintenance sweep). */
 export async function deleteExpiredLimits(core: Core): Promise<void> {
-  const cutoff = new Date(core.now().getTime() - core.config.loginWindow * 1000);
+  const longest = Math.max(core.config.loginWindow, core.config.emailCooldown);
+  const cutoff = new Date(core.now().getTime() - longest * 1000);
   await core.db.delete(rateLimits).where(and(lt(rateLimits.windowStartedAt, cutoff)));
 }

@@ -4,14 +4,16 @@
  */
 import { userActor } from "../audit/actor.ts";
 import { completeMfaChallenge, createMfaChallenge, isMfaEnabled, type MfaChallenge } from "../auth/mfa.ts";
-import { assertUnderLimit, clearLimit, countHit, loginLimitKeys, throttle } from "../auth/rate-limit.ts";
+import { reserveAttempt } from "../auth/attempts.ts";
+import { throttle } from "../auth/rate-limit.ts";
+import { checkCurrentPassword } from "../auth/step-up.ts";
 import { checkPasswordStrength } from "../auth/password.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { enqueueEvent } from "../events/outbox.ts";
 import { recordChange, recordEvent } from "../events/record.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
-import { findCredentialsBy, findPasswordHash, updateUser } from "../users/queries.ts";
+import { findCredentialsBy, updateUser } from "../users/queries.ts";
 import { isBlocked, toPublicUser, type UserRecord } from "../users/user.ts";
 import { isUuid } from "../users/users.ts";
 import { checkPasswordLength, normalizeEmail, throwIfProblems } from "../users/validation.ts";
@@ -66,25 +68,25 @@ export async function login(core: Core, input: LoginInput, client: ClientInfo): 
 
 async function attemptLogin(core: Core, input: LoginInput, client: ClientInfo): Promise<TokenPair | MfaChallenge> {
   const key = loginKey(input);
-  // Checked before the password: while limited, even the right one is refused.
-  const limits = loginLimitKeys("email" in key ? key.email : key.username, client.ip);
-  await assertUnderLimit(core, limits.all, core.config.loginMaxAttempts);
   const found = await findCredentialsBy(core.db, key);
-  // Every failure below costs one password verification (and one count), so timing tells nothing.
+  // Counted per account, whatever identifier was typed; reserved before the password is checked.
+  const account = found ? { userId: found.user.id } : { typed: "email" in key ? key.email : key.username };
+  const attempt = await reserveAttempt(core, account, client.ip);
+  // Every failure below costs one password verification, so timing tells nothing.
   if (!found) {
     await core.passwords.burnVerification(input.password);
-    await countHit(core, limits.all);
     return loginFailed(core, null, "unknown_account", key, client, "INVALID_CREDENTIALS");
   }
   const passwordMatches = await core.passwords.verify(input.password, found.passwordHash);
   const { user } = found;
   if (!passwordMatches || user.status === "deleted") {
-    await countHit(core, limits.all);
     // A deleted account is reported like an unknown one, to the host as to the caller.
     const deleted = user.status === "deleted";
     return loginFailed(core, deleted ? null : user, deleted ? "unknown_account" : "wrong_password", key, client, "INVALID_CREDENTIALS");
   }
-  await clearLimit(core, limits.account);
+  const mfa = await isMfaEnabled(core, user.id);
+  // With a second factor to come, the account's failures stay until the code is right too.
+  await (mfa ? attempt.passed() : attempt.succeeded());
   if (isBlocked(user, core.now())) return loginFailed(core, user, "blocked", key, client, "ACCOUNT_BLOCKED");
   if (core.config.requireVerifiedEmail && !user.isVerified) {
     return loginFailed(core, user, "email_not_verified", key, client, "EMAIL_NOT_VERIFIED");
@@ -93,7 +95,7 @@ async function attemptLogin(core: Core, input: LoginInput, client: ClientInfo): 
 
   const now = core.now();
   const rehashed = core.passwords.needsRehash(found.passwordHash) ? await core.passwords.hash(input.password) : undefined;
-  if (await isMfaEnabled(core, user.id)) {
+  if (mfa) {
     if (rehashed) await updateUser(core.db, user.id, { passwordHash: rehashed }, now);
     return createMfaChallenge(core, user);
   }
@@ -265,9 +267,8 @@ export async function changePassword(
   const problems: FieldProblem[] = [];
   checkPasswordLength(change.new_password, problems, "new_password");
   throwIfProblems(problems);
-  const hash = await findPasswordHash(core.db, principal.user.id);
-  if (!hash || !(await core.passwords.verify(change.current_password, hash))) throw new DomainError("WRONG_PASSWORD");
-  checkPasswordStrength(change.new_password);
+  await checkCurrentPassword(core, principal.user, change.current_password, client.ip);
+  await checkPasswordStrength(core, change.new_password);
 
   const now = core.now();
   const passwordHash = await core.passwords.hash(change.new_password);

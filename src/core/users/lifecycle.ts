@@ -9,6 +9,7 @@ import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
 import { type Actor, SYSTEM_ACTOR } from "../audit/actor.ts";
 import { recordChange } from "../events/record.ts";
 import { deleteExpiredLimits } from "../auth/rate-limit.ts";
+import { checkCurrentPassword } from "../auth/step-up.ts";
 import type { Core } from "../core.ts";
 import { changed } from "../db/changes.ts";
 import type { Db } from "../db/client.ts";
@@ -16,7 +17,7 @@ import { outboxEvents, users } from "../db/schema.ts";
 import { DomainError } from "../errors.ts";
 import { revokeUserSessions } from "../sessions/queries.ts";
 import { assertNotLastAdmin } from "./admin-guard.ts";
-import { findPasswordHash, findUserById, updateUser, userColumns } from "./queries.ts";
+import { findUserById, updateUser, userColumns } from "./queries.ts";
 import type { UserRecord } from "./user.ts";
 
 export interface BlockInput {
@@ -71,10 +72,9 @@ export async function softDeleteUser(core: Core, actor: Actor, userId: string): 
 }
 
 /** DELETE /users/me: the password again, then a soft delete like an admin's. */
-export async function deleteOwnAccount(core: Core, actor: Actor, userId: string, password: string): Promise<UserRecord> {
-  const hash = await findPasswordHash(core.db, userId);
-  if (!hash || !(await core.passwords.verify(password, hash))) throw new DomainError("WRONG_PASSWORD");
-  return softDeleteUser(core, actor, userId);
+export async function deleteOwnAccount(core: Core, actor: Actor, user: UserRecord, password: string): Promise<UserRecord> {
+  await checkCurrentPassword(core, user, password, actor.ip);
+  return softDeleteUser(core, actor, user.id);
 }
 
 export async function restoreUser(core: Core, actor: Actor, userId: string): Promise<UserRecord> {

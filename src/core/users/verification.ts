@@ -9,6 +9,7 @@ import { and, eq, gt, isNull } from "drizzle-orm";
 import { type Actor, userActor } from "../audit/actor.ts";
 import { checkPasswordStrength } from "../auth/password.ts";
 import { sha256Hex } from "../auth/digest.ts";
+import { firstInCooldown } from "../auth/attempts.ts";
 import { throttle } from "../auth/rate-limit.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
@@ -69,7 +70,9 @@ export async function requestVerificationIn(core: Core, tx: Db, user: UserRecord
 
 /** POST /auth/verify-email/resend: a new token, unless the user is already verified. */
 export async function resendVerification(core: Core, user: UserRecord, ip: string | null): Promise<void> {
-  if (user.isVerified) return;
+  await throttle(core, "resend_verification", ip);
+  // One email per account and cooldown, whichever IPs ask; the answer is the same.
+  if (user.isVerified || !(await firstInCooldown(core, "verify_email", user.id))) return;
   await core.db.transaction((tx) => issueToken(core, tx, user, "verify_email", userActor(user.id, ip)));
 }
 
@@ -93,6 +96,7 @@ export async function verifyEmail(core: Core, token: string, ip: string | null):
 export async function requestPasswordReset(core: Core, email: string, ip: string | null): Promise<void> {
   const user = await findUserByEmail(core.db, normalizeEmail(email));
   if (!user || user.status === "deleted" || isBlocked(user, core.now())) return;
+  if (!(await firstInCooldown(core, "reset_password", user.id))) return;
   await core.db.transaction((tx) => issueToken(core, tx, user, "reset_password", userActor(user.id, ip)));
 }
 
@@ -102,7 +106,7 @@ export async function resetPassword(core: Core, token: string, newPassword: stri
   const problems: FieldProblem[] = [];
   checkPasswordLength(newPassword, problems, "new_password");
   throwIfProblems(problems);
-  checkPasswordStrength(newPassword);
+  await checkPasswordStrength(core, newPassword);
   if (token.length === 0 || token.length > 200) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
   const passwordHash = await core.passwords.hash(newPassword);
   const now = core.now();

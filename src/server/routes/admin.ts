@@ -1,5 +1,6 @@
 import { Elysia, t } from "elysia";
 import { listAudit } from "../../core/audit/audit.ts";
+import { resetMfa } from "../../core/auth/mfa.ts";
 import { adjustBalance } from "../../core/balance/balance.ts";
 import type { Core } from "../../core/core.ts";
 import { adminUpdateUser } from "../../core/users/admin-update.ts";
@@ -120,6 +121,11 @@ export function adminRoutes(core: Core) {
       admin: true,
       params: Id,
       detail: detail("Lift a block"),
+    })
+    .post("/users/:id/mfa/reset", async ({ actor, params }) => ok(await resetMfa(core, actor, params.id)), {
+      admin: true,
+      params: Id,
+      detail: detail("Remove the user's second factor and recovery codes (audited: user.mfa_reset)"),
     })
     .post("/users/:id/logout", async ({ actor, params }) => ok(await forceLogout(core, actor, params.id)), {
       admin: true,

@@ -1,9 +1,9 @@
 import { Elysia, t } from "elysia";
 import type { Actor } from "../../core/audit/actor.ts";
-import { confirmMfa, disableMfa, enrollMfa, mfaStatus } from "../../core/auth/mfa.ts";
+import { confirmMfa, disableMfa, enrollMfa, type FactorChange, mfaStatus, regenerateRecoveryCodes } from "../../core/auth/mfa.ts";
 import { listTransactions } from "../../core/balance/balance.ts";
 import type { Core } from "../../core/core.ts";
-import { listSessions, revokeOwnSession } from "../../core/sessions/sessions.ts";
+import { listSessions, type Principal, revokeOwnSession } from "../../core/sessions/sessions.ts";
 import { deleteOwnAccount } from "../../core/users/lifecycle.ts";
 import { toPublicUser } from "../../core/users/user.ts";
 import { updateProfile } from "../../core/users/users.ts";
@@ -19,6 +19,10 @@ const ProfileBody = t.Object(
   { additionalProperties: false },
 );
 const DeleteBody = t.Object({ password: t.String() }, { additionalProperties: false });
+/** Step-up: the current password, needed when the session signed in more than USERSVC_PRIVILEGED_MAX_AGE ago. */
+const StepUpBody = t.Optional(
+  t.Object({ password: t.Optional(t.String({ description: "current password; needed when the sign-in is not recent" })) }, { additionalProperties: false }),
+);
 
 export function meRoutes(core: Core) {
   const detail = (summary: string) => ({ tags: ["current user"], summary, security: BEARER_SECURITY });
@@ -36,7 +40,7 @@ export function meRoutes(core: Core) {
     .delete(
       "",
       async ({ actor, principal, body }) =>
-        ok(toPublicUser(await deleteOwnAccount(core, actor, principal.user.id, body.password), core.now())),
+        ok(toPublicUser(await deleteOwnAccount(core, actor, principal.user, body.password), core.now())),
       { auth: true, body: DeleteBody, detail: detail("Delete your account (soft delete; all sessions revoked)") },
     )
     .get("/sessions", async ({ principal }) => ok(await listSessions(core, principal)), {
@@ -51,19 +55,25 @@ export function meRoutes(core: Core) {
       auth: true,
       detail: detail("Two-factor authentication status"),
     })
-    .post("/mfa/enroll", async ({ principal }) => ok(await enrollMfa(core, principal.user)), {
+    .post("/mfa/enroll", async ({ actor, principal, body }) => ok(await enrollMfa(core, factorChange(principal, body, actor.ip))), {
       auth: true,
-      detail: detail("Start TOTP enrollment: a secret and its otpauth:// URI (for a QR code)"),
+      body: StepUpBody,
+      detail: detail("Start TOTP enrollment: a secret and its otpauth:// URI (verified email and step-up required)"),
     })
     .post("/mfa/confirm", async ({ actor, principal, body }) => ok(await confirmMfa(core, actor, principal.user, body.code)), {
       auth: true,
       body: t.Object({ code: t.String() }, { additionalProperties: false }),
       detail: detail("Turn TOTP on with a first code; answers the ten single-use recovery codes"),
     })
-    .delete("/mfa", async ({ actor, principal, body }) => ok(await disableMfa(core, actor, principal.user, body.password)), {
+    .post(
+      "/mfa/recovery-codes",
+      async ({ actor, principal, body }) => ok(await regenerateRecoveryCodes(core, actor, factorChange(principal, body, actor.ip))),
+      { auth: true, body: StepUpBody, detail: detail("Ten new recovery codes; the old ones stop working (step-up required)") },
+    )
+    .delete("/mfa", async ({ actor, principal, body }) => ok(await disableMfa(core, actor, factorChange(principal, body, actor.ip))), {
       auth: true,
-      body: DeleteBody,
-      detail: detail("Turn TOTP off (password required)"),
+      body: StepUpBody,
+      detail: detail("Turn TOTP off (step-up required)"),
     })
     .get("/balance", ({ principal }) => ok({ balance: principal.user.balance }), {
       auth: true,
@@ -75,6 +85,10 @@ export function meRoutes(core: Core) {
         ok(await listTransactions(core, principal.user.id, pageOf(query))),
       { auth: true, query: Page, detail: detail("Your balance transactions, newest first") },
     );
+}
+
+function factorChange(principal: Principal, body: { password?: string } | null | undefined, ip: string | null): FactorChange {
+  return { user: principal.user, session: principal.session, password: body?.password, ip };
 }
 
 interface UpdateContext {

@@ -1,0 +1,71 @@
+/**
+ * Attempts at a secret — a password at login, a TOTP or recovery code, the
+ * current password on an authenticated route — limited per account and per
+ * client IP (SPEC §4 login failures).
+ *
+ * A slot is reserved atomically (one upsert adding 1 and returning the
+ * count) before the secret is checked, so a burst of any size, on any number
+ * of instances sharing the database, checks at most USERSVC_LOGIN_MAX_ATTEMPTS
+ * secrets a window; the others answer 429 without checking anything. A
+ * correct secret gives its slot back; a failure keeps it.
+ */
+import type { Core } from "../core.ts";
+import { RateLimitError } from "../errors.ts";
+import { addHits, clearLimit, releaseHit } from "./rate-limit.ts";
+import { sha256Hex } from "./digest.ts";
+
+export interface Attempt {
+  /** The secret was right and the sign-in is complete: the account's failures are forgotten. */
+  succeeded(): Promise<void>;
+  /** The secret was right but another step follows (a second factor): the slot is given back, failures stay. */
+  passed(): Promise<void>;
+}
+
+/**
+ * `account` is the user id once the account is known, or what was typed for
+ * an unknown one (counted the same way, so the limiter reveals nothing).
+ */
+export async function reserveAttempt(core: Core, account: { userId: string } | { typed: string }, ip: string | null): Promise<Attempt> {
+  const accountKey = "userId" in account ? `login:user:${account.userId}` : `login:account:${typedKey(account.typed)}`;
+  const ipKey = ip ? `login:ip:${ip}` : null;
+  const keys = ipKey ? [accountKey, ipKey] : [accountKey];
+  const now = core.now();
+  const windowMs = core.config.loginWindow * 1000;
+  const counted = await addHits(core.db, keys.map((key) => ({ key, hits: 1 })), now, windowMs);
+  let retryAfter = 0;
+  for (const row of counted) {
+    if (row.count > core.config.loginMaxAttempts) {
+      retryAfter = Math.max(retryAfter, Math.ceil((row.started.getTime() + windowMs - now.getTime()) / 1000), 1);
+    }
+  }
+  if (retryAfter > 0) throw new RateLimitError(retryAfter);
+
+  const giveBack = (key: string) => releaseHit(core.db, key);
+  return {
+    async succeeded() {
+      await clearLimit(core, accountKey);
+      if (ipKey) await giveBack(ipKey);
+    },
+    async passed() {
+      await Promise.all(keys.map(giveBack));
+    },
+  };
+}
+
+/** The counter key of a name nobody has: a btree key, so a long name is stored as a digest. */
+function typedKey(typed: string): string {
+  const name = typed.trim().toLowerCase();
+  return name.length > 256 ? `sha256:${sha256Hex(name)}` : name;
+}
+
+/**
+ * One email sent on request (verification resend, password reset) per
+ * account and cooldown: true for the first request of a cooldown, false for
+ * the others, which the caller answers the same way but does not act on.
+ */
+export async function firstInCooldown(core: Core, purpose: string, userId: string): Promise<boolean> {
+  const windowMs = core.config.emailCooldown * 1000;
+  if (windowMs === 0) return true;
+  const [row] = await addHits(core.db, [{ key: `cooldown:${purpose}:${userId}`, hits: 1 }], core.now(), windowMs);
+  return row!.count === 1;
+}

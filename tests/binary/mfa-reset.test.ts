@@ -1,0 +1,54 @@
+/**
+ * `usersvc mfa reset <user>` through the compiled binary beside a running
+ * `serve` (through its control socket on the embedded database, as another
+ * process on PostgreSQL): the user who lost their authenticator signs in with
+ * the password alone again, and the reset is audited as user.mfa_reset.
+ */
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { Secret, TOTP } from "otpauth";
+import { callApi, createMigratedTestDatabase, run, type ServeProcess, startServe } from "../support/binary.ts";
+import type { TestDatabase } from "../support/database.ts";
+
+setDefaultTimeout(120_000);
+
+let database: TestDatabase;
+let serve: ServeProcess;
+beforeAll(async () => {
+  database = await createMigratedTestDatabase();
+  serve = await startServe({ env: database.env });
+});
+afterAll(async () => {
+  await serve?.stop();
+  await database?.drop();
+});
+
+test("mfa reset removes the factor: login answers tokens again, and the audit log holds user.mfa_reset", async () => {
+  const password = "correct horse battery staple";
+  const created = await run(["create-admin", "--email", "lost@example.com", "--username", "lost", "--password-stdin"], {
+    env: database.env,
+    stdin: `${password}\n`,
+  });
+  expect(created.exitCode).toBe(0);
+  const token = (await callApi(serve.url, "POST", "/api/v1/auth/login", { body: { email: "lost@example.com", password } })).body.data.access_token;
+  const secret = (await callApi(serve.url, "POST", "/api/v1/users/me/mfa/enroll", { token })).body.data.secret;
+  const code = new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30, algorithm: "SHA1" }).generate();
+  expect((await callApi(serve.url, "POST", "/api/v1/users/me/mfa/confirm", { token, body: { code } })).status).toBe(200);
+  const challenged = await callApi(serve.url, "POST", "/api/v1/auth/login", { body: { email: "lost@example.com", password } });
+  expect(challenged.body.data.mfa_required).toBe(true);
+
+  const reset = await run(["mfa", "reset", "LOST@example.com", "--json"], { env: database.env });
+  expect({ exitCode: reset.exitCode, stderr: reset.stderr }).toEqual({ exitCode: 0, stderr: "" });
+  expect(JSON.parse(reset.stdout)).toEqual({ id: expect.any(String), mfa_enabled: false, removed: true });
+  const again = await run(["mfa", "reset", "lost"], { env: database.env });
+  expect([again.exitCode, again.stdout.trim()]).toEqual([0, "lost@example.com had no second factor"]);
+
+  const login = await callApi(serve.url, "POST", "/api/v1/auth/login", { body: { email: "lost@example.com", password } });
+  expect(login.body.data.access_token).toBeString();
+  const audit = await callApi(serve.url, "GET", "/api/v1/admin/audit?event=user.mfa_reset", { token: login.body.data.access_token });
+  expect(audit.body.data.items).toEqual([expect.objectContaining({ event: "user.mfa_reset", actor: expect.objectContaining({ type: "cli" }) })]);
+});
+
+test("mfa reset of an unknown user exits 1 with USER_NOT_FOUND", async () => {
+  const result = await run(["mfa", "reset", "nobody@example.com"], { env: database.env });
+  expect([result.exitCode, result.stderr.trim()]).toEqual([1, 'usersvc: USER_NOT_FOUND: No user matches "nobody@example.com"']);
+});
