@@ -23,6 +23,12 @@ RUN npm run build && ./dist/usersvc --version
 # the data directory and to lower the hashing threads' priority. Bun carries its
 # own CA certificates, so none are installed.
 FROM debian:bookworm-slim
+# tini runs as PID 1: it forwards SIGTERM to usersvc and reaps orphans, such as
+# the children of a script hook, which usersvc kills with the hook's process
+# group but which are no longer its own children to wait for.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/*
 # Fixed ids, so a bind-mounted /data can be prepared with `chown 10001:10001`.
 RUN groupadd --system --gid 10001 usersvc \
     && useradd --system --uid 10001 --gid usersvc --home-dir /nonexistent --shell /usr/sbin/nologin usersvc \
@@ -38,5 +44,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/"${PORT:-8000}" && printf "GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" >&3 && read -r -t 5 _ code _ <&3 && [ "$code" = 200 ]'
 # serve applies pending migrations before it listens; SIGTERM drains requests and exits 0.
-ENTRYPOINT ["/usr/local/bin/usersvc"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/usersvc"]
 CMD ["serve"]

@@ -35,6 +35,7 @@ describe("loadConfig", () => {
       requireVerifiedEmail: false,
       hooksPath: null,
       hookTimeoutMs: 5000,
+      hookEnv: [],
       webhookUrl: null,
       webhookSecret: null,
       corsOrigins: [],

@@ -55,7 +55,11 @@ export async function createCore(options: CoreOptions): Promise<Core> {
 
 async function loadConfiguredHooks(options: CoreOptions): Promise<Hooks> {
   try {
-    return await loadHooks(options.config.hooksPath, { timeoutMs: options.config.hookTimeoutMs, logger: options.logger });
+    return await loadHooks(options.config.hooksPath, {
+      timeoutMs: options.config.hookTimeoutMs,
+      logger: options.logger,
+      env: options.config.hookEnv,
+    });
   } catch (error) {
     // A hooks file that does not load is a configuration problem: refuse to start.
     throw new ConfigError([(error as Error).message]);

@@ -8,7 +8,7 @@ import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { DomainError } from "../core/errors.ts";
 import type { Logger } from "../logger.ts";
-import { type HookAnswer, type HookCaller, HookFailure, moduleCaller, scriptCaller } from "./call.ts";
+import { type HookAnswer, type HookCaller, HookFailure, moduleCaller, scriptCaller, scriptEnvironment } from "./call.ts";
 import type {
   AccessTokenClaimsInput,
   BeforeLoginInput,
@@ -69,6 +69,8 @@ export const NO_HOOKS: Hooks = {
 export interface HookOptions {
   timeoutMs: number;
   logger: Logger;
+  /** USERSVC_HOOK_ENV: variables a script gets besides PATH, HOME, LANG, TZ and LC_*. */
+  env?: readonly string[];
 }
 
 /** Throws an Error whose message says what is wrong with the hooks file. */
@@ -98,7 +100,8 @@ export async function loadHooks(path: string | null, options: HookOptions): Prom
   } catch {
     throw new Error(`USERSVC_HOOKS: ${absolute} is neither a .ts/.js module nor an executable file`);
   }
-  return runner("script", absolute, scriptCaller(absolute, options.timeoutMs), logger);
+  const env = scriptEnvironment(options.env ?? []);
+  return runner("script", absolute, scriptCaller(absolute, { timeoutMs: options.timeoutMs, env }), logger);
 }
 
 function runner(kind: "module" | "script", path: string, caller: HookCaller, logger: Logger): Hooks {

@@ -9,9 +9,9 @@
  * non-JSON on stdout, and running past the time limit (the script is
  * killed) all fail closed with 503 HOOK_FAILED.
  *
- * Scripts inherit usersvc's environment as it was when the process started,
- * so the settings the examples read (VERIFY_OUTBOX, SMTP_PORT) are given
- * through a two-line wrapper that execs the example.
+ * Scripts get an allow-listed environment (script-sandbox.test.ts), so the
+ * settings the examples read (VERIFY_OUTBOX, SMTP_PORT) are given through a
+ * two-line wrapper that execs the example.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";

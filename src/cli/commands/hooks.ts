@@ -37,7 +37,7 @@ export function hooksCommand(ctx: ProgramContext): Command {
     const { config, logger } = ctx.runtime();
     if (!config.hooksPath) throw new OperationalError("USERSVC_HOOKS is not set: there are no hooks to check");
     try {
-      return await loadHooks(config.hooksPath, { timeoutMs: config.hookTimeoutMs, logger });
+      return await loadHooks(config.hooksPath, { timeoutMs: config.hookTimeoutMs, logger, env: config.hookEnv });
     } catch (error) {
       throw new ConfigError([(error as Error).message]);
     }
