@@ -1,11 +1,16 @@
 /**
  * Password hashing with Bun.password (argon2id, cost from the configuration),
- * the common-password rule, and the dummy hash that makes "no such user"
- * cost the same as a wrong password.
+ * the rules for new passwords (not common, not breached), and the dummy hash
+ * that makes "no such user" — and a stored hash outside the policy of
+ * hash-policy.ts — cost the same as a wrong password.
  */
 import { availableParallelism } from "node:os";
+import type { Config } from "../../config.ts";
+import type { Logger } from "../../logger.ts";
 import { DomainError } from "../errors.ts";
-import { createHashWorkers } from "./hash-workers.ts";
+import { getBreachedPasswordList } from "./breached.ts";
+import { findHashPolicyViolation } from "./hash-policy.ts";
+import { createHashWorkers, type HashWorkers } from "./hash-workers.ts";
 import commonPasswordList from "./common-passwords.txt" with { type: "text" };
 
 const COMMON_PASSWORDS = new Set(commonPasswordList.split("\n").filter(Boolean));
@@ -17,15 +22,24 @@ export interface HashCost {
 
 export const DEFAULT_HASH_COST: HashCost = { memoryKib: 65536, timeCost: 2 };
 
-export function checkPasswordStrength(password: string): void {
+export const BREACHED_PASSWORD_MESSAGE = "This password has appeared in a data breach; choose another";
+
+/** For every new password: refused (WEAK_PASSWORD) when common, or found in the USERSVC_BREACHED_PASSWORDS file. */
+export async function checkPasswordStrength(core: { config: Pick<Config, "breachedPasswordsPath"> }, password: string): Promise<void> {
   if (COMMON_PASSWORDS.has(password.toLowerCase())) throw new DomainError("WEAK_PASSWORD");
+  const path = core.config.breachedPasswordsPath;
+  if (path === null) return;
+  const list = await getBreachedPasswordList(path);
+  if ((await list.findBreachCount(password)) !== null) throw new DomainError("WEAK_PASSWORD", BREACHED_PASSWORD_MESSAGE);
 }
 
 export interface PasswordHasher {
   readonly cost: HashCost;
   hash(password: string): Promise<string>;
   /**
-   * False for a wrong password and for a hash Bun cannot read. Throws only if
+   * False for a wrong password, for a hash Bun cannot read and for one
+   * outside the hash policy (never handed to a hashing thread: it costs one
+   * verification of the dummy hash, as a wrong password does). Throws only if
    * hashing itself failed (its thread died): never taken for a wrong password.
    */
   verify(password: string, hash: string): Promise<boolean>;
@@ -35,14 +49,22 @@ export interface PasswordHasher {
   burnVerification(password: string): Promise<void>;
 }
 
+export interface PasswordHasherOptions {
+  /** Where a stored hash refused by the hash policy is reported (without the hash). */
+  logger?: Logger;
+  /** The hashing threads; by default `concurrency` of hash-workers.ts. */
+  workers?: HashWorkers;
+}
+
 /** At most `concurrency` hashes run at once, on low-priority threads of their own (hash-workers.ts). */
 export function createPasswordHasher(
   cost: HashCost,
   concurrency = availableParallelism(),
   onWork: (kind: "hash" | "verify", seconds: number) => void = () => {},
+  options: PasswordHasherOptions = {},
 ): PasswordHasher {
   const prefix = `$argon2id$v=19$m=${cost.memoryKib},t=${cost.timeCost},p=1$`;
-  const workers = createHashWorkers(Math.max(1, concurrency));
+  const workers = options.workers ?? createHashWorkers(Math.max(1, concurrency));
   const newHash = (password: string) => workers.run({ kind: "hash", password, memoryKib: cost.memoryKib, timeCost: cost.timeCost });
   let dummyHash: Promise<string> | null = null;
 
@@ -54,20 +76,29 @@ export function createPasswordHasher(
       onWork(kind, (performance.now() - started) / 1000);
     }
   };
-  const verify = (password: string, hash: string): Promise<boolean> =>
-    timed("verify", () => workers.run({ kind: "verify", password, hash: normalizeForeignHash(hash) }));
+  const verifyWithinPolicy = (password: string, hash: string): Promise<boolean> =>
+    timed("verify", () => workers.run({ kind: "verify", password, hash }));
+  const burnVerification = async (password: string): Promise<void> => {
+    dummyHash ??= newHash(crypto.randomUUID()).catch((error) => {
+      dummyHash = null;
+      throw error;
+    });
+    await verifyWithinPolicy(password, await dummyHash);
+  };
   return {
     cost,
     hash: (password) => timed("hash", () => newHash(password)),
-    verify,
-    needsRehash: (hash) => !hash.startsWith(prefix),
-    async burnVerification(password) {
-      dummyHash ??= newHash(crypto.randomUUID()).catch((error) => {
-        dummyHash = null;
-        throw error;
-      });
-      await verify(password, await dummyHash);
+    async verify(password, hash) {
+      const normalized = normalizeForeignHash(hash);
+      const violation = findHashPolicyViolation(normalized);
+      if (violation === null) return verifyWithinPolicy(password, normalized);
+      // Only the reason: the hash itself is a secret, and its parameters are in the reason.
+      options.logger?.warn({ reason: violation }, `stored password hash refused, treated as a wrong password: ${violation}`);
+      await burnVerification(password);
+      return false;
     },
+    needsRehash: (hash) => !hash.startsWith(prefix),
+    burnVerification,
   };
 }
 

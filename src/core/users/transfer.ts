@@ -2,13 +2,16 @@
  * Export and import of users as JSON lines, password hashes included, so
  * users move between usersvc instances or arrive from other systems. Hashes
  * from elsewhere (argon2 of any variant and parameter order, bcrypt) are
- * kept as they are and replaced by usersvc's own at the user's next login.
+ * kept as they are and replaced by usersvc's own at the user's next login,
+ * if their cost is within the hash policy (auth/hash-policy.ts): a line
+ * whose hash is not is refused, as login would never verify it.
  * Every line is its own transaction: a bad line never stops or half-applies
  * the others.
  */
 import { asc, gt } from "drizzle-orm";
 import type { Actor } from "../audit/actor.ts";
 import { recordChange } from "../events/record.ts";
+import { findHashPolicyViolation } from "../auth/hash-policy.ts";
 import { normalizeForeignHash } from "../auth/password.ts";
 import type { Core } from "../core.ts";
 import { balanceTransactions, users } from "../db/schema.ts";
@@ -164,6 +167,9 @@ function parseRecord(text: string, now: Date): typeof users.$inferInsert {
   const hash = field("password_hash", isString, "must be a string") ?? "";
   if (!ARGON2.test(hash) && !BCRYPT.test(hash)) {
     problems.push({ field: "password_hash", message: "must be an argon2 ($argon2id$…) or bcrypt ($2b$…) hash" });
+  } else {
+    const violation = findHashPolicyViolation(hash);
+    if (violation !== null) problems.push({ field: "password_hash", message: violation });
   }
   const id = field("id", (v): v is string => typeof v === "string" && isUuid(v), "must be a UUID");
   const roles = field(

@@ -49,7 +49,7 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
   checkPasswordLength(input.password, problems);
   if (input.metadata !== undefined) checkMetadata(input.metadata, problems);
   throwIfProblems(problems);
-  checkPasswordStrength(input.password);
+  await checkPasswordStrength(core, input.password);
 
   // Checked first for a clear answer; the unique indexes are the real guard against races.
   await assertEmailFree(core.db, email);
