@@ -24,9 +24,10 @@ def main() -> int:
         if domain in CLOSED_DOMAINS:
             print(f"Sign-ups from {domain} are closed")
             return 1
-        print(json.dumps({"metadata": {"tenant": "default", **payload["metadata"]}}))
+        # app_metadata: users cannot change it (metadata is theirs to edit).
+        print(json.dumps({"app_metadata": {"tenant": "default"}}))
     elif name == "accessTokenClaims":
-        print(json.dumps({"tenant": payload["user"]["metadata"].get("tenant", "default")}))
+        print(json.dumps({"tenant": payload["user"]["app_metadata"].get("tenant", "default")}))
     elif name == "user.verification_requested":
         send_verification(payload["data"]["user"]["email"], payload["data"]["token"])
     return 0

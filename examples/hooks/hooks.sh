@@ -16,10 +16,11 @@ case "$1" in
       echo "Sign-ups from spam.example are closed"
       exit 1
     fi
-    jq -c '{metadata: ({tenant: "default"} + .metadata)}' <<<"$payload"
+    # app_metadata: users cannot change it (metadata is theirs to edit).
+    jq -c '{app_metadata: {tenant: "default"}}' <<<"$payload"
     ;;
   accessTokenClaims)
-    jq -c '{tenant: (.user.metadata.tenant // "default")}' <<<"$payload"
+    jq -c '{tenant: (.user.app_metadata.tenant // "default")}' <<<"$payload"
     ;;
   user.verification_requested)
     # Send the email with your mailer; here: append the link to a file. The

@@ -7,15 +7,16 @@ import type { UsersvcHooks } from "./usersvc-hooks";
 const CLOSED_DOMAINS = ["spam.example", "mailinator.com"];
 
 export default {
-  beforeRegister({ email, metadata }) {
+  beforeRegister({ email }) {
     const domain = email.split("@")[1] ?? "";
     if (CLOSED_DOMAINS.includes(domain)) return { reject: `Sign-ups from ${domain} are closed` };
-    // Everyone starts in a tenant; keep what the caller sent otherwise.
-    return { metadata: { tenant: "default", ...metadata } };
+    // Everyone starts in a tenant. app_metadata, because only admins and hooks can change it:
+    // a tenant in metadata would be the user's to pick.
+    return { app_metadata: { tenant: "default" } };
   },
 
   accessTokenClaims({ user }) {
-    return { tenant: String(user.metadata.tenant ?? "default") };
+    return { tenant: String(user.app_metadata.tenant ?? "default") };
   },
 
   async "user.verification_requested"(event, ctx) {

@@ -10,13 +10,13 @@ import { initDb } from "./commands/init-db.ts";
 import { keysRotate } from "./commands/keys.ts";
 import { mfaReset } from "./commands/mfa.ts";
 import { exportCommand, importCommand } from "./commands/transfer.ts";
-import { usersList, usersShow } from "./commands/users.ts";
+import { usersList, usersShow, usersUpdate } from "./commands/users.ts";
 import type { CoreCommand } from "./core-command.ts";
 import { CancelledError, OperationalError, type Output, UsageError } from "./io.ts";
 
 /** Every database command, by name: the control socket runs these for other processes. */
 export const CORE_COMMANDS: ReadonlyMap<string, CoreCommand<unknown>> = new Map(
-  ([initDb, dropDb, createAdmin, block, unblock, usersList, usersShow, exportCommand, importCommand, auditVerify, eventsList, eventsRetry, keysRotate, mfaReset] as CoreCommand<never>[]).map((c) => [c.name, c as CoreCommand<unknown>]),
+  ([initDb, dropDb, createAdmin, block, unblock, usersList, usersShow, usersUpdate, exportCommand, importCommand, auditVerify, eventsList, eventsRetry, keysRotate, mfaReset] as CoreCommand<never>[]).map((c) => [c.name, c as CoreCommand<unknown>]),
 );
 
 export function reportError(error: unknown, out: Output): number {

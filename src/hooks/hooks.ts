@@ -46,8 +46,8 @@ export interface Hooks {
   /** Hook and event names this project handles ("*" for a script: every one). */
   readonly handlers: string[];
   handlesEvent(type: EventType): boolean;
-  /** May replace metadata; throws HOOK_REJECTED or HOOK_FAILED. */
-  beforeRegister(input: BeforeRegisterInput): Promise<{ metadata?: Record<string, unknown> }>;
+  /** May replace metadata and set app_metadata; throws HOOK_REJECTED or HOOK_FAILED. */
+  beforeRegister(input: BeforeRegisterInput): Promise<{ metadata?: Record<string, unknown>; app_metadata?: Record<string, unknown> }>;
   beforeLogin(input: BeforeLoginInput): Promise<void>;
   /** Extra access-token claims, reserved ones removed; throws HOOK_FAILED. */
   accessTokenClaims(input: AccessTokenClaimsInput): Promise<Record<string, unknown>>;
@@ -139,10 +139,10 @@ function runner(kind: "module" | "script", path: string, caller: HookCaller, log
       const answer = await before("beforeRegister", input);
       rejectIfAsked(answer);
       const value = objectOrNothing("beforeRegister", answer?.kind === "value" ? answer.value : undefined);
-      if (value && "metadata" in value) {
-        return { metadata: objectOrNothing("beforeRegister", value.metadata) ?? {} };
-      }
-      return {};
+      const shaped: { metadata?: Record<string, unknown>; app_metadata?: Record<string, unknown> } = {};
+      if (value && "metadata" in value) shaped.metadata = objectOrNothing("beforeRegister", value.metadata) ?? {};
+      if (value && "app_metadata" in value) shaped.app_metadata = objectOrNothing("beforeRegister", value.app_metadata) ?? {};
+      return shaped;
     },
 
     async beforeLogin(input) {

@@ -12,7 +12,8 @@
  *     if (email.endsWith("@spam.example")) return { reject: "Sign-ups from this domain are closed" };
  *   },
  *   accessTokenClaims({ user }) {
- *     return { tenant: String(user.metadata.tenant ?? "default") };
+ *     // app_metadata, never metadata: users edit their own metadata.
+ *     return { tenant: String(user.app_metadata.tenant ?? "default") };
  *   },
  *   "user.registered"(event, ctx) {
  *     ctx.log("welcome", { id: event.data.user?.id });
@@ -34,7 +35,10 @@ export interface HookUser {
   status: "active" | "blocked" | "deleted";
   blocked_reason: string | null;
   blocked_until: string | null;
+  /** The user's own: they change it with PATCH /users/me. Never trust it for authorization. */
   metadata: Record<string, unknown>;
+  /** Written only by admins, operators and hooks (beforeRegister): safe for claims and authorization. */
+  app_metadata: Record<string, unknown>;
   balance: number;
   created_at: string;
   updated_at: string;
@@ -64,8 +68,15 @@ export interface BeforeRegisterInput {
   ip: string | null;
 }
 
-/** `{metadata}` replaces the new user's metadata; nothing lets the sign-up through unchanged. */
-export type BeforeRegisterResult = void | undefined | { metadata: Record<string, unknown> } | HookRejection;
+/**
+ * `metadata` replaces the new user's metadata and `app_metadata` sets its
+ * server-only metadata (either or both); nothing lets the sign-up through unchanged.
+ */
+export type BeforeRegisterResult =
+  | void
+  | undefined
+  | { metadata?: Record<string, unknown>; app_metadata?: Record<string, unknown> }
+  | HookRejection;
 
 export interface BeforeLoginInput {
   user: HookUser;

@@ -158,7 +158,7 @@ describe("usersvc hooks check / test / types", () => {
       expect({ hooks, answers }).toEqual({
         hooks,
         answers: [
-          { exitCode: 0, stdout: `beforeRegister: {"metadata":{"tenant":"default"}}\n`, stderr: [] },
+          { exitCode: 0, stdout: `beforeRegister: {"app_metadata":{"tenant":"default"}}\n`, stderr: [] },
           { exitCode: 0, stdout: "beforeLogin: allowed\n", stderr: [] },
           { exitCode: 0, stdout: `accessTokenClaims: {"tenant":"default"}\n`, stderr: [] },
           { exitCode: 0, stdout: "user.registered: delivered\n", stderr: [] },

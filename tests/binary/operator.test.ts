@@ -57,6 +57,7 @@ const EXPORT_FIELDS = [
   "blocked_reason",
   "blocked_until",
   "metadata",
+  "app_metadata",
   "balance",
   "created_at",
   "updated_at",

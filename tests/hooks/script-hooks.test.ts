@@ -66,12 +66,13 @@ function describeShippedExample(name: "hooks.sh" | "hooks.py", setup: () => Test
     expect(await storedUserCount(server, input.email)).toBe(0);
   });
 
-  test(`${name}: a sign-up gets the metadata the script printed, and access tokens the tenant claim`, async () => {
+  test(`${name}: a sign-up gets the app_metadata the script printed, and access tokens the tenant claim`, async () => {
     const server = setup();
-    const input = newUser();
+    const input = { ...newUser(), metadata: { tenant: "victim-corp" } };
     const res = await server.api("POST", "/api/v1/users", { body: input });
     expect(res.status).toBe(201);
-    expect(res.body.data.metadata).toEqual({ tenant: "default" });
+    // The caller's own metadata is kept, but the tenant comes from app_metadata, which only the hook set.
+    expect([res.body.data.metadata, res.body.data.app_metadata]).toEqual([{ tenant: "victim-corp" }, { tenant: "default" }]);
     const login = await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });
     expect(login.status).toBe(200);
     expect(jwtClaims(login.body.data.access_token)).toEqual(

@@ -273,13 +273,15 @@ describe("password reset", () => {
 
     await forgot(input.email);
     const replaced = (await resetRequested(user.id, 2)).data.token;
+    // Past the per-account cooldown (USERSVC_EMAIL_COOLDOWN, 60 s), a new request issues a new token.
+    setup.server.clock.advance(61);
     await forgot(input.email);
     const current = (await resetRequested(user.id, 3)).data.token;
     expect(new Set([expiring, replaced, current]).size).toBe(3);
     const stale = await setup.api("POST", "/api/v1/auth/reset-password", { body: { token: replaced, new_password: "replaced horse battery" } });
     expect(stale.status).toBe(400);
 
-    setup.server.clock.advance(HOUR - 30);
+    setup.server.clock.advance(HOUR - 91);
     const ok = await setup.api("POST", "/api/v1/auth/reset-password", { body: { token: current, new_password: "in time horse battery" } });
     expect(ok.status).toBe(200);
     expect((await login(setup, input.email, "in time horse battery")).status).toBe(200);

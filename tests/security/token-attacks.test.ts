@@ -48,7 +48,9 @@ function expectRefused(res: ApiResponse, code: string): void {
 
 /** Signs exactly `payload` (no claim added) under exactly `header`. */
 function sign(payload: JWTPayload, header: Record<string, unknown>, key: CryptoKey | Uint8Array): Promise<string> {
-  return new SignJWT(payload).setProtectedHeader({ typ: "JWT", alg: "EdDSA", ...header }).sign(key);
+  // The header type usersvc gives each kind (SPEC §4): at+jwt for access tokens.
+  const typ = payload.type === "access" ? "at+jwt" : "JWT";
+  return new SignJWT(payload).setProtectedHeader({ typ, alg: "EdDSA", ...header }).sign(key);
 }
 
 function segment(value: unknown): string {
@@ -227,10 +229,21 @@ describe("claims checked even under a valid signature", () => {
     ["a wrong iss", { iss: "https://evil.example" }],
     ["a wrong aud", { aud: "another-app" }],
     ["an aud list without usersvc's", { aud: ["another-app", "a-third-app"] }],
+    ["the refresh audience on an access token", { aud: "usersvc:refresh" }],
+    ["an aud list holding both audiences", { aud: ["usersvc", "usersvc:refresh"] }],
   ])("%s answers 401 INVALID_TOKEN", async (_, change) => {
     const { tokens } = await registerAndLogin(server.api);
     const { kid, key } = await serverKey(server);
     expectRefused(await me(server, await sign({ ...claimsOf(tokens.access_token), ...change }, { kid }, key)), "INVALID_TOKEN");
+  });
+
+  test("header type and type claim must agree: an access token typed JWT, or a refresh token typed at+jwt, answers 401 INVALID_TOKEN", async () => {
+    const { tokens } = await registerAndLogin(server.api);
+    const { kid, key } = await serverKey(server);
+    const untyped = await new SignJWT(claimsOf(tokens.access_token)).setProtectedHeader({ alg: "EdDSA", typ: "JWT", kid }).sign(key);
+    expectRefused(await me(server, untyped), "INVALID_TOKEN");
+    const refreshTyped = await new SignJWT(claimsOf(tokens.refresh_token)).setProtectedHeader({ alg: "EdDSA", typ: "at+jwt", kid }).sign(key);
+    expectRefused(await refresh(server, refreshTyped), "INVALID_TOKEN");
   });
 
   test("an exp in the past answers 401 TOKEN_EXPIRED", async () => {

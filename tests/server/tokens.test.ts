@@ -39,7 +39,8 @@ function expectRefused(res: { status: number; body: any }, code: string): void {
 
 /** Signs `payload` as given (no claim is added), with the header given. */
 function sign(payload: JWTPayload, header: { alg: string; kid?: string }, key: CryptoKey | Uint8Array): Promise<string> {
-  return new SignJWT(payload).setProtectedHeader({ typ: "JWT", ...header }).sign(key);
+  const typ = payload.type === "access" ? "at+jwt" : "JWT";
+  return new SignJWT(payload).setProtectedHeader({ typ, ...header }).sign(key);
 }
 
 function encodeSegment(value: unknown): string {
@@ -365,7 +366,7 @@ describe("HS256 mode (USERSVC_JWT_SECRET)", () => {
 
   test("tokens are HS256 without a kid", async () => {
     const { tokens } = await registerAndLogin(hs.api);
-    expect(decodeProtectedHeader(tokens.access_token)).toEqual({ alg: "HS256", typ: "JWT" });
+    expect(decodeProtectedHeader(tokens.access_token)).toEqual({ alg: "HS256", typ: "at+jwt" });
     expect(decodeProtectedHeader(tokens.refresh_token)).toEqual({ alg: "HS256", typ: "JWT" });
     expect((await me(hs, tokens.access_token)).status).toBe(200);
   });

@@ -24,6 +24,7 @@ function sampleUser(): HookUser {
     blocked_reason: null,
     blocked_until: null,
     metadata: {},
+    app_metadata: {},
     balance: 0,
     created_at: now,
     updated_at: now,

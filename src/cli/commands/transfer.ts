@@ -62,7 +62,7 @@ export function transferCommands(ctx: ProgramContext): Command[] {
     .option("--json", "print each line's outcome as JSON")
     .addHelpText(
       "after",
-      "\nEach line: {email, username, password_hash, roles?, status?, is_verified?, metadata?, balance?, id?, created_at?, …}.\n" +
+      "\nEach line: {email, username, password_hash, roles?, status?, is_verified?, metadata?, app_metadata?, balance?, id?, created_at?, …}.\n" +
         "Existing emails, usernames or ids are skipped; invalid lines are reported; exit 1 if any line was invalid.",
     )
     .action(async (file: string, options: { dryRun?: boolean; json?: boolean }) => {

@@ -1,4 +1,6 @@
 import { Command } from "commander";
+import { CLI_ACTOR } from "../../core/audit/actor.ts";
+import { type AdminChanges, adminUpdateUser } from "../../core/users/admin-update.ts";
 import { listUsers, USER_SORTS, type UserListQuery } from "../../core/users/list.ts";
 import { toPublicUser } from "../../core/users/user.ts";
 import { getUserByReference } from "../../core/users/users.ts";
@@ -36,6 +38,31 @@ export const usersShow: CoreCommand<{ user: string; json: boolean }> = {
   },
 };
 
+export const usersUpdate: CoreCommand<{ user: string; changes: AdminChanges; json: boolean }> = {
+  name: "users update",
+  allowedViaServer: true,
+  async run(ctx, { user, changes, json }) {
+    const core = await ctx.core();
+    const target = await getUserByReference(core, user);
+    const view = toPublicUser(await adminUpdateUser(core, CLI_ACTOR, target.id, changes), core.now());
+    if (json) ctx.out.stdout(JSON.stringify(view));
+    else for (const line of userDetails(view)) ctx.out.stdout(line);
+    return 0;
+  },
+};
+
+function jsonObject(flag: string, text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new UsageError(`${flag} takes a JSON object, e.g. '{"tenant":"acme"}'`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new UsageError(`${flag} takes a JSON object, e.g. '{"tenant":"acme"}'`);
+  return value as Record<string, unknown>;
+}
+
 interface ListOptions {
   status?: string;
   q?: string;
@@ -67,5 +94,19 @@ export function usersCommand(ctx: ProgramContext): Command {
     .argument("<user>", "an id, email or username")
     .option("--json", "print the user as JSON")
     .action((user: string, options: { json?: boolean }) => ctx.execute(usersShow, { user, json: Boolean(options.json) }));
-  return new Command("users").description("look users up").addCommand(list).addCommand(show);
+  const update = new Command("update")
+    .description("change a user's metadata or server-only app_metadata (replaced whole), as an admin would")
+    .argument("<user>", "an id, email or username")
+    .option("--app-metadata <json>", "server-only metadata, a JSON object (users cannot change it; hooks and tokens may rely on it)")
+    .option("--metadata <json>", "the user's own metadata, a JSON object")
+    .option("--json", "print the user as JSON")
+    .action((user: string, options: { appMetadata?: string; metadata?: string; json?: boolean }) => {
+      const changes: AdminChanges = {
+        app_metadata: jsonObject("--app-metadata", options.appMetadata),
+        metadata: jsonObject("--metadata", options.metadata),
+      };
+      if (changes.app_metadata === undefined && changes.metadata === undefined) throw new UsageError("give --app-metadata or --metadata");
+      return ctx.execute(usersUpdate, { user, changes, json: Boolean(options.json) });
+    });
+  return new Command("users").description("look users up and change their metadata").addCommand(list).addCommand(show).addCommand(update);
 }

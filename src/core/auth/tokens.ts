@@ -44,6 +44,17 @@ export interface TokenService {
   reload(): Promise<void>;
 }
 
+/** RFC 9068: the header type of a JWT access token. */
+const ACCESS_TYP = "at+jwt";
+
+/**
+ * A refresh token's audience: never USERSVC_AUDIENCE, so a resource server
+ * that checks signature, iss, aud and exp against the JWKS refuses it.
+ */
+export function refreshAudienceOf(audience: string): string {
+  return `${audience}:refresh`;
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Verified tokens remembered (the oldest are forgotten first). */
 const VERIFIED_TOKENS_KEPT = 10_000;
@@ -53,9 +64,10 @@ const KEY_RELOAD_INTERVAL_MS = 5_000;
 export async function createTokenService(config: Config, db: Db, now: () => Date): Promise<TokenService> {
   const retentionMs = Math.max(config.accessTtl, config.refreshTtl) * 1000;
   const keys = config.jwtSecret ? secretKeyRing(config.jwtSecret) : await databaseKeyRing(db, now, retentionMs);
+  const refreshAudience = refreshAudienceOf(config.audience);
   const verifyOptions = () => ({
     issuer: config.issuer,
-    audience: config.audience,
+    audience: [config.audience, refreshAudience],
     algorithms: [keys.alg],
     currentDate: now(),
     requiredClaims: ["sub", "sid", "jti", "type", "iat", "exp"],
@@ -66,14 +78,20 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
   const verified = new Map<string, Readonly<TokenClaims>>();
   async function verifySignedClaims(token: string): Promise<Readonly<TokenClaims>> {
     let payload: JWTPayload;
+    let header: JWTHeaderParameters;
     try {
-      ({ payload } = await jwtVerify(token, keys.verificationKey, verifyOptions()));
+      ({ payload, protectedHeader: header } = await jwtVerify(token, keys.verificationKey, verifyOptions()));
     } catch (error) {
       if (error instanceof errors.JWTExpired) throw new DomainError("TOKEN_EXPIRED");
       throw new DomainError("INVALID_TOKEN");
     }
     const claims = payload as unknown as TokenClaims;
-    if (claims.type !== "access" && claims.type !== "refresh") throw new DomainError("INVALID_TOKEN");
+    // The header, the audience and the type claim must tell one story (SPEC §4).
+    const access = claims.type === "access" && header.typ === ACCESS_TYP && payload.aud === config.audience;
+    // Refresh tokens minted before they had an audience of their own carry the access audience:
+    // still honoured by /auth/refresh (never by a protected route) until they expire.
+    const refresh = claims.type === "refresh" && header.typ !== ACCESS_TYP && (payload.aud === refreshAudience || payload.aud === config.audience);
+    if (!access && !refresh) throw new DomainError("INVALID_TOKEN");
     if (!UUID.test(String(claims.sub)) || !UUID.test(String(claims.sid))) throw new DomainError("INVALID_TOKEN");
     return Object.freeze(claims);
   }
@@ -84,7 +102,8 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
     async mint(input: MintInput): Promise<string> {
       const { key, kid } = keys.signingKey();
       const iat = Math.floor(now().getTime() / 1000);
-      const header = { alg: keys.alg, typ: "JWT", ...(kid ? { kid } : {}) };
+      const access = input.type === "access";
+      const header = { alg: keys.alg, typ: access ? ACCESS_TYP : "JWT", ...(kid ? { kid } : {}) };
       // The reserved claims come last: a hook's extra claims cannot override them.
       const payload = {
         ...input.extra,
@@ -93,7 +112,7 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
         sub: input.sub,
         jti: input.jti,
         iss: config.issuer,
-        aud: config.audience,
+        aud: access ? config.audience : refreshAudience,
         iat,
         exp: iat + input.ttlSeconds,
       };

@@ -33,6 +33,8 @@ export const users = pgTable(
     blockedReason: text("blocked_reason"),
     blockedUntil: timestamptz("blocked_until"),
     metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    /** Written only by admins, operators and hooks (never by the user): safe to put in tokens. */
+    appMetadata: jsonb("app_metadata").$type<Record<string, unknown>>().notNull().default({}),
     balance: bigint("balance", { mode: "number" }).notNull().default(0),
     createdAt: timestamptz("created_at").notNull().defaultNow(),
     updatedAt: timestamptz("updated_at").notNull().defaultNow(),

@@ -4,6 +4,7 @@ import type { Core } from "../core.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
 import { assertNotLastAdmin } from "./admin-guard.ts";
 import { findUserById, updateUser } from "./queries.ts";
+import { spendOutstandingTokens } from "./verification.ts";
 import type { UserRecord } from "./user.ts";
 import { assertEmailFree, assertUsernameFree, conflictFromUniqueViolation } from "./users.ts";
 import { checkEmail, checkMetadata, checkUsername, normalizeEmail, throwIfProblems } from "./validation.ts";
@@ -14,6 +15,8 @@ export interface AdminChanges {
   roles?: string[];
   is_verified?: boolean;
   metadata?: Record<string, unknown>;
+  /** Server-only metadata: admins, operators and hooks write it, users never. */
+  app_metadata?: Record<string, unknown>;
 }
 
 const ROLE = /^[a-z][a-z0-9_.-]{0,31}$/;
@@ -27,6 +30,7 @@ export async function adminUpdateUser(core: Core, actor: Actor, userId: string, 
   if (email !== undefined) checkEmail(email, problems);
   if (username !== undefined) checkUsername(username, problems);
   if (changes.metadata !== undefined) checkMetadata(changes.metadata, problems);
+  if (changes.app_metadata !== undefined) checkMetadata(changes.app_metadata, problems, "app_metadata");
   const roles = changes.roles === undefined ? undefined : [...new Set(changes.roles)];
   if (roles !== undefined && (roles.length > MAX_ROLES || !roles.every((r) => ROLE.test(r)))) {
     problems.push({ field: "roles", message: `must be at most ${MAX_ROLES} names of lower-case letters, digits, '_', '.' or '-'` });
@@ -45,10 +49,15 @@ export async function adminUpdateUser(core: Core, actor: Actor, userId: string, 
       if (roles !== undefined && user.roles.includes("admin") && !roles.includes("admin")) {
         await assertNotLastAdmin(tx, user, now);
       }
+      const emailChanged = email !== undefined && email !== user.email;
+      // A new address is unproven (unless the admin says otherwise in the same change), and tokens
+      // emailed to the old one must not verify or reset the account any more.
+      const isVerified = changes.is_verified ?? (emailChanged ? false : undefined);
+      if (emailChanged) await spendOutstandingTokens(tx, userId, now);
       const updated = await updateUser(
         tx,
         userId,
-        { email, username, roles, isVerified: changes.is_verified, metadata: changes.metadata },
+        { email, username, roles, isVerified, metadata: changes.metadata, appMetadata: changes.app_metadata },
         now,
       );
       if (!updated) throw new DomainError("USER_NOT_FOUND");

@@ -42,6 +42,7 @@ export async function exportUsers(core: Core, writeLine: (line: string) => void)
         blocked_reason: row.blockedReason,
         blocked_until: isoOrNull(row.blockedUntil),
         metadata: row.metadata,
+        app_metadata: row.appMetadata,
         balance: row.balance,
         created_at: row.createdAt.toISOString(),
         updated_at: row.updatedAt.toISOString(),
@@ -100,7 +101,9 @@ async function importLine(core: Core, actor: Actor, line: number, text: string, 
   if (conflict) return { line, result: "skipped", code: conflict.code, message: conflict.message };
   // Imports are sign-ups too: the host's beforeRegister may refuse or reshape them.
   try {
-    row.metadata = await shapeByHook(core, { email: row.email, username: row.username, metadata: row.metadata ?? {}, ip: null });
+    const shaped = await shapeByHook(core, { email: row.email, username: row.username, metadata: row.metadata ?? {}, ip: null });
+    row.metadata = shaped.metadata;
+    if (shaped.appMetadata) row.appMetadata = shaped.appMetadata;
   } catch (error) {
     if (error instanceof DomainError) return { line, result: "skipped", code: error.code, message: error.message };
     throw error;
@@ -181,6 +184,8 @@ function parseRecord(text: string, now: Date): typeof users.$inferInsert {
   const isVerified = field("is_verified", (v): v is boolean => typeof v === "boolean", "must be true or false");
   const metadata = input.metadata ?? undefined;
   if (metadata !== undefined && metadata !== null) checkMetadata(metadata, problems);
+  const appMetadata = input.app_metadata ?? undefined;
+  if (appMetadata !== undefined && appMetadata !== null) checkMetadata(appMetadata, problems, "app_metadata");
   const balance = field("balance", (v): v is number => Number.isSafeInteger(v) && (v as number) >= 0, "must be an integer >= 0");
   const blockedReason = field("blocked_reason", isString, "must be a string");
   const dates = Object.fromEntries(
@@ -202,6 +207,7 @@ function parseRecord(text: string, now: Date): typeof users.$inferInsert {
     blockedReason: status === "blocked" ? (blockedReason ?? null) : null,
     blockedUntil: status === "blocked" ? (dates.blocked_until ?? null) : null,
     metadata: (metadata as Record<string, unknown> | undefined) ?? {},
+    appMetadata: (appMetadata as Record<string, unknown> | undefined) ?? {},
     balance: balance ?? 0,
     createdAt: dates.created_at ?? now,
     updatedAt: dates.updated_at ?? now,

@@ -42,6 +42,7 @@ export function toPublicUser(user: UserRecord, now: Date): PublicUser {
     blocked_reason: blockEnded ? null : user.blockedReason,
     blocked_until: blockEnded ? null : isoOrNull(user.blockedUntil),
     metadata: user.metadata,
+    app_metadata: user.appMetadata,
     balance: user.balance,
     created_at: user.createdAt.toISOString(),
     updated_at: user.updatedAt.toISOString(),

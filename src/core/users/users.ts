@@ -54,7 +54,7 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
   // Checked first for a clear answer; the unique indexes are the real guard against races.
   await assertEmailFree(core.db, email);
   await assertUsernameFree(core.db, username);
-  const metadata = await shapeByHook(core, { email, username, metadata: input.metadata ?? {}, ip: options.actor.ip });
+  const shaped = await shapeByHook(core, { email, username, metadata: input.metadata ?? {}, ip: options.actor.ip });
 
   const passwordHash = await core.passwords.hash(input.password);
   const now = core.now();
@@ -64,7 +64,8 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
         email,
         username,
         passwordHash,
-        metadata,
+        metadata: shaped.metadata,
+        appMetadata: shaped.appMetadata ?? {},
         roles: options.roles ?? ["user"],
         isVerified: options.isVerified ?? false,
         createdAt: now,
@@ -81,17 +82,24 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
   }
 }
 
-/** beforeRegister may veto the sign-up or replace its metadata (checked again like the caller's). */
-export async function shapeByHook(core: Core, input: BeforeRegisterInput): Promise<Record<string, unknown>> {
+/**
+ * beforeRegister may veto the sign-up, replace its metadata and set its
+ * app_metadata (each checked like a caller's); `appMetadata` is undefined
+ * when the hook set none.
+ */
+export async function shapeByHook(
+  core: Core,
+  input: BeforeRegisterInput,
+): Promise<{ metadata: Record<string, unknown>; appMetadata?: Record<string, unknown> }> {
   const shaped = await core.hooks.beforeRegister(input);
-  if (shaped.metadata === undefined) return input.metadata;
   const problems: FieldProblem[] = [];
-  checkMetadata(shaped.metadata, problems);
+  if (shaped.metadata !== undefined) checkMetadata(shaped.metadata, problems);
+  if (shaped.app_metadata !== undefined) checkMetadata(shaped.app_metadata, problems, "app_metadata");
   if (problems.length > 0) {
     core.logger.error({ hook: "beforeRegister", problems }, "hook returned unusable metadata: refusing the sign-up");
     throw new DomainError("HOOK_FAILED");
   }
-  return shaped.metadata;
+  return { metadata: shaped.metadata ?? input.metadata, ...(shaped.app_metadata ? { appMetadata: shaped.app_metadata } : {}) };
 }
 
 export interface ProfileChanges {

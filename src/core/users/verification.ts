@@ -5,7 +5,7 @@
  * place the plain token ever appears).
  */
 import { randomBytes } from "node:crypto";
-import { and, eq, gt, isNull } from "drizzle-orm";
+import { and, eq, gt, inArray, isNull } from "drizzle-orm";
 import { type Actor, userActor } from "../audit/actor.ts";
 import { checkPasswordStrength } from "../auth/password.ts";
 import { sha256Hex } from "../auth/digest.ts";
@@ -42,6 +42,14 @@ async function issueToken(core: Core, tx: Db, user: UserRecord, purpose: Purpose
   });
   const type = purpose === "verify_email" ? "user.verification_requested" : "user.password_reset_requested";
   await recordEvent(core, tx, { type, actor, user, data: { token, expires_at: new Date(now.getTime() + LIFETIME_MS[purpose]).toISOString() } });
+}
+
+/** Every unused verification and reset token of the user stops working (its email address changed). */
+export async function spendOutstandingTokens(tx: Db, userId: string, now: Date): Promise<void> {
+  await tx
+    .update(oneTimeTokens)
+    .set({ usedAt: now })
+    .where(and(eq(oneTimeTokens.userId, userId), inArray(oneTimeTokens.purpose, ["verify_email", "reset_password"]), isNull(oneTimeTokens.usedAt)));
 }
 
 /** Spends a token: returns its user id, or throws INVALID_OR_EXPIRED_TOKEN (also for a second use). */

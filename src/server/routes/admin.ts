@@ -29,6 +29,7 @@ const Body = {
       roles: t.Optional(t.Array(t.String(), { description: "Replaces the roles; 'admin' makes an admin" })),
       is_verified: t.Optional(t.Boolean()),
       metadata: t.Optional(t.Record(t.String(), t.Unknown())),
+      app_metadata: t.Optional(t.Record(t.String(), t.Unknown(), { description: "server-only metadata (users cannot change it); at most 8 KiB" })),
     },
     strict,
   ),
@@ -93,7 +94,7 @@ export function adminRoutes(core: Core) {
       admin: true,
       params: Id,
       body: Body.patch,
-      detail: detail("Change email, username, roles, verification or metadata"),
+      detail: detail("Change email (clears is_verified unless given), username, roles, verification, metadata or app_metadata"),
     })
     .delete(
       "/users/:id",
