@@ -223,7 +223,7 @@ describe("the tokens login hands out", () => {
     expect(Math.abs(claims.iat! - server.clock.now().getTime() / 1000)).toBeLessThan(60);
   });
 
-  test("the refresh token carries the same sub and sid, its own jti, type refresh and no roles", async () => {
+  test("the refresh token carries the same sub and sid, its own jti, type refresh, an audience of its own and no roles", async () => {
     const { user, tokens } = await registerAndLogin(server.api);
     const access = decodeJwt(tokens.access_token);
     const refresh = decodeJwt(tokens.refresh_token);
@@ -236,7 +236,7 @@ describe("the tokens login hands out", () => {
         iat: expect.any(Number),
         exp: refresh.iat! + 2_592_000,
         iss: "usersvc",
-        aud: "usersvc",
+        aud: "usersvc:refresh",
       }),
     );
     expect(refresh.jti).not.toBe(access.jti);
@@ -256,8 +256,8 @@ describe("the tokens login hands out", () => {
 
   test("tokens are signed with EdDSA and name their key with kid by default", async () => {
     const { tokens } = await registerAndLogin(server.api);
-    for (const token of [tokens.access_token, tokens.refresh_token]) {
-      expect(decodeProtectedHeader(token)).toEqual({ alg: "EdDSA", typ: "JWT", kid: expect.any(String) });
+    for (const [token, typ] of [[tokens.access_token, "at+jwt"], [tokens.refresh_token, "JWT"]] as const) {
+      expect(decodeProtectedHeader(token)).toEqual({ alg: "EdDSA", typ, kid: expect.any(String) });
     }
   });
 

@@ -152,7 +152,7 @@ export async function startSession(core: Core, user: UserRecord, client: ClientI
       ip: client.ip,
       createdAt: now,
       lastUsedAt: now,
-      expiresAt: new Date(now.getTime() + core.config.refreshTtl * 1000),
+      expiresAt: sessionExpiry(core, now, now),
     });
     const actor = userActor(user.id, client.ip);
     await recordEvent(core, tx, { type: "user.logged_in", actor, user, data: { session_id: created.id, ip: client.ip } });
@@ -179,7 +179,7 @@ export async function refresh(core: Core, refreshToken: string, client: ClientIn
 
   if (claims.jti === session.refreshJti) {
     const nextJti = crypto.randomUUID();
-    const expiresAt = new Date(now.getTime() + core.config.refreshTtl * 1000);
+    const expiresAt = sessionExpiry(core, session.createdAt, now);
     const rotated = await rotateRefreshJti(core.db, session.id, claims.jti, nextJti, now, expiresAt);
     if (rotated) return mintPair(core, user, rotated, nextJti);
     // Another request spent it first: judge this one as a repeat below.
@@ -188,9 +188,25 @@ export async function refresh(core: Core, refreshToken: string, client: ClientIn
   }
 
   if (withinGrace(core, session, claims.jti, now)) return mintPair(core, user, session, session.refreshJti);
-  await revokeSession(core.db, session.id, "refresh_token_reused", now);
+  // The most telling session event there is (a stolen token, or a client that lost one): hosts
+  // and auditors see it, not only the log.
+  const reused = session;
+  await core.db.transaction(async (tx) => {
+    if ((await revokeSession(tx, reused.id, "refresh_token_reused", now)) === 0) return;
+    const data = { reason: "refresh_token_reused", sessions_revoked: 1, session_id: reused.id, ip: client.ip };
+    await recordChange(core, tx, { type: "session.revoked", actor: userActor(user.id, client.ip), user, data });
+  });
   core.logger.warn({ sessionId: session.id, userId: session.userId }, "refresh token reuse: session revoked");
   throw new DomainError("REFRESH_TOKEN_REUSED");
+}
+
+/**
+ * A refresh token's lifetime from `now`, cut at the session's absolute end
+ * (USERSVC_SESSION_MAX_AGE after its sign-in): refreshing never stretches a session.
+ */
+function sessionExpiry(core: Core, signedInAt: Date, now: Date): Date {
+  const { refreshTtl, sessionMaxAge } = core.config;
+  return new Date(Math.min(now.getTime() + refreshTtl * 1000, signedInAt.getTime() + sessionMaxAge * 1000));
 }
 
 function withinGrace(core: Core, session: SessionRow, jti: string, now: Date): boolean {
@@ -330,7 +346,10 @@ function activeUser(core: Core, user: UserRecord): UserRecord {
 }
 
 async function mintPair(core: Core, user: UserRecord, session: SessionRow, refreshJti: string): Promise<TokenPair> {
-  const { accessTtl, refreshTtl } = core.config;
+  const { accessTtl } = core.config;
+  // The refresh token ends with its session (which may end sooner than USERSVC_REFRESH_TTL).
+  const untilSessionEnds = Math.ceil((session.expiresAt.getTime() - core.now().getTime()) / 1000);
+  const refreshTtl = Math.max(1, Math.min(core.config.refreshTtl, untilSessionEnds));
   const base = { sub: user.id, sid: session.id };
   const claims = await core.hooks.accessTokenClaims({ user: toPublicUser(user, core.now()), session: { id: session.id } });
   const [access, refreshToken] = await Promise.all([
