@@ -63,7 +63,8 @@ export function transferCommands(ctx: ProgramContext): Command[] {
     .addHelpText(
       "after",
       "\nEach line: {email, username, password_hash, roles?, status?, is_verified?, metadata?, app_metadata?, balance?, id?, created_at?, …}.\n" +
-        "Existing emails, usernames or ids are skipped; invalid lines are reported; exit 1 if any line was invalid.",
+        "Existing emails, usernames or ids are skipped; invalid lines are reported; exit 1 if any line was invalid.\n" +
+        "Hashes must be within usersvc's cost limits: argon2 m <= 262144 KiB, t <= 10, p <= 8; bcrypt cost 4-15.",
     )
     .action(async (file: string, options: { dryRun?: boolean; json?: boolean }) => {
       const text = file === "-" ? await ctx.io.readStdin() : readText(file);
