@@ -221,6 +221,24 @@ describe("webhook delivery", () => {
     expect(deliveredTwice(receiver)).toEqual([]);
   });
 
+  test("a dead-lettered verification event no longer holds its single-use token", async () => {
+    receiver.answer = () => 500;
+    const erin = (await server.api("POST", "/api/v1/users", { body: newUser() })).body.data;
+    const stored = async () => (await rowsOf(server, erin.id)).find((r) => r.type === "user.verification_requested")!;
+    expect(((await stored()).payload.data as Record<string, unknown>).token).toBeString();
+    for (let pass = 0; pass < 3 * MAX_ATTEMPTS && (await stored()).status !== "dead"; pass++) {
+      await deliverDueEvents(server.core);
+      server.clock.advance(4000); // past the longest backoff
+    }
+    const dead = await stored();
+    expect(dead.status).toBe("dead");
+    expect(dead.payload.data).not.toHaveProperty("token");
+    expect((dead.payload.data as Record<string, any>).user.id).toBe(erin.id);
+    receiver.answer = () => 204;
+    await retryDeadEvents(server.core, "all");
+    await deliverUntilIdle(server.core);
+  });
+
   test("backoff: attempt n+1 waits about 2ⁿ seconds (±20 %), at most an hour", () => {
     for (let n = 1; n <= 20; n++) {
       const base = Math.min(2 ** n, 3600);

@@ -137,7 +137,15 @@ async function deliverOne(core: Core, row: OutboxRow, lease: Date): Promise<bool
     const next = new Date(core.now().getTime() + backoffSeconds(row.attempts) * 1000);
     await core.db
       .update(outboxEvents)
-      .set({ status: dead ? "dead" : "pending", nextAttemptAt: next, lockedUntil: null, lastError: message })
+      .set({
+        status: dead ? "dead" : "pending",
+        nextAttemptAt: next,
+        lockedUntil: null,
+        lastError: message,
+        // A dead event's single-use token is dropped too: nothing waits to deliver it, and it
+        // must not sit readable in the table (the user asks for a new link instead).
+        ...(dead ? { payload: sql`${outboxEvents.payload} #- '{data,token}'` } : {}),
+      })
       .where(leaseHeld);
     if (dead) log.error({ attempts: row.attempts, error: message }, "event dead-lettered after its last attempt");
     else log.warn({ attempts: row.attempts, error: message, retry_at: next.toISOString() }, "event delivery failed");
