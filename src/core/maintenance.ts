@@ -1,8 +1,10 @@
 /**
- * Background work `serve` runs on a timer: the lifecycle sweep (expired
- * blocks, purges) and a reload of the signing keys. Every step is a conditional write, so several instances
- * sweeping the same database never do a change twice.
+ * Background work `serve` runs on timers: the lifecycle sweep (expired
+ * blocks, purges), whose every step is a conditional write so several
+ * instances sweeping one database never do a change twice, and the watch on
+ * the signing keys (a rotation elsewhere is picked up within seconds).
  */
+import { watchSigningKeys } from "./auth/key-watcher.ts";
 import type { Core } from "./core.ts";
 import { runLifecycleSweep } from "./users/lifecycle.ts";
 
@@ -16,17 +18,18 @@ export function scheduleMaintenance(core: Core, intervalMs = SWEEP_INTERVAL_MS):
       .then((done) => {
         if (done.unblocked || done.purged) log.info(done, "lifecycle sweep");
       })
-      // Another instance may have rotated the signing keys: sign with the newest.
+      // Retired keys whose tokens have all expired leave the JWKS.
       .then(() => core.tokens.reload())
       .catch((error: unknown) => log.error({ err: error }, "lifecycle sweep failed"));
   };
   tick();
   const timer = setInterval(tick, intervalMs);
   timer.unref();
+  const keys = watchSigningKeys(core);
   return {
     async stop() {
       clearInterval(timer);
-      await running;
+      await Promise.all([running, keys.stop()]);
     },
   };
 }

@@ -31,3 +31,18 @@ test("serve answers /metrics on the metrics port only, and 404 there for anythin
   expect((await fetch(`${serve.url}/healthz`)).status).toBe(200);
   expect((await serve.stop()).exitCode).toBe(0);
 });
+
+test("with USERSVC_METRICS_TOKEN, the metrics port answers 401 without the bearer token and 200 with it", async () => {
+  const metricsPort = freePort();
+  const token = "scrape-token-for-the-metrics-port";
+  await using serve = await startServe({
+    env: { ...database.env, USERSVC_METRICS: String(metricsPort), USERSVC_METRICS_TOKEN: token },
+  });
+  const url = `http://127.0.0.1:${metricsPort}/metrics`;
+  expect((await fetch(url)).status).toBe(401);
+  expect((await fetch(url, { headers: { authorization: "Bearer not-the-token" } })).status).toBe(401);
+  const metrics = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  expect(metrics.status).toBe(200);
+  expect(await metrics.text()).toMatch(/^usersvc_outbox_backlog \d+$/m);
+  expect((await serve.stop()).exitCode).toBe(0);
+});

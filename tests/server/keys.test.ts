@@ -38,6 +38,19 @@ describe("signing key rotation", () => {
     expect([refreshed.status, kidOf(refreshed.body.data.access_token)]).toEqual([200, newKid]);
   });
 
+  test("--revoke-previous: the earlier keys leave the JWKS and their tokens are refused at once", async () => {
+    const before = await registerAndLogin(server.api);
+    const oldKid = kidOf(before.tokens.access_token)!;
+    const newKid = await rotateSigningKeys(server.core.db, server.core.now(), { revokePrevious: true });
+    await server.core.tokens.reload();
+    expect((await server.api("GET", "/api/v1/users/me", { token: before.tokens.access_token })).status).toBe(401);
+    const jwks = await server.api("GET", "/.well-known/jwks.json");
+    expect(jwks.body.keys.map((k: { kid: string }) => k.kid)).toEqual([newKid]);
+    expect(newKid).not.toBe(oldKid);
+    const after = await registerAndLogin(server.api);
+    expect((await server.api("GET", "/api/v1/users/me", { token: after.tokens.access_token })).status).toBe(200);
+  });
+
   test("a retired key leaves the JWKS once every token it could have signed has expired", async () => {
     const first = kidOf((await registerAndLogin(server.api)).tokens.access_token)!;
     await rotate(server);
@@ -62,11 +75,47 @@ describe.skipIf(!SERVER_URL)("rotation with two instances on one PostgreSQL", ()
     await a.stop();
   });
 
-  test("a token signed with a key rotated on one instance is accepted by the other at once", async () => {
+  test("a token signed with a key rotated on one instance is accepted by the other at once (its unknown kid makes it look the keys up)", async () => {
     const newKid = await rotate(a);
     const { tokens } = await registerAndLogin(a.api);
     expect(kidOf(tokens.access_token)).toBe(newKid);
     // b has not reloaded its keys: the unknown kid makes it look them up.
     expect((await b.api("GET", "/api/v1/users/me", { token: tokens.access_token })).status).toBe(200);
   });
+
+  test("a rotation made elsewhere reaches the other instance's signing within 5 s", async () => {
+    const oldKid = kidOf((await registerAndLogin(b.api)).tokens.access_token)!;
+    // Written straight to the database, as `usersvc keys rotate` in another process does: nobody tells b.
+    const started = Date.now();
+    const newKid = await rotateSigningKeys(a.core.db, a.core.now());
+    let kid = oldKid;
+    while (kid !== newKid && Date.now() - started < 10_000) {
+      await Bun.sleep(100);
+      kid = kidOf((await registerAndLogin(b.api)).tokens.access_token)!;
+    }
+    const seconds = (Date.now() - started) / 1000;
+    expect(kid).toBe(newKid);
+    expect(seconds).toBeLessThanOrEqual(5);
+  });
+
+  test("--revoke-previous: tokens of the earlier keys stop working on the other instance within 5 s, and leave its JWKS", async () => {
+    const before = await registerAndLogin(b.api);
+    const oldKid = kidOf(before.tokens.access_token)!;
+    expect((await b.api("GET", "/api/v1/users/me", { token: before.tokens.access_token })).status).toBe(200);
+    const started = Date.now();
+    await rotateSigningKeys(a.core.db, a.core.now(), { revokePrevious: true });
+    let status = 200;
+    while (status === 200 && Date.now() - started < 10_000) {
+      await Bun.sleep(100);
+      status = (await b.api("GET", "/api/v1/users/me", { token: before.tokens.access_token })).status;
+    }
+    expect(status).toBe(401);
+    expect((Date.now() - started) / 1000).toBeLessThanOrEqual(5);
+    const refreshed = await b.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: before.tokens.refresh_token } });
+    expect([refreshed.status, refreshed.body.error.code]).toEqual([401, "INVALID_TOKEN"]);
+    const jwks = await b.api("GET", "/.well-known/jwks.json");
+    expect(jwks.body.keys.map((k: { kid: string }) => k.kid)).not.toContain(oldKid);
+    expect(jwks.body.keys).toHaveLength(1);
+  });
+
 });

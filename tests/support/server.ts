@@ -3,6 +3,7 @@
  * a clock tests can move and the log lines it wrote.
  */
 import { loadConfig, type Env } from "../../src/config.ts";
+import { watchSigningKeys } from "../../src/core/auth/key-watcher.ts";
 import { createCore, type Core } from "../../src/core/core.ts";
 import { openDatabase } from "../../src/core/db/client.ts";
 import { migrateDatabase } from "../../src/core/db/migrate.ts";
@@ -55,6 +56,8 @@ export async function startTestServer(env: Env = {}, options: TestServerOptions 
   const handle = await openDatabase(config);
   await migrateDatabase(handle.db);
   const core = await createCore({ config, db: handle.db, dbKind: handle.kind, logger, now: clock.now });
+  // As serve does: a rotation made by another process or instance is picked up within seconds.
+  const keyWatch = watchSigningKeys(core);
   const app = createApp(core).listen({ hostname: "127.0.0.1", port: 0 });
   const url = `http://127.0.0.1:${app.server!.port}`;
   return {
@@ -66,6 +69,7 @@ export async function startTestServer(env: Env = {}, options: TestServerOptions 
     api: createApi(url),
     async stop() {
       await app.stop();
+      await keyWatch.stop();
       await core.refreshHits.close();
       await handle.close();
       await database.drop();

@@ -1,21 +1,29 @@
 import { Command } from "commander";
+import { CLI_ACTOR } from "../../core/audit/actor.ts";
+import { appendAudit } from "../../core/audit/audit.ts";
+import { KEY_WATCH_MS } from "../../core/auth/key-watcher.ts";
 import { rotateSigningKeys } from "../../core/auth/signing-keys.ts";
 import type { ProgramContext } from "../context.ts";
 import type { CoreCommand } from "../core-command.ts";
-import { OperationalError } from "../io.ts";
+import { OperationalError, UsageError } from "../io.ts";
+import { askConfirm } from "../prompts.ts";
 
-export const keysRotate: CoreCommand<{ json: boolean }> = {
+export const keysRotate: CoreCommand<{ json: boolean; revokePrevious: boolean }> = {
   name: "keys rotate",
   allowedViaServer: true,
-  async run(ctx, { json }) {
+  async run(ctx, { json, revokePrevious }) {
     const core = await ctx.core();
     if (core.config.jwtSecret) {
       throw new OperationalError("USERSVC_JWT_SECRET is set (HS256): there are no signing keys to rotate; change the secret instead");
     }
-    const kid = await rotateSigningKeys(core.db, core.now());
+    const kid = await rotateSigningKeys(core.db, core.now(), { revokePrevious });
     await core.tokens.reload();
+    await appendAudit(core.db, { event: "keys.rotated", actor: CLI_ACTOR, targetId: null, data: { kid, revoke_previous: revokePrevious } }, core.now());
     const keep = Math.max(core.config.accessTtl, core.config.refreshTtl);
-    ctx.out.stdout(json ? JSON.stringify({ kid }) : `New signing key ${kid}; earlier keys keep verifying for ${keep} s`);
+    const text = revokePrevious
+      ? `New signing key ${kid}; every earlier key is revoked: their tokens are refused on every instance within ${KEY_WATCH_MS / 1000} s`
+      : `New signing key ${kid}; earlier keys keep verifying for ${keep} s`;
+    ctx.out.stdout(json ? JSON.stringify({ kid, revoked_previous: revokePrevious }) : text);
     return 0;
   },
 };
@@ -23,7 +31,21 @@ export const keysRotate: CoreCommand<{ json: boolean }> = {
 export function keysCommand(ctx: ProgramContext): Command {
   const rotate = new Command("rotate")
     .description("make a new signing key; earlier keys stay in the JWKS and keep verifying until their tokens expire")
-    .option("--json", "print {kid} as JSON")
-    .action((options: { json?: boolean }) => ctx.execute(keysRotate, { json: Boolean(options.json) }));
+    .option("--revoke-previous", "a leaked key: delete every earlier key at once, so every token they signed stops working (all users sign in again)")
+    .option("--yes", "with --revoke-previous: do not ask; required without a terminal")
+    .option("--json", "print {kid, revoked_previous} as JSON")
+    .action(async (options: { json?: boolean; revokePrevious?: boolean; yes?: boolean }) => {
+      const revokePrevious = Boolean(options.revokePrevious);
+      if (revokePrevious && !options.yes) {
+        const { io } = ctx;
+        if (!io.stdinIsTTY) throw new UsageError("keys rotate --revoke-previous needs --yes when there is no terminal to ask on");
+        const question = "Revoke every earlier signing key? Every access and refresh token issued so far stops working: all users must sign in again.";
+        if (!(await askConfirm(io, question))) {
+          io.stderr("Nothing changed.");
+          return ctx.finish(1);
+        }
+      }
+      await ctx.execute(keysRotate, { json: Boolean(options.json), revokePrevious });
+    });
   return new Command("keys").description("the token signing keys (EdDSA mode)").addCommand(rotate);
 }

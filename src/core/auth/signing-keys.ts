@@ -4,7 +4,7 @@
  * every listed key verifies and is published in the JWKS.
  */
 import { createPrivateKey, type JsonWebKeyInput, type KeyObject } from "node:crypto";
-import { desc, gt, isNull, or } from "drizzle-orm";
+import { desc, gt, isNull, or, sql } from "drizzle-orm";
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from "jose";
 import type { Db } from "../db/client.ts";
 import { signingKeys } from "../db/schema.ts";
@@ -53,12 +53,32 @@ export async function createSigningKey(db: Db, now: Date): Promise<string> {
 }
 
 /**
- * A new signing key; every other active key is retired (it keeps verifying
- * until its tokens have expired). Returns the new key id.
+ * A new signing key. Every other active key is retired: it keeps verifying
+ * until its tokens have expired. With `revokePrevious` (a leaked key) every
+ * other key is deleted instead: it leaves the JWKS and every token it signed
+ * stops working. Returns the new key id.
  */
-export async function rotateSigningKeys(db: Db, now: Date): Promise<string> {
+export async function rotateSigningKeys(db: Db, now: Date, options: { revokePrevious?: boolean } = {}): Promise<string> {
   return db.transaction(async (tx) => {
-    await tx.update(signingKeys).set({ retiredAt: now }).where(isNull(signingKeys.retiredAt));
+    if (options.revokePrevious) await tx.delete(signingKeys);
+    else await tx.update(signingKeys).set({ retiredAt: now }).where(isNull(signingKeys.retiredAt));
     return createSigningKey(tx, now);
   });
+}
+
+/**
+ * What changes whenever a key is created, retired or deleted: the watcher
+ * compares it every few seconds (one tiny aggregate query) and reloads the
+ * keys when it moved.
+ */
+export async function signingKeysVersion(db: Db): Promise<string> {
+  const [row] = await db
+    .select({
+      count: sql<number>`count(*)::int`,
+      newest: sql<string | null>`max(${signingKeys.createdAt})::text`,
+      retired: sql<string | null>`max(${signingKeys.retiredAt})::text`,
+      kids: sql<string | null>`md5(string_agg(${signingKeys.kid}, ',' order by ${signingKeys.kid}))`,
+    })
+    .from(signingKeys);
+  return `${row?.count}|${row?.newest}|${row?.retired}|${row?.kids}`;
 }

@@ -210,8 +210,8 @@ async function databaseKeyRing(db: Db, now: () => Date, retentionMs: number): Pr
     },
     publicJwks: () => keys.map((k) => k.publicJwk as Record<string, unknown>),
     async reload() {
+      // Not counted in lastReload: the watcher's reloads must not delay the look-up of a kid it has not seen yet.
       keys = await load();
-      lastReload = Date.now();
     },
   };
 }

@@ -1,8 +1,8 @@
 /**
- * `usersvc mfa reset <user>` through the compiled binary beside a running
- * `serve` (through its control socket on the embedded database, as another
- * process on PostgreSQL): the user who lost their authenticator signs in with
- * the password alone again, and the reset is audited as user.mfa_reset.
+ * The operator's security switches through the compiled binary beside a
+ * running `serve` (through its control socket on the embedded database, as
+ * another process on PostgreSQL): `mfa reset <user>` for a user who lost
+ * their authenticator, and `keys rotate --revoke-previous` for a leaked key.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { Secret, TOTP } from "otpauth";
@@ -51,4 +51,40 @@ test("mfa reset removes the factor: login answers tokens again, and the audit lo
 test("mfa reset of an unknown user exits 1 with USER_NOT_FOUND", async () => {
   const result = await run(["mfa", "reset", "nobody@example.com"], { env: database.env });
   expect([result.exitCode, result.stderr.trim()]).toEqual([1, 'usersvc: USER_NOT_FOUND: No user matches "nobody@example.com"']);
+});
+
+test("keys rotate --revoke-previous without a terminal needs --yes: exit 2, nothing changed", async () => {
+  const jwksBefore = (await callApi(serve.url, "GET", "/.well-known/jwks.json")).body.keys;
+  const result = await run(["keys", "rotate", "--revoke-previous"], { env: database.env });
+  expect([result.exitCode, result.stderr.trim()]).toEqual([2, "usersvc: keys rotate --revoke-previous needs --yes when there is no terminal to ask on"]);
+  expect((await callApi(serve.url, "GET", "/.well-known/jwks.json")).body.keys).toEqual(jwksBefore);
+});
+
+test("keys rotate --revoke-previous --yes: every token signed before is refused by the running server within 5 s", async () => {
+  const password = "correct horse battery staple";
+  const created = await run(["create-admin", "--email", "keys@example.com", "--username", "keys", "--password-stdin"], {
+    env: database.env,
+    stdin: `${password}\n`,
+  });
+  expect(created.exitCode).toBe(0);
+  const before = (await callApi(serve.url, "POST", "/api/v1/auth/login", { body: { email: "keys@example.com", password } })).body.data;
+  expect((await callApi(serve.url, "GET", "/api/v1/users/me", { token: before.access_token })).status).toBe(200);
+
+  const rotated = await run(["keys", "rotate", "--revoke-previous", "--yes", "--json"], { env: database.env });
+  expect({ exitCode: rotated.exitCode, stderr: rotated.stderr }).toEqual({ exitCode: 0, stderr: "" });
+  const { kid } = JSON.parse(rotated.stdout);
+  const started = Date.now();
+  let status = 200;
+  while (status === 200 && Date.now() - started < 10_000) {
+    status = (await callApi(serve.url, "GET", "/api/v1/users/me", { token: before.access_token })).status;
+    if (status === 200) await Bun.sleep(100);
+  }
+  expect(status).toBe(401);
+  expect(Date.now() - started).toBeLessThanOrEqual(5_000);
+  expect((await callApi(serve.url, "POST", "/api/v1/auth/refresh", { body: { refresh_token: before.refresh_token } })).status).toBe(401);
+  expect((await callApi(serve.url, "GET", "/.well-known/jwks.json")).body.keys.map((k: { kid: string }) => k.kid)).toEqual([kid]);
+  const after = (await callApi(serve.url, "POST", "/api/v1/auth/login", { body: { email: "keys@example.com", password } })).body.data;
+  expect((await callApi(serve.url, "GET", "/api/v1/users/me", { token: after.access_token })).status).toBe(200);
+  const audit = await callApi(serve.url, "GET", "/api/v1/admin/audit?event=keys.rotated", { token: after.access_token });
+  expect(audit.body.data.items).toEqual([expect.objectContaining({ event: "keys.rotated", data: { kid, revoke_previous: true } })]);
 });
