@@ -78,6 +78,13 @@ export function serializeError(error: unknown): unknown {
   };
 }
 
+/** An error's message for a log line or a stored reason: a database error's says only its SQL state. */
+export function errorMessage(error: unknown): string {
+  const database = databaseErrorIn(error);
+  if (database) return `database error${typeof database.code === "string" ? ` ${database.code}` : ""} (statement, parameters and server message withheld)`;
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** The driver's error in `error`'s cause chain: the one with a 5-character SQLSTATE and a severity. */
 function databaseErrorIn(error: unknown): DatabaseErrorFields | null {
   let current = error;

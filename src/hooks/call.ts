@@ -3,7 +3,7 @@
  * call ends in one of three answers: a value, a rejection with a message,
  * or a failure (thrown HookFailure) — a crash, a timeout, a bad answer.
  */
-import type { Logger } from "../logger.ts";
+import { errorMessage, type Logger } from "../logger.ts";
 import type { HookContext } from "./types.ts";
 
 export type HookAnswer = { kind: "value"; value: unknown } | { kind: "reject"; message: string };
@@ -44,7 +44,8 @@ export function moduleCaller(hooks: Record<string, unknown>, timeoutMs: number, 
         value = await withTimeout(Promise.resolve().then(() => fn.call(hooks, payload, ctx)), timeoutMs, `hook ${name}`);
       } catch (error) {
         if (error instanceof HookFailure) throw error;
-        throw new HookFailure(`hook ${name} threw: ${error instanceof Error ? error.message : String(error)}`);
+        // Not a database error's message: it quotes the statement's parameters (a token the hook was given).
+        throw new HookFailure(`hook ${name} threw: ${errorMessage(error)}`);
       }
       if (value && typeof value === "object" && "reject" in value) {
         return { kind: "reject", message: String((value as { reject: unknown }).reject) };

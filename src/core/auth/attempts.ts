@@ -4,14 +4,15 @@
  * client IP (SPEC §4 login failures).
  *
  * A slot is reserved atomically (one upsert adding 1 and returning the
- * count) before the secret is checked, so a burst of any size, on any number
- * of instances sharing the database, checks at most USERSVC_LOGIN_MAX_ATTEMPTS
- * secrets a window; the others answer 429 without checking anything. A
- * correct secret gives its slot back; a failure keeps it.
+ * count, per counter) before the secret is checked, so a burst of any size,
+ * on any number of instances sharing the database, checks at most
+ * USERSVC_LOGIN_MAX_ATTEMPTS secrets a window; the others answer 429 without
+ * checking anything, and hold no slot of anyone's. A correct secret gives its
+ * slot back; a failure keeps it.
  */
 import type { Core } from "../core.ts";
 import { RateLimitError } from "../errors.ts";
-import { addHits, clearLimit, releaseHit } from "./rate-limit.ts";
+import { addHits, clearLimit, type CountedKey, releaseHit } from "./rate-limit.ts";
 import { sha256Hex } from "./digest.ts";
 
 export interface Attempt {
@@ -28,26 +29,28 @@ export interface Attempt {
 export async function reserveAttempt(core: Core, account: { userId: string } | { typed: string }, ip: string | null): Promise<Attempt> {
   const accountKey = "userId" in account ? `login:user:${account.userId}` : `login:account:${typedKey(account.typed)}`;
   const ipKey = ip ? `login:ip:${ip}` : null;
-  const keys = ipKey ? [accountKey, ipKey] : [accountKey];
   const now = core.now();
   const windowMs = core.config.loginWindow * 1000;
-  const counted = await addHits(core.db, keys.map((key) => ({ key, hits: 1 })), now, windowMs);
-  let retryAfter = 0;
-  for (const row of counted) {
-    if (row.count > core.config.loginMaxAttempts) {
-      retryAfter = Math.max(retryAfter, Math.ceil((row.started.getTime() + windowMs - now.getTime()) / 1000), 1);
-    }
+  const reserve = async (key: string): Promise<CountedKey> => (await addHits(core.db, [{ key, hits: 1 }], now, windowMs))[0]!;
+  const refuse = (row: CountedKey) => new RateLimitError(Math.max(Math.ceil((row.started.getTime() + windowMs - now.getTime()) / 1000), 1));
+  // The client IP first: a request its IP may no longer make counts against no account (else one
+  // IP could lock every account out) and adds no counter row for whatever name it typed.
+  const ipSlot = ipKey ? await reserve(ipKey) : null;
+  if (ipSlot && ipSlot.count > core.config.loginMaxAttempts) throw refuse(ipSlot);
+  const accountSlot = await reserve(accountKey);
+  if (accountSlot.count > core.config.loginMaxAttempts) {
+    // Nothing was checked: the IP's slot is given back (people sharing the IP keep theirs).
+    if (ipSlot) await releaseHit(core.db, ipSlot);
+    throw refuse(accountSlot);
   }
-  if (retryAfter > 0) throw new RateLimitError(retryAfter);
 
-  const giveBack = (key: string) => releaseHit(core.db, key);
   return {
     async succeeded() {
       await clearLimit(core, accountKey);
-      if (ipKey) await giveBack(ipKey);
+      if (ipSlot) await releaseHit(core.db, ipSlot);
     },
     async passed() {
-      await Promise.all(keys.map(giveBack));
+      await Promise.all([accountSlot, ...(ipSlot ? [ipSlot] : [])].map((slot) => releaseHit(core.db, slot)));
     },
   };
 }

@@ -77,9 +77,15 @@ export async function clearLimit(core: Core, key: string): Promise<void> {
   await core.db.delete(rateLimits).where(eq(rateLimits.key, key));
 }
 
-/** Takes one hit back from a key's count (an attempt reserved and then not held against anyone). */
-export async function releaseHit(db: Db, key: string): Promise<void> {
-  await db.update(rateLimits).set({ count: sql`greatest(${rateLimits.count} - 1, 0)` }).where(eq(rateLimits.key, key));
+/**
+ * Takes one hit back from a key's count (an attempt reserved and then not held against anyone),
+ * only from the window it was counted in: a later window's count is not the slot's to lower.
+ */
+export async function releaseHit(db: Db, slot: Pick<CountedKey, "key" | "started">): Promise<void> {
+  await db
+    .update(rateLimits)
+    .set({ count: sql`greatest(${rateLimits.count} - 1, 0)` })
+    .where(and(eq(rateLimits.key, slot.key), eq(rateLimits.windowStartedAt, slot.started)));
 }
 
 /** Drops counters whose window has ended (the maintenance sweep). */

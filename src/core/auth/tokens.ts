@@ -76,6 +76,8 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
   // Tokens whose signature and claims checked out, so that a client's repeated requests
   // cost one signature check, not one each (EdDSA verification is ~70 µs of CPU).
   const verified = new Map<string, Readonly<TokenClaims>>();
+  /** Moves when a key goes: a check that began before it is judged again, never remembered. */
+  let keysGone = 0;
   async function verifySignedClaims(token: string): Promise<Readonly<TokenClaims>> {
     let payload: JWTPayload;
     let header: JWTHeaderParameters;
@@ -125,9 +127,15 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
         // The signature was checked before; the clock has moved since (jose's rule: expired at exp).
         if (claims.exp <= Math.floor(now().getTime() / 1000)) throw new DomainError("TOKEN_EXPIRED");
       } else {
+        const before = keysGone;
         claims = await verifySignedClaims(token);
-        if (verified.size >= VERIFIED_TOKENS_KEPT) verified.delete(verified.keys().next().value!);
-        verified.set(token, claims);
+        if (before !== keysGone) {
+          // A key was revoked while this token was checked, perhaps with that key: check it again by the keys now loaded.
+          claims = await verifySignedClaims(token);
+        } else {
+          if (verified.size >= VERIFIED_TOKENS_KEPT) verified.delete(verified.keys().next().value!);
+          verified.set(token, claims);
+        }
       }
       if (claims.type !== expected) throw new DomainError("INVALID_TOKEN_TYPE");
       return claims;
@@ -140,7 +148,10 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
       const after = new Set(keys.publicJwks().map((jwk) => jwk.kid));
       // A key that has gone takes its tokens with it. Otherwise nothing is forgotten: judging every
       // token again at once would queue signature checks behind argon2 on the runtime's thread pool.
-      if (before.some((kid) => !after.has(kid))) verified.clear();
+      if (before.some((kid) => !after.has(kid))) {
+        keysGone += 1;
+        verified.clear();
+      }
     },
   };
 }
