@@ -4,6 +4,7 @@
  * reported, each on one line naming its variable.
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 
@@ -21,7 +22,8 @@ export interface Config {
   refreshGrace: number;
   /** Days after which soft-deleted users are purged. */
   purgeAfterDays: number;
-  trustProxy: boolean;
+  /** Whose X-Forwarded-For is believed (docs/configuration.md, "Client IP behind proxies"). */
+  trustProxy: TrustProxy;
   requireVerifiedEmail: boolean;
   /** A .ts/.js hooks module or an executable (SPEC §6). */
   hooksPath: string | null;
@@ -53,11 +55,28 @@ export interface Config {
   hashConcurrency: number;
   /** GET /metrics: "on" (API port), "off", or a port number of its own. */
   metrics: "on" | "off" | number;
+  /** If set, GET /metrics (on either port) needs `Authorization: Bearer <token>`. */
+  metricsToken: string | null;
   /** How long an instance may reuse a session check for changes made elsewhere (0: never). */
   authCacheMs: number;
   /** A Have I Been Pwned SHA-1 "ordered by hash" file; new passwords found in it are refused. */
   breachedPasswordsPath: string | null;
 }
+
+/**
+ * false: the socket's peer is the client. `hops`: that many proxies stand in
+ * front of usersvc, the socket's peer being the first. `proxies`: the
+ * addresses and CIDRs of trusted proxies.
+ */
+export type TrustProxy = false | { hops: number } | { proxies: string[] };
+
+/** Named ranges USERSVC_TRUST_PROXY takes besides IPs and CIDRs (the names of Express's `trust proxy`). */
+const PROXY_RANGES = new Map<string, string[]>([
+  ["loopback", ["127.0.0.0/8", "::1/128"]],
+  ["linklocal", ["169.254.0.0/16", "fe80::/10"]],
+  ["uniquelocal", ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]],
+]);
+const MAX_PROXY_HOPS = 32;
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -122,6 +141,10 @@ export function loadConfig(env: Env): Config {
   const breachedPasswordsPath = breachedPasswords === null ? null : resolve(breachedPasswords);
   const breachedProblem = breachedPasswordsPath === null ? null : checkBreachedPasswordsFile(breachedPasswordsPath);
   if (breachedProblem !== null) problems.push(`USERSVC_BREACHED_PASSWORDS: ${breachedProblem}`);
+  const metricsToken = read.string("USERSVC_METRICS_TOKEN");
+  if (metricsToken !== null && !/^[\x21-\x7e]{16,}$/.test(metricsToken)) {
+    problems.push("USERSVC_METRICS_TOKEN must be at least 16 characters, printable ASCII without spaces");
+  }
   const logLevel = (read.string("LOG_LEVEL") ?? "info").toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
@@ -140,7 +163,7 @@ export function loadConfig(env: Env): Config {
     refreshTtl: read.integer("USERSVC_REFRESH_TTL", 2_592_000, { min: 1 }),
     refreshGrace: read.integer("USERSVC_REFRESH_GRACE", 0, { min: 0 }),
     purgeAfterDays: read.integer("USERSVC_PURGE_AFTER", 30, { min: 0 }),
-    trustProxy: read.boolean("USERSVC_TRUST_PROXY", false),
+    trustProxy: readTrustProxy(read.string("USERSVC_TRUST_PROXY"), problems),
     requireVerifiedEmail: read.boolean("USERSVC_REQUIRE_VERIFIED_EMAIL", false),
     hooksPath: read.string("USERSVC_HOOKS"),
     hookTimeoutMs: read.integer("USERSVC_HOOK_TIMEOUT_MS", 5000, { min: 1, max: 600_000 }),
@@ -159,6 +182,7 @@ export function loadConfig(env: Env): Config {
     hashConcurrency: read.integer("USERSVC_HASH_CONCURRENCY", availableParallelism(), { min: 1, max: 1024 }),
     authCacheMs: read.integer("USERSVC_AUTH_CACHE_MS", 1000, { min: 0, max: 1000 }),
     metrics,
+    metricsToken,
     breachedPasswordsPath,
   };
   if (problems.length > 0) throw new ConfigError(problems);
@@ -190,6 +214,35 @@ function checkBreachedPasswordsFile(path: string): string | null {
   } finally {
     closeSync(fd);
   }
+}
+
+function readTrustProxy(raw: string | null, problems: string[]): TrustProxy {
+  const name = "USERSVC_TRUST_PROXY";
+  const value = raw?.toLowerCase() ?? "false";
+  if (["false", "0", "no", "off"].includes(value)) return false;
+  // Before hop counts, `true` trusted the one proxy in front of usersvc: 1 hop.
+  if (["true", "yes", "on"].includes(value)) return { hops: 1 };
+  if (/^\d+$/.test(value)) {
+    if (Number(value) <= MAX_PROXY_HOPS) return { hops: Number(value) };
+    problems.push(`${name} must be a number of proxy hops between 1 and ${MAX_PROXY_HOPS} (got "${raw}")`);
+    return false;
+  }
+  const entries = value.split(",").map((entry) => entry.trim()).filter(Boolean);
+  const bad = entries.filter((entry) => !PROXY_RANGES.has(entry) && !isAddressOrCidr(entry));
+  if (bad.length > 0) {
+    problems.push(`${name} must be false, a number of proxy hops, or a comma-separated list of proxy IPs/CIDRs; not: ${bad.join(", ")}`);
+    return false;
+  }
+  return { proxies: entries.flatMap((entry) => PROXY_RANGES.get(entry) ?? [entry]) };
+}
+
+/** 10.0.0.1, 10.0.0.0/8, ::1, fd00::/8; no zone ids (fe80::1%eth0), which a forwarded address never has. */
+function isAddressOrCidr(entry: string): boolean {
+  const [address = "", prefix, ...rest] = entry.split("/");
+  const family = address.includes("%") ? 0 : isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 function isWebhookSecret(secret: string): boolean {

@@ -39,6 +39,7 @@ describe("loadConfig", () => {
       webhookUrl: null,
       webhookSecret: null,
       corsOrigins: [],
+      metricsToken: null,
       loginMaxAttempts: 5,
       loginWindow: 900,
       rateLimitPerIp: 30,
@@ -97,7 +98,9 @@ describe("loadConfig", () => {
     expect(trustProxy(" 10.0.0.0/8, 127.0.0.1,::1 ,fd00::/8,172.16.0.0/12 ")).toEqual({
       proxies: ["10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8", "172.16.0.0/12"],
     });
-    expect(trustProxy("loopback,uniquelocal")).toEqual({ proxies: ["loopback", "uniquelocal"] });
+    expect(trustProxy("loopback, uniquelocal")).toEqual({
+      proxies: ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+    });
   });
 
   test("a USERSVC_TRUST_PROXY that is neither is refused with what was wrong in it", () => {

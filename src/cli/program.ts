@@ -36,6 +36,7 @@ Configuration comes from the environment (no .env file is read); flags override 
   USERSVC_WEBHOOK_URL, USERSVC_WEBHOOK_SECRET   signed event webhooks
   USERSVC_CORS_ORIGINS    origins allowed by CORS (unset: none)
   USERSVC_METRICS         GET /metrics: on (default), off, or a port of its own
+  USERSVC_METRICS_TOKEN   bearer token GET /metrics then requires (unset: none)
   USERSVC_AUTH_CACHE_MS   ms an instance reuses a session check (default 1000, 0: never)
   USERSVC_LOGIN_MAX_ATTEMPTS, USERSVC_LOGIN_WINDOW, USERSVC_RATE_LIMIT_PER_IP   rate limits
   USERSVC_HASH_MEMORY_KIB, USERSVC_HASH_TIME_COST, USERSVC_HASH_CONCURRENCY       argon2id cost (hash calibrate)

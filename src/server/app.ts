@@ -29,7 +29,7 @@ export function createApp(core: Core, options: AppOptions = {}) {
     .use(systemRoutes(core))
     .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(meRoutes(core)).use(adminRoutes(core)));
   if (options.docs !== false) app.use(apiDocs(VERSION));
-  if (core.config.metrics === "on") app.use(metricsRoute(core.metrics));
+  if (core.config.metrics === "on") app.use(metricsRoute(core.metrics, core.config.metricsToken));
 
   for (const route of app.routes) {
     const methods = routeMethods.get(route.path) ?? [];

@@ -1,9 +1,11 @@
 /** The bearer-token macro: `{ auth: true }` on a route resolves `principal`. */
 import { Elysia } from "elysia";
+import type { TrustProxy } from "../config.ts";
 import type { Core } from "../core/core.ts";
 import { DomainError } from "../core/errors.ts";
 import { adminActor, userActor } from "../core/audit/actor.ts";
 import { authenticate, type ClientInfo, type Principal } from "../core/sessions/sessions.ts";
+import { clientIpResolver } from "./client-ip.ts";
 
 const BEARER = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/i;
 
@@ -62,8 +64,9 @@ interface ServerLike {
   requestIP(request: Request): { address: string } | null;
 }
 
-export function clientInfo(request: Request, server: ServerLike | null, trustProxy: boolean): ClientInfo {
-  const forwarded = trustProxy ? request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() : undefined;
-  const ip = forwarded || server?.requestIP(request)?.address || null;
+/** The client's IP (see client-ip.ts for whose X-Forwarded-For is believed) and user agent. */
+export function clientInfo(request: Request, server: ServerLike | null, trustProxy: TrustProxy): ClientInfo {
+  const peer = server?.requestIP(request)?.address ?? null;
+  const ip = clientIpResolver(trustProxy)(request.headers.get("x-forwarded-for"), peer);
   return { ip: ip?.slice(0, 64) ?? null, userAgent: request.headers.get("user-agent") };
 }

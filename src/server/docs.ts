@@ -29,12 +29,13 @@ const PAGE = `<!doctype html>
 const INIT_SCRIPT =
   'window.ui = SwaggerUIBundle({ url: "/docs/json", dom_id: "#swagger-ui", persistAuthorization: true, deepLinking: true });\n';
 
-const ASSETS: Record<string, { path: string; type: string }> = {
-  "swagger-ui-bundle.js": { path: swaggerBundle, type: "text/javascript; charset=utf-8" },
-  "swagger-ui.css": { path: swaggerCss, type: "text/css; charset=utf-8" },
+// A Map, not an object literal: a lookup by the URL's name must not reach Object.prototype ("constructor", "__proto__").
+const ASSETS = new Map<string, { path: string; type: string }>([
+  ["swagger-ui-bundle.js", { path: swaggerBundle, type: "text/javascript; charset=utf-8" }],
+  ["swagger-ui.css", { path: swaggerCss, type: "text/css; charset=utf-8" }],
   // Without an icon link the browser asks for /favicon.ico, a 404 in the console of every docs visit.
-  "favicon-32x32.png": { path: swaggerIcon, type: "image/png" },
-};
+  ["favicon-32x32.png", { path: swaggerIcon, type: "image/png" }],
+]);
 
 export function apiDocs(version: string) {
   return new Elysia({ name: "docs" })
@@ -49,7 +50,7 @@ export function apiDocs(version: string) {
     .get(
       "/docs/assets/:name",
       ({ params, status }) => {
-        const asset = ASSETS[params.name];
+        const asset = ASSETS.get(params.name);
         if (!asset) return status(404, "not found");
         return new Response(Bun.file(asset.path), {
           headers: { "content-type": asset.type, "cache-control": "public, max-age=86400" },

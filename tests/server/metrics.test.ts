@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { serveMetricsOnPort } from "../../src/server/metrics.ts";
 import { newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
 
 /** The value of one sample line of the Prometheus text, e.g. metric{a="b"}. */
@@ -56,6 +57,59 @@ describe("USERSVC_METRICS", () => {
       expect((await server.api("POST", "/api/v1/users", { body: newUser() })).status).toBe(201);
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe("USERSVC_METRICS_TOKEN", () => {
+  const TOKEN = "metrics-scrape-token-0123456789";
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ USERSVC_METRICS_TOKEN: TOKEN });
+  });
+  afterAll(() => server.stop());
+
+  /** The status of GET /metrics at this base URL with each Authorization header (null: none). */
+  async function statuses(baseUrl: string, authorizations: (string | null)[]): Promise<number[]> {
+    const results = [];
+    for (const authorization of authorizations) {
+      const headers: Record<string, string> = authorization === null ? {} : { authorization };
+      results.push((await fetch(`${baseUrl}/metrics`, { headers })).status);
+    }
+    return results;
+  }
+
+  const REFUSED = [null, "Bearer", "Bearer wrong", `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${btoa(`u:${TOKEN}`)}`, TOKEN];
+
+  test("GET /metrics on the API port needs the bearer token: 401 without it or with any other", async () => {
+    expect(await statuses(server.url, REFUSED)).toEqual(REFUSED.map(() => 401));
+    const refused = await fetch(`${server.url}/metrics`);
+    expect(refused.headers.get("www-authenticate")).toBe('Bearer realm="metrics"');
+    expect(await refused.text()).not.toContain("usersvc_");
+  });
+
+  test("the right token gets the metrics; the scheme is case-insensitive", async () => {
+    for (const authorization of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`]) {
+      const res = await fetch(`${server.url}/metrics`, { headers: { authorization } });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toMatch(/^usersvc_outbox_backlog \d+$/m);
+    }
+  });
+
+  test("the rest of the API does not ask for it", async () => {
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await server.api("POST", "/api/v1/users", { body: newUser() })).status).toBe(201);
+  });
+
+  test("the separate metrics port (USERSVC_METRICS=<port>) needs it too", async () => {
+    const port = serveMetricsOnPort(server.core.metrics, "127.0.0.1", 0, server.core.config.metricsToken);
+    try {
+      const url = `http://127.0.0.1:${port.port}`;
+      expect(await statuses(url, REFUSED)).toEqual(REFUSED.map(() => 401));
+      expect(await statuses(url, [`Bearer ${TOKEN}`])).toEqual([200]);
+      expect((await fetch(`${url}/other`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+    } finally {
+      port.stop();
     }
   });
 });

@@ -66,7 +66,7 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
     resources.maintenance = scheduleMaintenance(core);
     resources.outbox = startOutboxWorker(core);
     if (typeof config.metrics === "number") {
-      resources.metricsServer = serveMetricsOnPort(core.metrics, config.host, config.metrics);
+      resources.metricsServer = serveMetricsOnPort(core.metrics, config.host, config.metrics, config.metricsToken);
     }
     try {
       app.listen({ hostname: config.host, port: config.port });

@@ -11,6 +11,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
+import { makeOwnerOnly, withOwnerOnlyUmask } from "./owner-only.ts";
 import { PGLITE_ASSETS } from "./pglite-assets.ts";
 import * as schema from "./schema.ts";
 
@@ -83,7 +84,8 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   await Bun.write(trgmBundle, Bun.file(PGLITE_ASSETS.pgTrgm));
   let client: PGlite;
   try {
-    client = await PGlite.create({
+    // umask is process-wide: during this await, whatever else the process creates is owner-only too (errs on the safe side).
+    client = await withOwnerOnlyUmask(async () => PGlite.create({
       dataDir,
       pgliteWasmModule: await compile(PGLITE_ASSETS.pgliteWasm),
       ...(needsInit ? { initdbWasmModule: await compile(PGLITE_ASSETS.initdbWasm) } : {}),
@@ -92,16 +94,21 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
       // database of users and sessions is served as well from 16 MB and the OS page cache.
       startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${PGLITE_SHARED_BUFFERS}`],
       extensions: { pg_trgm: { name: "pg_trgm", setup: async () => ({ bundlePath: pathToFileURL(trgmBundle) }) } },
-    });
+    }));
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+  // Also tightens a directory an older usersvc left readable; again on close, for what the server wrote meanwhile.
+  makeOwnerOnly(dataDir);
   // One drizzle type for both drivers: their query builders are the same pg-core API.
   const db = drizzlePglite(client, { schema }) as unknown as Database;
   pools.set(db, { max: 1, applicationName: null });
   return {
     db,
     kind: "pglite",
-    close: () => client.close(),
+    async close(): Promise<void> {
+      await client.close();
+      makeOwnerOnly(dataDir);
+    },
   };
 }

@@ -7,7 +7,7 @@
  * even on kill -9, so a crash never leaves a stale lock behind.
  */
 import { dlopen, FFIType } from "bun:ffi";
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const LOCK_EX = 2;
@@ -37,6 +37,7 @@ export function tryLockDataDir(dataDir: string): DataDirLock | null {
   chmodSync(dataDir, 0o700);
   const path = lockFilePath(dataDir);
   const fd = openSync(path, "a+", 0o600);
+  fchmodSync(fd, 0o600); // the mode above applies only when the file is new
   if (!flock(fd, LOCK_EX | LOCK_NB)) {
     closeSync(fd);
     return null;
