@@ -7,9 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { like, sql } from "drizzle-orm";
+import { Secret, TOTP } from "otpauth";
 import { reserveAttempt } from "../../src/core/auth/attempts.ts";
 import { rotateSigningKeys } from "../../src/core/auth/signing-keys.ts";
 import { rateLimits } from "../../src/core/db/schema.ts";
+import { updateUser } from "../../src/core/users/queries.ts";
 import { RateLimitError } from "../../src/core/errors.ts";
 import { deliverUntilIdle, hooksDir, outboxRows, pollFor, writeHookFile } from "../support/hooks.ts";
 import { newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
@@ -66,6 +68,37 @@ describe("the login limiter", () => {
     for (let i = 0; i < MAX + 2; i++) expect((await login({ email: locked.email, password: locked.password }, office)).status).toBe(429);
     const colleague = await register();
     expect((await login({ email: colleague.email, password: colleague.password }, office)).status).toBe(200);
+  });
+
+  test("one IPv6 host is one client: addresses of one /64 share the per-IP limit (it may rotate through 2^64 of them)", async () => {
+    const prefix = `2001:db8:${(ipCounter++).toString(16)}:7`;
+    const statuses: number[] = [];
+    for (let i = 1; i <= MAX + 3; i++) {
+      const res = await login({ email: `v6-${prefix}-${i}@example.com`, password: "wrong password!!" }, `${prefix}::${i.toString(16)}`);
+      statuses.push(res.status);
+    }
+    expect(statuses.slice(0, MAX).every((s) => s === 401)).toBe(true);
+    expect(statuses.slice(MAX).every((s) => s === 429)).toBe(true);
+    // The same /64 written out in full is the same client; the next /64 is another one.
+    expect((await login({ email: `v6-${prefix}-full@example.com`, password: "x wrong password" }, `${prefix.replace(":7", ":0007")}:0:0:0:ff`)).status).toBe(429);
+    expect((await login({ email: `v6-${prefix}-next@example.com`, password: "x wrong password" }, `${prefix.replace(/:7$/, ":8")}::1`)).status).toBe(401);
+  });
+
+  test("wrong codes at /users/me/mfa/confirm count on the account's attempts like every other TOTP code", async () => {
+    const { input, user, tokens } = await registerAndLogin(server.api);
+    await updateUser(server.core.db, user.id, { isVerified: true }, server.clock.now());
+    const token = tokens.access_token;
+    const secret = (await server.api("POST", "/api/v1/users/me/mfa/enroll", { token })).body.data.secret as string;
+    const totp = new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30, algorithm: "SHA1" });
+    const now = server.clock.now().getTime();
+    const valid = new Set([-30_000, 0, 30_000].map((offset) => totp.generate({ timestamp: now + offset })));
+    const wrong = Array.from({ length: 1000 }, (_, i) => String(i).padStart(6, "0")).filter((code) => !valid.has(code));
+    const confirm = (code: string) =>
+      server.api("POST", "/api/v1/users/me/mfa/confirm", { token, body: { code }, headers: { "x-forwarded-for": freshIp() } });
+    for (let i = 0; i < MAX; i++) expect((await confirm(wrong[i]!)).status).toBe(401);
+    const limited = await confirm(totp.generate({ timestamp: now }));
+    expect([limited.status, limited.body.error?.code]).toEqual([429, "RATE_LIMITED"]);
+    expect((await login({ email: input.email, password: input.password })).status).toBe(429);
   });
 
   test("a slot given back after its window ended is not taken out of the next window's count", async () => {

@@ -12,7 +12,7 @@
  */
 import type { Core } from "../core.ts";
 import { RateLimitError } from "../errors.ts";
-import { addHits, clearLimit, type CountedKey, releaseHit } from "./rate-limit.ts";
+import { addHits, clearLimit, type CountedKey, limitedIp, releaseHit } from "./rate-limit.ts";
 import { sha256Hex } from "./digest.ts";
 
 export interface Attempt {
@@ -28,7 +28,7 @@ export interface Attempt {
  */
 export async function reserveAttempt(core: Core, account: { userId: string } | { typed: string }, ip: string | null): Promise<Attempt> {
   const accountKey = "userId" in account ? `login:user:${account.userId}` : `login:account:${typedKey(account.typed)}`;
-  const ipKey = ip ? `login:ip:${ip}` : null;
+  const ipKey = ip ? `login:ip:${limitedIp(ip)}` : null;
   const now = core.now();
   const windowMs = core.config.loginWindow * 1000;
   const reserve = async (key: string): Promise<CountedKey> => (await addHits(core.db, [{ key, hits: 1 }], now, windowMs))[0]!;

@@ -78,7 +78,10 @@ export async function enrollMfa(core: Core, change: FactorChange): Promise<{ sec
 export async function confirmMfa(core: Core, actor: Actor, user: UserRecord, code: string): Promise<{ recovery_codes: string[] }> {
   const [factor] = await core.db.select().from(mfaFactors).where(eq(mfaFactors.userId, user.id));
   if (!factor || factor.confirmedAt) throw new DomainError("VALIDATION_ERROR", "enroll first: POST /users/me/mfa/enroll");
+  // A code like any other: counted on the account's attempts (else a pending factor could be guessed, unlimited).
+  const attempt = await reserveAttempt(core, { userId: user.id }, actor.ip);
   if (!(await acceptTotp(core, user, factor.secret, code))) throw new DomainError("INVALID_CREDENTIALS", "The code is not valid");
+  await attempt.passed();
   const codes = newRecoveryCodes();
   await core.db.transaction(async (tx) => {
     await tx.update(mfaFactors).set({ confirmedAt: core.now() }).where(eq(mfaFactors.userId, user.id));
