@@ -161,6 +161,7 @@ describe("create-admin without a terminal", () => {
       blocked_reason: null,
       blocked_until: null,
       metadata: {},
+      app_metadata: {},
       balance: 0,
       created_at: expect.any(String),
       updated_at: expect.any(String),

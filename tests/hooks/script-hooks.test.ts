@@ -66,18 +66,21 @@ function describeShippedExample(name: "hooks.sh" | "hooks.py", setup: () => Test
     expect(await storedUserCount(server, input.email)).toBe(0);
   });
 
-  test(`${name}: a sign-up gets the app_metadata the script printed, and access tokens the tenant claim`, async () => {
+  test(`${name}: a sign-up gets the app_metadata the script printed; the tenant claim follows it, not the metadata a user edits`, async () => {
     const server = setup();
-    const input = { ...newUser(), metadata: { tenant: "victim-corp" } };
+    const input = newUser();
     const res = await server.api("POST", "/api/v1/users", { body: input });
     expect(res.status).toBe(201);
-    // The caller's own metadata is kept, but the tenant comes from app_metadata, which only the hook set.
-    expect([res.body.data.metadata, res.body.data.app_metadata]).toEqual([{ tenant: "victim-corp" }, { tenant: "default" }]);
+    expect([res.body.data.metadata, res.body.data.app_metadata]).toEqual([{}, { tenant: "default" }]);
     const login = await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });
     expect(login.status).toBe(200);
     expect(jwtClaims(login.body.data.access_token)).toEqual(
       expect.objectContaining({ sub: res.body.data.id, tenant: "default", roles: ["user"], type: "access" }),
     );
+    // The attack the examples once allowed: a user writes another tenant into their own metadata, then refreshes.
+    const bearer = { authorization: `Bearer ${login.body.data.access_token}` };
+    const edited = await server.api("PATCH", "/api/v1/users/me", { headers: bearer, body: { metadata: { tenant: "victim-corp" } } });
+    expect([edited.status, edited.body.data.metadata, edited.body.data.app_metadata]).toEqual([200, { tenant: "victim-corp" }, { tenant: "default" }]);
     const refreshed = await server.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: login.body.data.refresh_token } });
     expect(jwtClaims(refreshed.body.data.access_token).tenant).toBe("default");
   });

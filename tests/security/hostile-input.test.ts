@@ -363,6 +363,7 @@ describe("hostile input at every /api/v1 route", () => {
     "GET /api/v1/users/me/mfa",
     "POST /api/v1/users/me/mfa/enroll",
     "POST /api/v1/users/me/mfa/confirm",
+    "POST /api/v1/users/me/mfa/recovery-codes",
     "DELETE /api/v1/users/me/mfa",
     "GET /api/v1/users/me/balance",
     "GET /api/v1/users/me/balance/transactions",
@@ -376,6 +377,7 @@ describe("hostile input at every /api/v1 route", () => {
     "POST /api/v1/admin/users/:id/unblock",
     "POST /api/v1/admin/users/:id/logout",
     "POST /api/v1/admin/users/:id/balance",
+    "POST /api/v1/admin/users/:id/mfa/reset",
     "GET /api/v1/admin/audit",
   ];
 

@@ -101,6 +101,7 @@ describe("GET /admin/users: limit, offset and the page shape", () => {
       blocked_reason: null,
       blocked_until: null,
       metadata: {},
+      app_metadata: {},
       balance: 0,
       created_at: expect.stringMatching(ISO_UTC),
       updated_at: expect.stringMatching(ISO_UTC),

@@ -61,6 +61,7 @@ describe("POST /api/v1/users", () => {
         blocked_reason: null,
         blocked_until: null,
         metadata: {},
+        app_metadata: {},
         balance: 0,
         created_at: expect.stringMatching(ISO_UTC),
         updated_at: expect.stringMatching(ISO_UTC),

@@ -13,7 +13,7 @@ import type { Actor } from "../audit/actor.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { mfaFactors, mfaRecoveryCodes, oneTimeTokens } from "../db/schema.ts";
-import { DomainError } from "../errors.ts";
+import { DomainError, validationError } from "../errors.ts";
 import { recordChange } from "../events/record.ts";
 import { findUserById } from "../users/queries.ts";
 import { isBlocked, type UserRecord } from "../users/user.ts";
@@ -65,7 +65,7 @@ export async function enrollMfa(core: Core, change: FactorChange): Promise<{ sec
   if (!user.isVerified) throw new DomainError("EMAIL_NOT_VERIFIED", "Verify your email address before turning on two-factor authentication");
   await requirePrivileged(core, user, change.session, change.password, change.ip);
   if (await isMfaEnabled(core, user.id)) {
-    throw new DomainError("VALIDATION_ERROR", "two-factor authentication is already on; disable it first");
+    throw validationError([{ field: "mfa", message: "is already on; disable it first" }]);
   }
   const secret = new Secret({ size: 20 }).base32;
   await core.db
@@ -77,7 +77,7 @@ export async function enrollMfa(core: Core, change: FactorChange): Promise<{ sec
 
 export async function confirmMfa(core: Core, actor: Actor, user: UserRecord, code: string): Promise<{ recovery_codes: string[] }> {
   const [factor] = await core.db.select().from(mfaFactors).where(eq(mfaFactors.userId, user.id));
-  if (!factor || factor.confirmedAt) throw new DomainError("VALIDATION_ERROR", "enroll first: POST /users/me/mfa/enroll");
+  if (!factor || factor.confirmedAt) throw validationError([{ field: "mfa", message: "has no pending enrolment: POST /users/me/mfa/enroll first" }]);
   // A code like any other: counted on the account's attempts (else a pending factor could be guessed, unlimited).
   const attempt = await reserveAttempt(core, { userId: user.id }, actor.ip);
   if (!(await acceptTotp(core, user, factor.secret, code))) throw new DomainError("INVALID_CREDENTIALS", "The code is not valid");
@@ -94,7 +94,7 @@ export async function confirmMfa(core: Core, actor: Actor, user: UserRecord, cod
 /** Ten new recovery codes; the old ones stop working. */
 export async function regenerateRecoveryCodes(core: Core, actor: Actor, change: FactorChange): Promise<{ recovery_codes: string[] }> {
   await requirePrivileged(core, change.user, change.session, change.password, change.ip);
-  if (!(await isMfaEnabled(core, change.user.id))) throw new DomainError("VALIDATION_ERROR", "two-factor authentication is off");
+  if (!(await isMfaEnabled(core, change.user.id))) throw validationError([{ field: "mfa", message: "is off" }]);
   const codes = newRecoveryCodes();
   await core.db.transaction(async (tx) => {
     await replaceRecoveryCodes(tx, change.user.id, codes);
