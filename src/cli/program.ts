@@ -30,7 +30,8 @@ Configuration comes from the environment (no .env file is read); flags override 
   LOG_LEVEL               fatal|error|warn|info|debug|trace|silent (default info)
   USERSVC_JWT_SECRET      HS256 secret (>= 32 bytes); unset: EdDSA keys kept in the database
   USERSVC_ISSUER, USERSVC_AUDIENCE, USERSVC_ACCESS_TTL, USERSVC_REFRESH_TTL,
-  USERSVC_REFRESH_GRACE, USERSVC_PURGE_AFTER, USERSVC_TRUST_PROXY,
+  USERSVC_REFRESH_GRACE, USERSVC_SESSION_MAX_AGE, USERSVC_PRIVILEGED_MAX_AGE,
+  USERSVC_PURGE_AFTER, USERSVC_TRUST_PROXY,
   USERSVC_REQUIRE_VERIFIED_EMAIL          see docs/configuration.md
   USERSVC_HOOKS, USERSVC_HOOK_TIMEOUT_MS  hooks module or script (docs/hooks.md)
   USERSVC_WEBHOOK_URL, USERSVC_WEBHOOK_SECRET   signed event webhooks
@@ -38,7 +39,9 @@ Configuration comes from the environment (no .env file is read); flags override 
   USERSVC_METRICS         GET /metrics: on (default), off, or a port of its own
   USERSVC_METRICS_TOKEN   bearer token GET /metrics then requires (unset: none)
   USERSVC_AUTH_CACHE_MS   ms an instance reuses a session check (default 1000, 0: never)
-  USERSVC_LOGIN_MAX_ATTEMPTS, USERSVC_LOGIN_WINDOW, USERSVC_RATE_LIMIT_PER_IP   rate limits
+  USERSVC_LOGIN_MAX_ATTEMPTS, USERSVC_LOGIN_WINDOW, USERSVC_RATE_LIMIT_PER_IP,
+  USERSVC_EMAIL_COOLDOWN  rate limits
+  USERSVC_HOOK_ENV, USERSVC_BREACHED_PASSWORDS   see docs/configuration.md
   USERSVC_HASH_MEMORY_KIB, USERSVC_HASH_TIME_COST, USERSVC_HASH_CONCURRENCY       argon2id cost (hash calibrate)
 
 While \`usersvc serve\` holds the embedded database, the other commands are
