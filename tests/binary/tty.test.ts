@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { binaryEnv, buildBinary, createMigratedTestDatabase, loginAndFetchMe, startServe } from "../support/binary.ts";
+import { binaryEnv, buildBinary, callApi, createMigratedTestDatabase, loginAndFetchMe, startServe } from "../support/binary.ts";
 import type { TestDatabase } from "../support/database.ts";
 
 const PASSWORD = "Tty-Secret-Pass-42";
@@ -142,5 +142,53 @@ describe("create-admin on a terminal", () => {
     });
     expect([mismatched.login.status, mismatched.login.body.error?.code]).toEqual([401, "INVALID_CREDENTIALS"]);
     expect([cancelled.login.status, cancelled.login.body.error?.code]).toEqual([401, "INVALID_CREDENTIALS"]);
+  });
+});
+
+describe("keys rotate --revoke-previous on a terminal", () => {
+  const jwksKids = async (url: string): Promise<string[]> =>
+    ((await callApi(url, "GET", "/.well-known/jwks.json")).body.keys as { kid: string }[]).map((k) => k.kid).sort();
+
+  /** The keys a fresh serve publishes, and an access token it signed. */
+  async function keysAndToken(): Promise<{ kids: string[]; token: string; url: string; serve: Awaited<ReturnType<typeof startServe>> }> {
+    const serve = await startServe({ env: database.env });
+    const { login } = await loginAndFetchMe(serve.url, { email: "tty@example.com", password: PASSWORD });
+    expect(login.status).toBe(200);
+    return { kids: await jwksKids(serve.url), token: login.body.data.access_token, url: serve.url, serve };
+  }
+
+  test("says what it does and asks; the default answer (no) changes nothing and exits 1", async () => {
+    const before = await keysAndToken();
+    await before.serve[Symbol.asyncDispose]();
+
+    const terminal = startTerminal(["keys", "rotate", "--revoke-previous"]);
+    await terminal.waitFor("Revoke every earlier signing key?");
+    expect(terminal.screen()).toContain("stops working: all users must sign in");
+    terminal.press("Enter");
+    expect(await terminal.exitCode()).toBe(1);
+    expect(terminal.screen()).toContain("Nothing changed.");
+
+    await using serve = await startServe({ env: database.env });
+    expect(await jwksKids(serve.url)).toEqual(before.kids);
+    expect((await callApi(serve.url, "GET", "/api/v1/users/me", { token: before.token })).status).toBe(200);
+  });
+
+  test("answered yes: one new key is left in the JWKS and tokens signed before are refused", async () => {
+    const before = await keysAndToken();
+    await before.serve[Symbol.asyncDispose]();
+
+    const terminal = startTerminal(["keys", "rotate", "--revoke-previous"]);
+    await terminal.waitFor("Revoke every earlier signing key?");
+    terminal.press("Left"); // clack's confirm: No is selected; Left moves to Yes
+    terminal.press("Enter");
+    expect(await terminal.exitCode()).toBe(0);
+    expect(terminal.screen()).toMatch(/New signing key [0-9a-f-]{36}; every earlier key is revoked/);
+
+    await using serve = await startServe({ env: database.env });
+    const after = await jwksKids(serve.url);
+    expect(after).toHaveLength(1);
+    expect(before.kids).not.toContain(after[0]);
+    const refused = await callApi(serve.url, "GET", "/api/v1/users/me", { token: before.token });
+    expect([refused.status, refused.body.error?.code]).toEqual([401, "INVALID_TOKEN"]);
   });
 });
