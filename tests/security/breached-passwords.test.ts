@@ -12,7 +12,7 @@ import { ConfigError, loadConfig } from "../../src/config.ts";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
 import { createUser } from "../../src/core/users/users.ts";
 import { type BreachedFixture, writeBreachedFile } from "../support/breached-file.ts";
-import { newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+import { issueResetToken, newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
 
 let scratch: string;
 beforeAll(() => {
@@ -71,6 +71,16 @@ describe.each(VARIANTS)("a breached-password file with $name", (variant) => {
     const oldLogin = await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });
     expect(oldLogin.status).toBe(200);
     expect((await change(fixture.afterLast)).status).toBe(200);
+  });
+
+  test("reset-password refuses a breached new password, leaves the token unspent, and takes one that is not in the file", async () => {
+    const { input, user } = await registerAndLogin(server.api);
+    const token = await issueResetToken(server, user.id);
+    const reset = (new_password: string) => server.api("POST", "/api/v1/auth/reset-password", { body: { token, new_password } });
+    expect(answer(await reset(fixture.middle.password))).toEqual(breachedRefusal);
+    const oldLogin = await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });
+    expect(oldLogin.status).toBe(200);
+    expect((await reset(fixture.beforeFirst)).status).toBe(200);
   });
 
   test("an admin created through the core (usersvc create-admin, users create) is refused a breached password too", async () => {

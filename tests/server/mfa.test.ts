@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Secret, TOTP } from "otpauth";
-import { randomBytes } from "node:crypto";
-import { sha256Hex } from "../../src/core/auth/digest.ts";
-import { oneTimeTokens } from "../../src/core/db/schema.ts";
 import { updateUser } from "../../src/core/users/queries.ts";
 import { createAdmin } from "../support/admin.ts";
-import { registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+import { issueResetToken, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -181,27 +178,13 @@ describe("step-up and factors that need a verified email", () => {
 
   test("a password reset leaves the second factor in place: login still asks for a code", async () => {
     const { input, user } = await enrolledUser();
-    const token = await resetTokenFor(user.id);
+    const token = await issueResetToken(server, user.id);
     const newPassword = "a brand new passphrase";
     expect((await server.api("POST", "/api/v1/auth/reset-password", { body: { token, new_password: newPassword } })).status).toBe(200);
     const after = await login({ email: input.email, password: newPassword });
     expect(after.body.data).toEqual({ mfa_required: true, mfa_token: expect.any(String), expires_in: 300 });
   });
 });
-
-/** A reset token as the emailed link would carry it (no hooks here to receive the event). */
-async function resetTokenFor(userId: string): Promise<string> {
-  const token = randomBytes(32).toString("base64url");
-  const now = server.clock.now();
-  await server.core.db.insert(oneTimeTokens).values({
-    tokenHash: sha256Hex(token),
-    userId,
-    purpose: "reset_password",
-    expiresAt: new Date(now.getTime() + 3_600_000),
-    createdAt: now,
-  });
-  return token;
-}
 
 async function refreshed(refreshToken: string): Promise<string> {
   const res = await server.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: refreshToken } });

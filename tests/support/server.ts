@@ -2,6 +2,9 @@
  * An in-process usersvc on a real port (port 0) over a fresh database, with
  * a clock tests can move and the log lines it wrote.
  */
+import { randomBytes } from "node:crypto";
+import { sha256Hex } from "../../src/core/auth/digest.ts";
+import { oneTimeTokens } from "../../src/core/db/schema.ts";
 import { loadConfig, type Env } from "../../src/config.ts";
 import { watchSigningKeys } from "../../src/core/auth/key-watcher.ts";
 import { createCore, type Core } from "../../src/core/core.ts";
@@ -133,4 +136,18 @@ export interface TokenPairBody {
   token_type: string;
   expires_in: number;
   refresh_expires_in: number;
+}
+
+/** A password-reset token as the emailed link would carry it, written straight to the database (for servers without hooks to receive the event). */
+export async function issueResetToken(server: TestServer, userId: string): Promise<string> {
+  const token = randomBytes(32).toString("base64url");
+  const now = server.clock.now();
+  await server.core.db.insert(oneTimeTokens).values({
+    tokenHash: sha256Hex(token),
+    userId,
+    purpose: "reset_password",
+    expiresAt: new Date(now.getTime() + 3_600_000),
+    createdAt: now,
+  });
+  return token;
 }
