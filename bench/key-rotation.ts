@@ -10,11 +10,9 @@
 import { decodeProtectedHeader } from "jose";
 import postgres from "postgres";
 import { loadConfig } from "../src/config.ts";
-import { KEY_WATCH_MS, watchSigningKeys } from "../src/core/auth/key-watcher.ts";
+import { KEY_WATCH_MS } from "../src/core/auth/key-watcher.ts";
 import { rotateSigningKeys, signingKeysVersion } from "../src/core/auth/signing-keys.ts";
-import { createCore } from "../src/core/core.ts";
-import { openDatabase } from "../src/core/db/client.ts";
-import { migrateDatabase } from "../src/core/db/migrate.ts";
+import { openUsersvc } from "../src/core/start-up.ts";
 import { createLogger } from "../src/logger.ts";
 import { sql } from "drizzle-orm";
 
@@ -29,12 +27,10 @@ url.pathname = `/${name}`;
 
 const logger = createLogger("warn");
 const config = loadConfig({ DATABASE_URL: url.toString(), LOG_LEVEL: "warn" });
-const first = await openDatabase(config);
-const second = await openDatabase(config);
-await migrateDatabase(first.db);
-const rotating = await createCore({ config, db: first.db, dbKind: first.kind, logger });
-const watching = await createCore({ config, db: second.db, dbKind: second.kind, logger });
-const watch = watchSigningKeys(watching);
+const first = await openUsersvc(config, logger, { migrate: true });
+const second = await openUsersvc(config, logger, { watchKeys: true });
+const rotating = await first.core();
+const watching = await second.core();
 
 const kidOf = async () =>
   decodeProtectedHeader(await watching.tokens.mint({ sub: crypto.randomUUID(), sid: crypto.randomUUID(), jti: crypto.randomUUID(), type: "access", ttlSeconds: 60 })).kid;
@@ -61,7 +57,6 @@ const time = async (run: () => Promise<unknown>, n = 500) => {
 const selectOne = await time(() => second.db.execute(sql`select 1`));
 const version = await time(() => signingKeysVersion(second.db));
 
-await watch.stop();
 await first.close();
 await second.close();
 await admin.unsafe(`drop database ${name}`);

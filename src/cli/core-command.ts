@@ -5,12 +5,11 @@
  * server through the control socket, with the same output and exit code.
  */
 import { existsSync } from "node:fs";
-import { sql } from "drizzle-orm";
 import type { Config } from "../config.ts";
-import { createCore, type Core } from "../core/core.ts";
-import { type Database, type DatabaseHandle, openDatabase } from "../core/db/client.ts";
-import { pendingMigrations } from "../core/db/migrate.ts";
+import type { Core } from "../core/core.ts";
+import type { Database } from "../core/db/client.ts";
 import { readLockHolder, tryLockDataDir } from "../core/db/data-dir-lock.ts";
+import { openUsersvc, StartUpError } from "../core/start-up.ts";
 import { type Logger } from "../logger.ts";
 import { controlSocketPath, forwardToServer } from "./control-socket.ts";
 import { type CliIO, OperationalError, type Output } from "./io.ts";
@@ -43,7 +42,7 @@ const LOCK_WAIT_MS = 15_000;
 
 export async function executeCoreCommand<A>(command: CoreCommand<A>, args: A, runtime: Runtime): Promise<number> {
   const { config, io, logger } = runtime;
-  if (config.databaseUrl) return runWithDatabase(command, args, runtime, await openChecked(config));
+  if (config.databaseUrl) return runHere(command, args, runtime);
 
   let lock = tryLockDataDir(config.dataDir);
   // No control socket: the holder is another command (two run at once) or a server still
@@ -64,59 +63,22 @@ export async function executeCoreCommand<A>(command: CoreCommand<A>, args: A, ru
     return forwardToServer(config.dataDir, command.name, args, io);
   }
   try {
-    return await runWithDatabase(command, args, runtime, await openChecked(config));
+    return await runHere(command, args, runtime);
   } finally {
     lock.release();
   }
 }
 
-async function runWithDatabase<A>(
-  command: CoreCommand<A>,
-  args: A,
-  runtime: Runtime,
-  handle: DatabaseHandle,
-): Promise<number> {
-  let core: Core | null = null;
+async function runHere<A>(command: CoreCommand<A>, args: A, runtime: Runtime): Promise<number> {
+  const usersvc = await openUsersvc(runtime.config, runtime.logger).catch(asOperational);
   try {
-    return await command.run(
-      {
-        db: handle.db,
-        out: runtime.io,
-        viaServer: false,
-        core: async () => {
-          if (core) return core;
-          const pending = await pendingMigrations(handle.db);
-          if (pending.length > 0) {
-            throw new OperationalError("the database schema is not current: run `usersvc init-db` (or `usersvc serve`) first");
-          }
-          core = await createCore({ config: runtime.config, db: handle.db, dbKind: handle.kind, logger: runtime.logger });
-          return core;
-        },
-      },
-      args,
-    );
+    return await command.run({ db: usersvc.db, out: runtime.io, viaServer: false, core: () => usersvc.core().catch(asOperational) }, args);
   } finally {
-    await handle.close();
+    await usersvc.close();
   }
 }
 
-/** Opens the database and proves it answers, naming the setting when it does not. */
-export async function openChecked(config: Config): Promise<DatabaseHandle> {
-  let handle: DatabaseHandle | null = null;
-  try {
-    handle = await openDatabase(config);
-    await handle.db.execute(sql`select 1`);
-    return handle;
-  } catch (error) {
-    await handle?.close().catch(() => {});
-    const reason = error instanceof Error ? (rootCause(error).message || error.message) : String(error);
-    const setting = config.databaseUrl ? "DATABASE_URL" : "USERSVC_DATA_DIR";
-    throw new OperationalError(`${setting}: cannot open the database (${reason})`);
-  }
-}
-
-function rootCause(error: Error): Error {
-  let current: Error = error;
-  while (current.cause instanceof Error) current = current.cause;
-  return current;
+/** A start-up failure is the operator's to fix: exit 1 with its message. */
+export function asOperational(error: unknown): never {
+  throw error instanceof StartUpError ? new OperationalError(error.message) : error;
 }

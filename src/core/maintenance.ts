@@ -1,10 +1,8 @@
 /**
- * Background work `serve` runs on timers: the lifecycle sweep (expired
- * blocks, purges), whose every step is a conditional write so several
- * instances sweeping one database never do a change twice, and the watch on
- * the signing keys (a rotation elsewhere is picked up within seconds).
+ * The lifecycle sweep `serve` runs on a timer (expired blocks, purges, keys
+ * past retention): every step is a conditional write, so several instances
+ * sweeping one database never do a change twice.
  */
-import { watchSigningKeys } from "./auth/key-watcher.ts";
 import type { Core } from "./core.ts";
 import { runLifecycleSweep } from "./users/lifecycle.ts";
 
@@ -25,11 +23,10 @@ export function scheduleMaintenance(core: Core, intervalMs = SWEEP_INTERVAL_MS):
   tick();
   const timer = setInterval(tick, intervalMs);
   timer.unref();
-  const keys = watchSigningKeys(core);
   return {
     async stop() {
       clearInterval(timer);
-      await Promise.all([running, keys.stop()]);
+      await running;
     },
   };
 }

@@ -6,10 +6,8 @@ import { randomBytes } from "node:crypto";
 import { sha256Hex } from "../../src/core/auth/digest.ts";
 import { oneTimeTokens } from "../../src/core/db/schema.ts";
 import { loadConfig, type Env } from "../../src/config.ts";
-import { watchSigningKeys } from "../../src/core/auth/key-watcher.ts";
-import { createCore, type Core } from "../../src/core/core.ts";
-import { openDatabase } from "../../src/core/db/client.ts";
-import { migrateDatabase } from "../../src/core/db/migrate.ts";
+import type { Core } from "../../src/core/core.ts";
+import { openUsersvc } from "../../src/core/start-up.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createApp } from "../../src/server/app.ts";
 import { createTestDatabase } from "./database.ts";
@@ -56,11 +54,8 @@ export async function startTestServer(env: Env = {}, options: TestServerOptions 
       offsetMs += seconds * 1000;
     },
   };
-  const handle = await openDatabase(config);
-  await migrateDatabase(handle.db);
-  const core = await createCore({ config, db: handle.db, dbKind: handle.kind, logger, now: clock.now });
-  // As serve does: a rotation made by another process or instance is picked up within seconds.
-  const keyWatch = watchSigningKeys(core);
+  const usersvc = await openUsersvc(config, logger, { migrate: true, watchKeys: true, now: clock.now });
+  const core = await usersvc.core();
   const app = createApp(core).listen({ hostname: "127.0.0.1", port: 0 });
   const url = `http://127.0.0.1:${app.server!.port}`;
   return {
@@ -72,9 +67,7 @@ export async function startTestServer(env: Env = {}, options: TestServerOptions 
     api: createApi(url),
     async stop() {
       await app.stop();
-      await keyWatch.stop();
-      await core.refreshHits.close();
-      await handle.close();
+      await usersvc.close();
       await database.drop();
     },
   };

@@ -1,14 +1,10 @@
 import { Command } from "commander";
-import { type Core, createCore } from "../../core/core.ts";
-import { startOutboxWorker } from "../../core/events/outbox.ts";
-import { scheduleMaintenance } from "../../core/maintenance.ts";
 import { readLockHolder, tryLockDataDir, type DataDirLock } from "../../core/db/data-dir-lock.ts";
-import type { DatabaseHandle } from "../../core/db/client.ts";
-import { migrateDatabase } from "../../core/db/migrate.ts";
+import { openUsersvc, type Usersvc } from "../../core/start-up.ts";
 import { createApp } from "../../server/app.ts";
 import { serveMetricsOnPort } from "../../server/metrics.ts";
 import type { ProgramContext } from "../context.ts";
-import { openChecked, type Runtime } from "../core-command.ts";
+import { asOperational, type Runtime } from "../core-command.ts";
 import { type ControlServer, startControlServer } from "../control-socket.ts";
 import { OperationalError } from "../io.ts";
 import { CORE_COMMANDS, reportError } from "../report.ts";
@@ -27,22 +23,11 @@ export function serveCommand(ctx: ProgramContext): Command {
 
 async function serve(runtime: Runtime, options: { docs: boolean }): Promise<number> {
   const { config, logger } = runtime;
-  const resources: {
-    lock?: DataDirLock;
-    handle?: DatabaseHandle;
-    control?: ControlServer;
-    maintenance?: { stop(): Promise<void> };
-    outbox?: { stop(): Promise<void> };
-    metricsServer?: { stop(): void };
-    core?: Core;
-  } = {};
+  const resources: { lock?: DataDirLock; usersvc?: Usersvc; control?: ControlServer; metricsServer?: { stop(): void } } = {};
   const release = async (): Promise<void> => {
     resources.control?.stop();
     resources.metricsServer?.stop();
-    await resources.maintenance?.stop();
-    await resources.outbox?.stop();
-    await resources.core?.refreshHits.close();
-    await resources.handle?.close();
+    await resources.usersvc?.close();
     resources.lock?.release();
   };
 
@@ -55,16 +40,10 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
       }
       resources.lock = lock;
     }
-    const handle = await openChecked(config);
-    resources.handle = handle;
-    const applied = await migrateDatabase(handle.db);
-    logger.info({ applied, database: handle.kind }, applied.length ? "migrations applied" : "schema is up to date");
-
-    const core = await createCore({ config, db: handle.db, dbKind: handle.kind, logger });
-    resources.core = core;
+    const usersvc = await openUsersvc(config, logger, { migrate: true, watchKeys: true, background: true }).catch(asOperational);
+    resources.usersvc = usersvc;
+    const core = await usersvc.core();
     const app = createApp(core, { docs: options.docs });
-    resources.maintenance = scheduleMaintenance(core);
-    resources.outbox = startOutboxWorker(core);
     if (typeof config.metrics === "number") {
       resources.metricsServer = serveMetricsOnPort(core.metrics, config.host, config.metrics, config.metricsToken);
     }
@@ -80,7 +59,7 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
     // Handlers first: a supervisor may send SIGTERM the moment it reads the "listening" line.
     const shutdown = nextShutdownSignal();
     const url = `http://${server.hostname}:${server.port}`;
-    logger.info({ url, docs: options.docs ? `${url}/docs` : null, database: handle.kind }, "usersvc listening");
+    logger.info({ url, docs: options.docs ? `${url}/docs` : null, database: usersvc.dbKind }, "usersvc listening");
 
     const signal = await shutdown;
     logger.info({ signal }, "shutting down: draining in-flight requests");
