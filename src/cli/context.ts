@@ -1,4 +1,4 @@
-import type { CoreCommand, Runtime } from "./core-command.ts";
+import type { CoreCommand, Runtime } from "./types.ts";
 import type { CliIO } from "./io.ts";
 
 /** What every command builder receives from program.ts. */

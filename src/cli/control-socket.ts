@@ -8,7 +8,7 @@ import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Core } from "../core/core.ts";
 import type { Logger } from "../logger.ts";
-import type { CoreCommand } from "./core-command.ts";
+import type { CoreCommand } from "./types.ts";
 import { type CliIO, OperationalError, type Output } from "./io.ts";
 
 export function controlSocketPath(dataDir: string): string {

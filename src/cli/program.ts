@@ -18,7 +18,8 @@ import { serveCommand } from "./commands/serve.ts";
 import { transferCommands } from "./commands/transfer.ts";
 import { usersCommand } from "./commands/users.ts";
 import type { ProgramContext } from "./context.ts";
-import { executeCoreCommand, type Runtime } from "./core-command.ts";
+import { executeCoreCommand } from "./run-command.ts";
+import type { Runtime } from "./types.ts";
 import type { CliIO } from "./io.ts";
 import { reportError } from "./report.ts";
 

@@ -11,7 +11,7 @@ import { keysRotate } from "./commands/keys.ts";
 import { mfaReset } from "./commands/mfa.ts";
 import { exportCommand, importCommand } from "./commands/transfer.ts";
 import { usersList, usersShow, usersUpdate } from "./commands/users.ts";
-import type { CoreCommand } from "./core-command.ts";
+import type { CoreCommand } from "./types.ts";
 import { CancelledError, OperationalError, type Output, UsageError } from "./io.ts";
 
 /** Every database command, by name: the control socket runs these for other processes. */

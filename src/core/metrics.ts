@@ -7,7 +7,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import { sql } from "drizzle-orm";
 import { type Database, poolInfo } from "./db/client.ts";
 import { rows } from "./db/migrate.ts";
-import { outboxBacklog } from "./events/outbox.ts";
+import { outboxBacklog } from "./events/outbox-queries.ts";
 
 export interface Metrics {
   readonly registry: Registry;

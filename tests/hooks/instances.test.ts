@@ -8,7 +8,8 @@
 import { describe, expect, test } from "bun:test";
 import { type Core, createCore } from "../../src/core/core.ts";
 import { openDatabase } from "../../src/core/db/client.ts";
-import { deliverDueEvents, outboxBacklog } from "../../src/core/events/outbox.ts";
+import { deliverDueEvents } from "../../src/core/events/outbox.ts";
+import { outboxBacklog } from "../../src/core/events/outbox-queries.ts";
 import { SERVER_URL } from "../support/database.ts";
 import { newWebhookSecret, outboxRows, startWebhookReceiver, type WebhookReceiver } from "../support/hooks.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";

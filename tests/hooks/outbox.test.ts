@@ -14,11 +14,10 @@ import { createCore } from "../../src/core/core.ts";
 import {
   backoffSeconds,
   deliverDueEvents,
-  listOutbox,
   MAX_ATTEMPTS,
-  type OutboxRow,
   retryDeadEvents,
 } from "../../src/core/events/outbox.ts";
+import { listOutbox, type OutboxRow } from "../../src/core/events/outbox-queries.ts";
 import { createUser } from "../../src/core/users/users.ts";
 import { recordChange } from "../../src/core/events/record.ts";
 import { auditLog } from "../../src/core/db/schema.ts";

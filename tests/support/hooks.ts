@@ -12,7 +12,8 @@ import { asc } from "drizzle-orm";
 import type { Core } from "../../src/core/core.ts";
 import type { Db } from "../../src/core/db/client.ts";
 import { outboxEvents } from "../../src/core/db/schema.ts";
-import { deliverDueEvents, type OutboxRow } from "../../src/core/events/outbox.ts";
+import { deliverDueEvents } from "../../src/core/events/outbox.ts";
+import type { OutboxRow } from "../../src/core/events/outbox-queries.ts";
 import type { UsersvcEvent } from "../../src/hooks/types.ts";
 
 /** A new temporary directory for hook files. */

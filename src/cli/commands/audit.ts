@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { verifyAuditChain } from "../../core/audit/audit.ts";
 import type { ProgramContext } from "../context.ts";
-import type { CoreCommand } from "../core-command.ts";
+import type { CoreCommand } from "../types.ts";
 
 export const auditVerify: CoreCommand<{ json: boolean }> = {
   name: "audit verify",

@@ -4,7 +4,7 @@ import { blockUser, unblockUser } from "../../core/users/lifecycle.ts";
 import { toPublicUser, type UserRecord } from "../../core/users/user.ts";
 import { getUserByReference } from "../../core/users/users.ts";
 import type { ProgramContext } from "../context.ts";
-import type { CommandContext, CoreCommand } from "../core-command.ts";
+import type { CommandContext, CoreCommand } from "../types.ts";
 import { userSummary } from "../format.ts";
 import { UsageError } from "../io.ts";
 

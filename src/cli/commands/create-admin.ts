@@ -3,7 +3,7 @@ import { CLI_ACTOR } from "../../core/audit/actor.ts";
 import { toPublicUser, type UserRecord } from "../../core/users/user.ts";
 import { createUser, getUserByReference, grantRole } from "../../core/users/users.ts";
 import type { ProgramContext } from "../context.ts";
-import type { CoreCommand } from "../core-command.ts";
+import type { CoreCommand } from "../types.ts";
 import { type CliIO, UsageError } from "../io.ts";
 import { askPassword, askText } from "../prompts.ts";
 

@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { dropDatabaseObjects } from "../../core/db/migrate.ts";
-import type { CoreCommand } from "../core-command.ts";
+import type { CoreCommand } from "../types.ts";
 import type { ProgramContext } from "../context.ts";
 import { UsageError } from "../io.ts";
 import { askConfirm } from "../prompts.ts";

@@ -1,7 +1,8 @@
 import { Command } from "commander";
-import { listOutbox, retryDeadEvents } from "../../core/events/outbox.ts";
+import { retryDeadEvents } from "../../core/events/outbox.ts";
+import { listOutbox } from "../../core/events/outbox-queries.ts";
 import type { ProgramContext } from "../context.ts";
-import type { CoreCommand } from "../core-command.ts";
+import type { CoreCommand } from "../types.ts";
 import { table } from "../format.ts";
 import { UsageError } from "../io.ts";
 

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { migrateDatabase } from "../../core/db/migrate.ts";
 import type { ProgramContext } from "../context.ts";
-import type { CoreCommand } from "../core-command.ts";
+import type { CoreCommand } from "../types.ts";
 
 export const initDb: CoreCommand<{ json: boolean }> = {
   name: "init-db",

@@ -4,7 +4,7 @@ import { appendAudit } from "../../core/audit/audit.ts";
 import { KEY_WATCH_MS } from "../../core/auth/key-watcher.ts";
 import { rotateSigningKeys } from "../../core/auth/signing-keys.ts";
 import type { ProgramContext } from "../context.ts";
-import type { CoreCommand } from "../core-command.ts";
+import type { CoreCommand } from "../types.ts";
 import { OperationalError, UsageError } from "../io.ts";
 import { askConfirm } from "../prompts.ts";
 

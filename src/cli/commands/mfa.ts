@@ -3,7 +3,7 @@ import { CLI_ACTOR } from "../../core/audit/actor.ts";
 import { resetMfa } from "../../core/auth/mfa.ts";
 import { getUserByReference } from "../../core/users/users.ts";
 import type { ProgramContext } from "../context.ts";
-import type { CoreCommand } from "../core-command.ts";
+import type { CoreCommand } from "../types.ts";
 
 export const mfaReset: CoreCommand<{ user: string; json: boolean }> = {
   name: "mfa reset",

@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { CLI_ACTOR } from "../../core/audit/actor.ts";
 import { exportUsers, importUsers, type ImportOutcome } from "../../core/users/transfer.ts";
 import type { ProgramContext } from "../context.ts";
-import type { CoreCommand } from "../core-command.ts";
+import type { CoreCommand } from "../types.ts";
 import { OperationalError } from "../io.ts";
 
 export const exportCommand: CoreCommand<Record<string, never>> = {

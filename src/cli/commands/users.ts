@@ -5,7 +5,7 @@ import { listUsers, USER_SORTS, type UserListQuery } from "../../core/users/list
 import { toPublicUser } from "../../core/users/user.ts";
 import { getUserByReference } from "../../core/users/users.ts";
 import type { ProgramContext } from "../context.ts";
-import type { CoreCommand } from "../core-command.ts";
+import type { CoreCommand } from "../types.ts";
 import { table, userDetails } from "../format.ts";
 import { UsageError } from "../io.ts";
 

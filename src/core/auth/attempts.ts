@@ -12,7 +12,8 @@
  */
 import type { Core } from "../core.ts";
 import { RateLimitError } from "../errors.ts";
-import { addHits, clearLimit, type CountedKey, limitedIp, releaseHit } from "./rate-limit.ts";
+import { addHits, type CountedKey, releaseHit } from "../rate-limits/counters.ts";
+import { clearLimit, limitedIp } from "./rate-limit.ts";
 import { sha256Hex } from "./digest.ts";
 
 export interface Attempt {

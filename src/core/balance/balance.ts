@@ -4,12 +4,11 @@
  * changed by one conditional UPDATE, so concurrent adjustments serialize on
  * the user's row and none is lost; an idempotency key applies a change once.
  */
-import { and, count, desc, eq, sql } from "drizzle-orm";
+import { and, count, desc, eq } from "drizzle-orm";
 import type { Actor } from "../audit/actor.ts";
 import { recordChange } from "../events/record.ts";
-import { userColumns } from "../users/queries.ts";
+import { addToBalance } from "../users/queries.ts";
 import type { Core } from "../core.ts";
-import { changed } from "../db/changes.ts";
 import type { Db } from "../db/client.ts";
 import { uniqueViolation } from "../db/pg-errors.ts";
 import { balanceTransactions, users } from "../db/schema.ts";
@@ -61,11 +60,7 @@ export async function adjustBalance(
   const now = core.now();
   try {
     const row = await core.db.transaction(async (tx) => {
-      const [updated] = await tx
-        .update(users)
-        .set({ balance: sql`${users.balance} + ${input.amount}`, updatedAt: now })
-        .where(and(eq(users.id, userId), sql`${users.status} <> 'deleted'`, sql`${users.balance} + ${input.amount} >= 0`))
-        .returning(userColumns);
+      const updated = await addToBalance(tx, userId, input.amount, now);
       if (!updated) {
         const [exists] = await tx.select({ status: users.status }).from(users).where(eq(users.id, userId));
         if (!exists || exists.status === "deleted") throw new DomainError("USER_NOT_FOUND");
@@ -84,7 +79,6 @@ export async function adjustBalance(
           createdAt: now,
         })
         .returning();
-      changed(tx, { userId });
       const data = { amount: input.amount, balance_after: updated.balance, transaction_id: inserted!.id, reason };
       await recordChange(core, tx, { type: "balance.changed", actor, user: updated, data });
       return inserted!;

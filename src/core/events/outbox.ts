@@ -6,7 +6,7 @@
  * delivered, retried later with exponential backoff, or dead after the last
  * attempt.
  */
-import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import type { Actor } from "../audit/actor.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
@@ -15,8 +15,7 @@ import { outboxEvents } from "../db/schema.ts";
 import type { EventType, UsersvcEvent } from "../../hooks/types.ts";
 import { sendWebhook, webhookSecretBytes } from "./webhook.ts";
 
-export type EventTarget = "hooks" | "webhook";
-export type OutboxRow = typeof outboxEvents.$inferSelect;
+import type { EventTarget, OutboxRow } from "./outbox-queries.ts";
 
 export const MAX_ATTEMPTS = 8;
 const LEASE_MS = 60_000;
@@ -161,45 +160,6 @@ async function deliver(core: Core, row: OutboxRow): Promise<void> {
   await sendWebhook(webhookUrl, webhookSecretBytes(webhookSecret), event.id, JSON.stringify(event), core.now());
 }
 
-export interface OutboxView {
-  seq: number;
-  event_id: string;
-  type: string;
-  target: EventTarget;
-  user_id: string | null;
-  status: OutboxRow["status"];
-  attempts: number;
-  next_attempt_at: string;
-  last_error: string | null;
-  created_at: string;
-  delivered_at: string | null;
-}
-
-export async function listOutbox(
-  db: Db,
-  options: { status?: OutboxRow["status"]; limit: number },
-): Promise<OutboxView[]> {
-  const found = await db
-    .select()
-    .from(outboxEvents)
-    .where(options.status ? eq(outboxEvents.status, options.status) : undefined)
-    .orderBy(desc(outboxEvents.seq))
-    .limit(options.limit);
-  return found.map((row) => ({
-    seq: row.seq,
-    event_id: row.eventId,
-    type: row.type,
-    target: row.target,
-    user_id: row.userId,
-    status: row.status,
-    attempts: row.attempts,
-    next_attempt_at: row.nextAttemptAt.toISOString(),
-    last_error: row.lastError,
-    created_at: row.createdAt.toISOString(),
-    delivered_at: row.deliveredAt?.toISOString() ?? null,
-  }));
-}
-
 /** Dead rows back to pending, due now, with their attempts reset; returns how many. */
 export async function retryDeadEvents(core: Core, which: { seq: number } | "all"): Promise<number> {
   const condition = which === "all" ? eq(outboxEvents.status, "dead") : and(eq(outboxEvents.status, "dead"), eq(outboxEvents.seq, which.seq));
@@ -209,12 +169,6 @@ export async function retryDeadEvents(core: Core, which: { seq: number } | "all"
     .where(condition)
     .returning({ seq: outboxEvents.seq });
   return retried.length;
-}
-
-/** Pending rows, for /readyz-style reporting and metrics. */
-export async function outboxBacklog(db: Db): Promise<number> {
-  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(outboxEvents).where(eq(outboxEvents.status, "pending"));
-  return row?.n ?? 0;
 }
 
 /** Runs deliverDueEvents on a timer until stopped (serve). */

@@ -11,13 +11,12 @@ import { recordChange } from "../events/record.ts";
 import { deleteExpiredLimits } from "../auth/rate-limit.ts";
 import { checkCurrentPassword } from "../auth/step-up.ts";
 import type { Core } from "../core.ts";
-import { changed } from "../db/changes.ts";
 import type { Db } from "../db/client.ts";
 import { outboxEvents, users } from "../db/schema.ts";
 import { DomainError } from "../errors.ts";
 import { revokeUserSessions } from "../sessions/queries.ts";
 import { assertNotLastAdmin } from "./admin-guard.ts";
-import { findUserById, updateUser, userColumns } from "./queries.ts";
+import { deleteUser, findUserById, updateUser } from "./queries.ts";
 import type { UserRecord } from "./user.ts";
 
 export interface BlockInput {
@@ -94,8 +93,7 @@ export async function purgeUser(core: Core, actor: Actor, userId: string): Promi
   return core.db.transaction(async (tx) => {
     const user = await requireUser(tx, userId);
     await assertNotLastAdmin(tx, user, now);
-    await tx.delete(users).where(eq(users.id, userId));
-    changed(tx, { userId });
+    await deleteUser(tx, userId);
     await recordChange(core, tx, { type: "user.purged", actor, user });
     return { id: userId, purged: true as const };
   });
@@ -124,13 +122,9 @@ export async function runLifecycleSweep(core: Core): Promise<{ unblocked: number
   let unblocked = 0;
   for (const { id } of expiredBlocks) {
     await core.db.transaction(async (tx) => {
-      const [done] = await tx
-        .update(users)
-        .set({ status: "active", blockedReason: null, blockedUntil: null, updatedAt: now })
-        .where(and(eq(users.id, id), eq(users.status, "blocked"), lte(users.blockedUntil, now)))
-        .returning(userColumns);
+      const stillExpired = and(eq(users.status, "blocked"), lte(users.blockedUntil, now));
+      const done = await updateUser(tx, id, { status: "active", blockedReason: null, blockedUntil: null }, now, stillExpired);
       if (!done) return;
-      changed(tx, { userId: id });
       unblocked += 1;
       await recordChange(core, tx, { type: "user.unblocked", actor: SYSTEM_ACTOR, user: done, data: { expired: true } });
     });
@@ -144,12 +138,8 @@ export async function runLifecycleSweep(core: Core): Promise<{ unblocked: number
   let purged = 0;
   for (const { id } of due) {
     await core.db.transaction(async (tx) => {
-      const [gone] = await tx
-        .delete(users)
-        .where(and(eq(users.id, id), eq(users.status, "deleted"), lte(users.deletedAt, cutoff)))
-        .returning(userColumns);
+      const gone = await deleteUser(tx, id, and(eq(users.status, "deleted"), lte(users.deletedAt, cutoff)));
       if (!gone) return;
-      changed(tx, { userId: id });
       purged += 1;
       const data = { after_days: core.config.purgeAfterDays };
       await recordChange(core, tx, { type: "user.purged", actor: SYSTEM_ACTOR, user: gone, data });

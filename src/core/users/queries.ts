@@ -1,5 +1,9 @@
-/** drizzle queries on users; no business rules here. */
-import { eq, getTableColumns, sql } from "drizzle-orm";
+/**
+ * drizzle queries on users; no business rules here. Every write to users goes
+ * through this file and announces itself (db/changes.ts), so the auth cache
+ * never serves a user as it was before a committed change.
+ */
+import { and, eq, getTableColumns, type SQL, sql } from "drizzle-orm";
 import { changed } from "../db/changes.ts";
 import type { Db } from "../db/client.ts";
 import { users } from "../db/schema.ts";
@@ -57,17 +61,37 @@ export async function insertUser(db: Db, row: NewUserRow): Promise<UserRecord> {
   return created;
 }
 
+/** Updates the user (only while `condition` holds, when given); null when no row was changed. */
 export async function updateUser(
   db: Db,
   id: string,
   changes: Partial<Omit<NewUserRow, "id" | "createdAt">>,
   now: Date,
+  condition?: SQL,
 ): Promise<UserRecord | null> {
   const [row] = await db
     .update(users)
     .set({ ...changes, updatedAt: now })
-    .where(eq(users.id, id))
+    .where(and(eq(users.id, id), condition))
     .returning(userColumns);
+  changed(db, { userId: id });
+  return row ?? null;
+}
+
+/** Adds `amount` to a live user's balance unless it would go below zero; null when refused or not found. */
+export async function addToBalance(db: Db, id: string, amount: number, now: Date): Promise<UserRecord | null> {
+  const [row] = await db
+    .update(users)
+    .set({ balance: sql`${users.balance} + ${amount}`, updatedAt: now })
+    .where(and(eq(users.id, id), sql`${users.status} <> 'deleted'`, sql`${users.balance} + ${amount} >= 0`))
+    .returning(userColumns);
+  changed(db, { userId: id });
+  return row ?? null;
+}
+
+/** Deletes the user (only while `condition` holds, when given); returns it as it was, or null. */
+export async function deleteUser(db: Db, id: string, condition?: SQL): Promise<UserRecord | null> {
+  const [row] = await db.delete(users).where(and(eq(users.id, id), condition)).returning(userColumns);
   changed(db, { userId: id });
   return row ?? null;
 }

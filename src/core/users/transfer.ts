@@ -16,7 +16,7 @@ import { normalizeForeignHash } from "../auth/password.ts";
 import type { Core } from "../core.ts";
 import { balanceTransactions, users } from "../db/schema.ts";
 import { DomainError, ERROR_MESSAGES, type FieldProblem } from "../errors.ts";
-import { findUserByEmail, findUserById, findUserByUsername, userColumns } from "./queries.ts";
+import { findUserByEmail, findUserById, findUserByUsername, insertUser } from "./queries.ts";
 import { isoOrNull, type PublicUser } from "./user.ts";
 import { conflictFromUniqueViolation, isUuid, shapeByHook } from "./users.ts";
 import { checkEmail, checkMetadata, checkUsername, normalizeEmail } from "./validation.ts";
@@ -118,7 +118,7 @@ async function importLine(core: Core, actor: Actor, line: number, text: string, 
   const now = core.now();
   try {
     const created = await core.db.transaction(async (tx) => {
-      const [user] = await tx.insert(users).values(row).returning(userColumns);
+      const user = await insertUser(tx, row);
       if (row.balance) {
         await tx.insert(balanceTransactions).values({
           userId: user!.id,

@@ -5,37 +5,11 @@
  * server through the control socket, with the same output and exit code.
  */
 import { existsSync } from "node:fs";
-import type { Config } from "../config.ts";
-import type { Core } from "../core/core.ts";
-import type { Database } from "../core/db/client.ts";
 import { readLockHolder, tryLockDataDir } from "../core/db/data-dir-lock.ts";
 import { openUsersvc, StartUpError } from "../core/start-up.ts";
-import { type Logger } from "../logger.ts";
 import { controlSocketPath, forwardToServer } from "./control-socket.ts";
-import { type CliIO, OperationalError, type Output } from "./io.ts";
-
-export interface CommandContext {
-  db: Database;
-  /** The core, created on first use; requires the schema to be current. */
-  core(): Promise<Core>;
-  out: Output;
-  /** True when a running `serve` carries the command out. */
-  viaServer: boolean;
-}
-
-export interface CoreCommand<A> {
-  name: string;
-  /** False for commands that must not run under a live server (drop-db). */
-  allowedViaServer: boolean;
-  /** Returns the exit code. */
-  run(ctx: CommandContext, args: A): Promise<number>;
-}
-
-export interface Runtime {
-  config: Config;
-  io: CliIO;
-  logger: Logger;
-}
+import { OperationalError } from "./io.ts";
+import type { CoreCommand, Runtime } from "./types.ts";
 
 /** How long a command waits for a data directory held by another command or a starting server. */
 const LOCK_WAIT_MS = 15_000;
