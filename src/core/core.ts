@@ -48,7 +48,7 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const { hashMemoryKib: memoryKib, hashTimeCost: timeCost, hashConcurrency } = options.config;
   const metrics = createMetrics(options.db);
   const passwords = createPasswordHasher({ memoryKib, timeCost }, hashConcurrency, metrics.passwordWork, { logger: options.logger });
-  const authCache = createAuthCache(options.db, options.config.authCacheMs);
+  const authCache = createAuthCache(options.db, options.config.authCacheMs, () => now().getTime());
   const refreshHits = createHitBatcher(options.db, options.config.loginWindow, now, options.logger);
   return { ...options, now, tokens, hooks, passwords, metrics, authCache, refreshHits };
 }

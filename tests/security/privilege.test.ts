@@ -298,7 +298,7 @@ describe("admin routes", () => {
     const promoted = await createPlainUser(server);
     expect((await server.api("GET", "/api/v1/admin/check", { token: promoted.token })).status).toBe(403);
     await server.core.db.update(users).set({ roles: ["user", "admin"] }).where(eq(users.id, promoted.id));
-    await Bun.sleep(server.core.config.authCacheMs);
+    server.clock.advance(server.core.config.authCacheMs / 1000);
     expect((await server.api("GET", "/api/v1/admin/check", { token: promoted.token })).status).toBe(200);
   });
 });

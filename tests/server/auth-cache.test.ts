@@ -23,6 +23,16 @@ function sample(sessionId: string, userId: string): SessionWithUser {
   return { session: { id: sessionId, userId } as SessionWithUser["session"], user: { id: userId } as SessionWithUser["user"] };
 }
 
+/** The cache's clock, moved by the test: no sleeping. */
+function manualClock() {
+  let ms = 1_000_000;
+  const clock = () => ms;
+  clock.advance = (by: number) => {
+    ms += by;
+  };
+  return clock;
+}
+
 /** A read that counts its calls and answers a fresh copy of `value` each time (kept in `results`). */
 function countingRead(value: SessionWithUser) {
   const read = async () => {
@@ -38,41 +48,54 @@ function countingRead(value: SessionWithUser) {
 
 describe("the auth cache", () => {
   test("reuses a read within its lifetime, reads again after it, and hands out frozen objects", async () => {
-    const cache = createAuthCache(server.core.db, 150);
+    const clock = manualClock();
+    const cache = createAuthCache(server.core.db, 150, clock);
     const read = countingRead(sample("s-ttl", "u-ttl"));
     const first = await cache.sessionWithUser("s-ttl", read);
     expect(await cache.sessionWithUser("s-ttl", read)).toBe(first!);
     expect(read.calls).toBe(1);
     expect(Object.isFrozen(first!.user) && Object.isFrozen(first!.session)).toBe(true);
-    await Bun.sleep(160);
+    clock.advance(150);
     await cache.sessionWithUser("s-ttl", read);
     expect(read.calls).toBe(2);
   });
 
   test("an entry used past half its lifetime is read again in the background; the request does not wait", async () => {
-    const cache = createAuthCache(server.core.db, 200);
+    const clock = manualClock();
+    const cache = createAuthCache(server.core.db, 200, clock);
     const read = countingRead(sample("s-ahead", "u-ahead"));
     const first = await cache.sessionWithUser("s-ahead", read);
-    await Bun.sleep(120);
+    clock.advance(120);
     // Served from the entry at once, while a fresh read starts.
     expect(await cache.sessionWithUser("s-ahead", read)).toBe(first!);
     expect(read.calls).toBe(2);
-    await Bun.sleep(110);
+    await Bun.sleep(0); // the background read settles
+    clock.advance(110);
     // 230 ms after the first read, past its lifetime: answered from the entry the background read
     // stored, not by a read of its own (which would answer a newer copy).
     const later = await cache.sessionWithUser("s-ahead", read);
     expect(later).toBe(read.results[1]!);
   });
 
+  test("a clock set back (the wall clock can be) does not stretch an entry's life: it is read again", async () => {
+    const clock = manualClock();
+    const cache = createAuthCache(server.core.db, 1000, clock);
+    const read = countingRead(sample("s-back", "u-back"));
+    await cache.sessionWithUser("s-back", read);
+    clock.advance(-3_600_000);
+    await cache.sessionWithUser("s-back", read);
+    expect(read.calls).toBe(2);
+  });
+
   test("with a lifetime of 0 (USERSVC_AUTH_CACHE_MS=0) every check reads", async () => {
-    const cache = createAuthCache(server.core.db, 0);
+    const cache = createAuthCache(server.core.db, 0, manualClock());
     const read = countingRead(sample("s-zero", "u-zero"));
     for (let i = 0; i < 3; i += 1) await cache.sessionWithUser("s-zero", read);
     expect(read.calls).toBe(3);
   });
 
   test("a change to the session or to its user drops the entry; other users' entries stay", async () => {
-    const cache = createAuthCache(server.core.db, 60_000);
+    const cache = createAuthCache(server.core.db, 60_000, manualClock());
     const mine = countingRead(sample("s-mine", "u-mine"));
     const other = countingRead(sample("s-other", "u-other"));
     await cache.sessionWithUser("s-mine", mine);
@@ -87,7 +110,7 @@ describe("the auth cache", () => {
   });
 
   test("a read that overlapped a change serves its request but is not kept", async () => {
-    const cache = createAuthCache(server.core.db, 60_000);
+    const cache = createAuthCache(server.core.db, 60_000, manualClock());
     const gate = Promise.withResolvers<void>();
     let calls = 0;
     const slowRead = async () => {
@@ -104,7 +127,7 @@ describe("the auth cache", () => {
   });
 
   test("checks that miss at once share one read, but not one that started before a change", async () => {
-    const cache = createAuthCache(server.core.db, 60_000);
+    const cache = createAuthCache(server.core.db, 60_000, manualClock());
     let calls = 0;
     const gates: PromiseWithResolvers<void>[] = [];
     const gatedRead = async () => {
@@ -125,7 +148,7 @@ describe("the auth cache", () => {
   });
 
   test("a change inside a transaction is announced after the commit: a read stored while it was open is dropped", async () => {
-    const cache = createAuthCache(server.core.db, 60_000);
+    const cache = createAuthCache(server.core.db, 60_000, manualClock());
     const { id } = await createPlainUser(server);
     const read = countingRead(sample("s-tx", id));
     await server.core.db.transaction(async (tx) => {
@@ -141,7 +164,7 @@ describe("the auth cache", () => {
   });
 
   test("a rolled-back transaction is announced too (nothing stale survives a failed write)", async () => {
-    const cache = createAuthCache(server.core.db, 60_000);
+    const cache = createAuthCache(server.core.db, 60_000, manualClock());
     const read = countingRead(sample("s-rollback", "u-rollback"));
     await cache.sessionWithUser("s-rollback", read);
     const failed = server.core.db.transaction(async (tx) => {
@@ -176,7 +199,7 @@ describe("what a user sees through the cache", () => {
     const user = await createPlainUser(server);
     expect((await server.api("GET", "/api/v1/users/me", { token: user.token })).status).toBe(200);
     await server.core.db.update(users).set({ status: "deleted", deletedAt: new Date() }).where(eq(users.id, user.id));
-    await Bun.sleep(server.core.config.authCacheMs);
+    server.clock.advance(server.core.config.authCacheMs / 1000);
     expect((await server.api("GET", "/api/v1/users/me", { token: user.token })).status).toBe(401);
   });
 

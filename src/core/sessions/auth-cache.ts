@@ -42,7 +42,8 @@ interface Entry {
   storedAt: number;
 }
 
-export function createAuthCache(db: Database, ttlMs: number): AuthCache {
+/** `clock` is the core's, in milliseconds: tests move it instead of sleeping. */
+export function createAuthCache(db: Database, ttlMs: number, clock: () => number): AuthCache {
   if (ttlMs <= 0) return { sessionWithUser: (_id, read) => read() };
   const entries = new Map<string, Entry>();
   const reading = new Map<string, { epoch: number; value: Promise<SessionWithUser | null> }>();
@@ -62,7 +63,7 @@ export function createAuthCache(db: Database, ttlMs: number): AuthCache {
 
   function store(sessionId: string, value: SessionWithUser): void {
     drop(sessionId);
-    const now = performance.now();
+    const now = clock();
     for (const [oldestId, oldest] of entries) {
       if (entries.size < MAX_ENTRIES && now - oldest.storedAt < ttlMs) break;
       drop(oldestId);
@@ -103,8 +104,9 @@ export function createAuthCache(db: Database, ttlMs: number): AuthCache {
   return {
     sessionWithUser(sessionId, read) {
       const entry = entries.get(sessionId);
-      const age = entry ? performance.now() - entry.storedAt : Number.POSITIVE_INFINITY;
-      if (age >= ttlMs) return load(sessionId, read);
+      const age = entry ? clock() - entry.storedAt : Number.POSITIVE_INFINITY;
+      // A clock set back (the wall clock can be) makes the age negative: read again, never trust it longer.
+      if (age >= ttlMs || age < 0) return load(sessionId, read);
       // Past half its life, a busy entry is read again in the background, so requests
       // never wait for the database while it is in use (the bound still holds: an
       // entry is never served longer than USERSVC_AUTH_CACHE_MS after its read).
