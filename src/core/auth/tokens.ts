@@ -9,6 +9,7 @@ import { errors, jwtVerify, type JWTPayload, type JWTHeaderParameters } from "jo
 import type { Config } from "../../config.ts";
 import type { Db } from "../db/client.ts";
 import { DomainError } from "../errors.ts";
+import { isUuid } from "../uuid.ts";
 import { createSigningKey, loadSigningKeys, type SigningKey } from "./signing-keys.ts";
 
 export type TokenType = "access" | "refresh";
@@ -55,7 +56,6 @@ export function refreshAudienceOf(audience: string): string {
   return `${audience}:refresh`;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Verified tokens remembered (the oldest are forgotten first). */
 const VERIFIED_TOKENS_KEPT = 10_000;
 /** An unknown kid reloads keys from the database at most this often (another instance may have rotated). */
@@ -94,7 +94,7 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
     // still honoured by /auth/refresh (never by a protected route) until they expire.
     const refresh = claims.type === "refresh" && header.typ !== ACCESS_TYP && (payload.aud === refreshAudience || payload.aud === config.audience);
     if (!access && !refresh) throw new DomainError("INVALID_TOKEN");
-    if (!UUID.test(String(claims.sub)) || !UUID.test(String(claims.sid))) throw new DomainError("INVALID_TOKEN");
+    if (!isUuid(claims.sub) || !isUuid(claims.sid)) throw new DomainError("INVALID_TOKEN");
     return Object.freeze(claims);
   }
 

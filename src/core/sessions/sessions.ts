@@ -15,7 +15,7 @@ import { recordChange, recordEvent } from "../events/record.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
 import { findCredentialsBy, updateUser } from "../users/queries.ts";
 import { isBlocked, toPublicUser, type UserRecord } from "../users/user.ts";
-import { isUuid } from "../users/users.ts";
+import { isUuid } from "../uuid.ts";
 import { checkPasswordLength, normalizeEmail, throwIfProblems } from "../users/validation.ts";
 import {
   findSession,

@@ -8,6 +8,7 @@ import { and, arrayContains, asc, count, desc, eq, gt, isNull, lte, or, type SQL
 import type { Core } from "../core.ts";
 import { users } from "../db/schema.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
+import { isUuid } from "../uuid.ts";
 import { userColumns } from "./queries.ts";
 import { toPublicUser, type PublicUser, type UserStatus } from "./user.ts";
 
@@ -35,7 +36,6 @@ export interface UserPage {
 
 /** How PostgreSQL prints a timestamptz; anything else in a cursor would fail the cast with a 500. */
 const TIMESTAMP_TEXT = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-](\d{2})(?::(\d{2}))?$/;
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface Cursor {
   s: UserSort;
@@ -151,7 +151,7 @@ function decodeCursor(raw: string, sort: UserSort, problems: FieldProblem[]): Cu
     const valid =
       typeof cursor.v === "string" &&
       typeof cursor.id === "string" &&
-      UUID_TEXT.test(cursor.id) &&
+      isUuid(cursor.id) &&
       cursor.s === sort &&
       (sort.endsWith("created_at") ? isTimestampText(cursor.v) : cursor.v.length <= 320);
     if (valid) return cursor;

@@ -18,7 +18,8 @@ import { balanceTransactions, users } from "../db/schema.ts";
 import { DomainError, ERROR_MESSAGES, type FieldProblem } from "../errors.ts";
 import { findUserByEmail, findUserById, findUserByUsername, insertUser } from "./queries.ts";
 import { isoOrNull, type PublicUser } from "./user.ts";
-import { conflictFromUniqueViolation, isUuid, shapeByHook } from "./users.ts";
+import { isUuid } from "../uuid.ts";
+import { conflictFromUniqueViolation, shapeByHook } from "./users.ts";
 import { checkEmail, checkMetadata, checkUsername, normalizeEmail } from "./validation.ts";
 
 /** One exported user: the user object's stored fields plus its password hash. */
@@ -174,7 +175,7 @@ function parseRecord(text: string, now: Date): typeof users.$inferInsert {
     const violation = findHashPolicyViolation(hash);
     if (violation !== null) problems.push({ field: "password_hash", message: violation });
   }
-  const id = field("id", (v): v is string => typeof v === "string" && isUuid(v), "must be a UUID");
+  const id = field("id", (v): v is string => isUuid(v), "must be a UUID");
   const roles = field(
     "roles",
     (v): v is string[] => Array.isArray(v) && v.length <= 32 && v.every((r) => typeof r === "string" && /^[a-z][a-z0-9_.-]{0,31}$/.test(r)),

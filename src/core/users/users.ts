@@ -15,6 +15,7 @@ import {
   insertUser,
   updateUser,
 } from "./queries.ts";
+import { isUuid } from "../uuid.ts";
 import type { UserRecord } from "./user.ts";
 import { requestVerificationIn } from "./verification.ts";
 import {
@@ -136,12 +137,6 @@ export async function getUserById(core: Core, userId: string): Promise<UserRecor
   const user = await findUserById(core.db, userId);
   if (!user) throw new DomainError("USER_NOT_FOUND");
   return user;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
 }
 
 /** Finds a user by id, email or username, as operators name them on the command line. */
