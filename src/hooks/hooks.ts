@@ -9,33 +9,16 @@ import { extname, resolve } from "node:path";
 import { DomainError } from "../core/errors.ts";
 import type { Logger } from "../logger.ts";
 import { type HookAnswer, type HookCaller, HookFailure, moduleCaller, scriptCaller, scriptEnvironment } from "./call.ts";
-import type {
-  AccessTokenClaimsInput,
-  BeforeLoginInput,
-  BeforeRegisterInput,
-  EventType,
-  ReservedClaim,
-  UsersvcEvent,
+import {
+  type AccessTokenClaimsInput,
+  type BeforeLoginInput,
+  type BeforeRegisterInput,
+  EVENT_TYPES,
+  type EventType,
+  type ReservedClaim,
+  type UsersvcEvent,
 } from "./types.ts";
 
-export const EVENT_TYPES: readonly EventType[] = [
-  "user.registered",
-  "user.logged_in",
-  "user.login_failed",
-  "user.updated",
-  "user.password_changed",
-  "user.password_reset_requested",
-  "user.password_reset",
-  "user.verification_requested",
-  "user.verified",
-  "user.blocked",
-  "user.unblocked",
-  "user.deleted",
-  "user.restored",
-  "user.purged",
-  "session.revoked",
-  "balance.changed",
-];
 const BEFORE_HOOKS = ["beforeRegister", "beforeLogin", "accessTokenClaims"] as const;
 const KNOWN_KEYS = new Set<string>([...BEFORE_HOOKS, "on", ...EVENT_TYPES]);
 const RESERVED_CLAIMS = new Set<ReservedClaim>(["sub", "sid", "jti", "type", "iss", "aud", "exp", "iat", "nbf", "roles", "gen"]);

@@ -14,6 +14,7 @@ import { ConfigError, loadConfig } from "../../src/config.ts";
 import { createCore } from "../../src/core/core.ts";
 import { outboxEvents, sessions, users } from "../../src/core/db/schema.ts";
 import { DomainError } from "../../src/core/errors.ts";
+import { EVENT_TYPES } from "../../src/hooks/types.ts";
 import { hooksDir, jwtClaims, writeHookFile } from "../support/hooks.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
 
@@ -349,6 +350,13 @@ describe("a hooks module that does not load", () => {
     const error = await startFailure(path);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems).toEqual([`USERSVC_HOOKS: unknown hook "afterRegister" in ${path}`]);
+  });
+
+  test("a handler for every event usersvc sends is a known key (user.mfa_reset was once refused at start-up)", async () => {
+    const handlers = EVENT_TYPES.map((type) => `${JSON.stringify(type)}() {}`).join(", ");
+    const path = writeHookFile(dir, "every-event.ts", `export default { ${handlers} };\n`);
+    expect(await startFailure(path)).toBeNull();
+    expect(EVENT_TYPES).toContain("user.mfa_reset");
   });
 
   test("with a syntax error stops the core from starting, naming USERSVC_HOOKS and the file", async () => {

@@ -1,9 +1,9 @@
 import { Command } from "commander";
 import { CLI_ACTOR } from "../../core/audit/actor.ts";
 import { ConfigError } from "../../config.ts";
-import { loadHooks, EVENT_TYPES } from "../../hooks/hooks.ts";
+import { loadHooks } from "../../hooks/hooks.ts";
 import { hookTypesSource } from "../../hooks/types-source.ts" with { type: "macro" };
-import type { EventType, HookUser, UsersvcEvent } from "../../hooks/types.ts";
+import { EVENT_TYPES, type EventType, type HookUser, type UsersvcEvent } from "../../hooks/types.ts";
 import type { ProgramContext } from "../context.ts";
 import { OperationalError, UsageError } from "../io.ts";
 
