@@ -1,5 +1,5 @@
 /**
- * The breached-password lookup (src/core/auth/breached.ts) on a large file:
+ * The breached-password lookup (src/core/passwords/breached.ts) on a large file:
  * writes a sorted Have I Been Pwned-style SHA-1 file (CRLF lines, 10 million
  * by default) into a temporary directory, then times lookups one at a time —
  * present hashes and absent passwords — each beside two baselines measured
@@ -17,7 +17,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from "n
 import { open, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openBreachedPasswordList } from "../src/core/auth/breached.ts";
+import { openBreachedPasswordList } from "../src/core/passwords/breached.ts";
 
 const LINES = Number(process.env.BENCH_BREACHED_LINES ?? 10_000_000);
 const QUERIES = Number(process.env.BENCH_QUERIES ?? 20_000);

@@ -10,8 +10,8 @@
 import { decodeProtectedHeader } from "jose";
 import postgres from "postgres";
 import { loadConfig } from "../src/config.ts";
-import { KEY_WATCH_MS } from "../src/core/auth/key-watcher.ts";
-import { rotateSigningKeys, signingKeysVersion } from "../src/core/auth/signing-keys.ts";
+import { KEY_WATCH_MS } from "../src/core/tokens/key-watcher.ts";
+import { rotateSigningKeys, signingKeysVersion } from "../src/core/tokens/signing-keys.ts";
 import { openUsersvc } from "../src/core/start-up.ts";
 import { createLogger } from "../src/logger.ts";
 import { sql } from "drizzle-orm";

@@ -30,8 +30,8 @@ const cmd = [
   "--no-compile-autoload-bunfig",
   ...(target ? [`--target=${target}`] : []),
   join(root, "src", "main.ts"),
-  // A worker is an entrypoint of its own (core/auth/hash-workers.ts starts it).
-  join(root, "src", "core", "auth", "hash-worker.ts"),
+  // A worker is an entrypoint of its own (core/passwords/hash-workers.ts starts it).
+  join(root, "src", "core", "passwords", "hash-worker.ts"),
   "--outfile",
   outfile,
 ];

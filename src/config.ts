@@ -192,7 +192,7 @@ export function loadConfig(env: Env): Config {
 /**
  * Null when `path` is a readable file whose first line is `SHA1:COUNT` (40
  * uppercase hex digits): the "ordered by hash" SHA-1 download, not the NTLM
- * one. Only that line is read; lookups never load the file (core/auth/breached.ts).
+ * one. Only that line is read; lookups never load the file (core/passwords/breached.ts).
  */
 function checkBreachedPasswordsFile(path: string): string | null {
   let fd: number;

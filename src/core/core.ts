@@ -5,9 +5,9 @@
 import { type Config, ConfigError } from "../config.ts";
 import { type Hooks, loadHooks } from "../hooks/hooks.ts";
 import type { Logger } from "../logger.ts";
-import { createHitBatcher, type HitBatcher } from "./auth/hit-batcher.ts";
-import { createPasswordHasher, type PasswordHasher } from "./auth/password.ts";
-import { createTokenService, type TokenService } from "./auth/tokens.ts";
+import { createHitBatcher, type HitBatcher } from "./rate-limits/hit-batcher.ts";
+import { createPasswordHasher, type PasswordHasher } from "./passwords/hasher.ts";
+import { createTokenService, type TokenService } from "./tokens/token-service.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { type AuthCache, createAuthCache } from "./sessions/auth-cache.ts";
 import type { Database, DatabaseKind } from "./db/client.ts";
@@ -24,7 +24,7 @@ export interface Core {
   metrics: Metrics;
   /** Recent session checks of this instance (sessions/auth-cache.ts). */
   authCache: AuthCache;
-  /** Per-IP refresh counts, written to the shared table in batches (auth/hit-batcher.ts). */
+  /** Per-IP refresh counts, written to the shared table in batches (rate-limits/hit-batcher.ts). */
   refreshHits: HitBatcher;
   /** The clock every rule reads, so tests move time instead of sleeping. */
   now(): Date;

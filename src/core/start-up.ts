@@ -9,7 +9,7 @@ import { sql } from "drizzle-orm";
 import type { Config } from "../config.ts";
 import type { Hooks } from "../hooks/hooks.ts";
 import type { Logger } from "../logger.ts";
-import { watchSigningKeys } from "./auth/key-watcher.ts";
+import { watchSigningKeys } from "./tokens/key-watcher.ts";
 import { type Core, createCore } from "./core.ts";
 import { type Database, type DatabaseHandle, type DatabaseKind, openDatabase } from "./db/client.ts";
 import { migrateDatabase, pendingMigrations } from "./db/migrate.ts";

@@ -9,14 +9,14 @@ import { extname, resolve } from "node:path";
 import { DomainError } from "../core/errors.ts";
 import type { Logger } from "../logger.ts";
 import { type HookAnswer, type HookCaller, HookFailure, moduleCaller, scriptCaller, scriptEnvironment } from "./call.ts";
-import {
-  type AccessTokenClaimsInput,
-  type BeforeLoginInput,
-  type BeforeRegisterInput,
-  EVENT_TYPES,
-  type EventType,
-  type ReservedClaim,
-  type UsersvcEvent,
+import { EVENT_TYPES } from "./event-types.ts";
+import type {
+  AccessTokenClaimsInput,
+  BeforeLoginInput,
+  BeforeRegisterInput,
+  EventType,
+  ReservedClaim,
+  UsersvcEvent,
 } from "./types.ts";
 
 const BEFORE_HOOKS = ["beforeRegister", "beforeLogin", "accessTokenClaims"] as const;

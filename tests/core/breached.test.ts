@@ -1,5 +1,5 @@
 /**
- * The binary search of src/core/auth/breached.ts over a sorted SHA-1 file:
+ * The binary search of src/core/passwords/breached.ts over a sorted SHA-1 file:
  * found at the first line, the last line and in the middle, absent before the
  * first line, after the last and between lines, in LF and CRLF files.
  */
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type BreachedPasswordList, getBreachedPasswordList, openBreachedPasswordList } from "../../src/core/auth/breached.ts";
+import { type BreachedPasswordList, getBreachedPasswordList, openBreachedPasswordList } from "../../src/core/passwords/breached.ts";
 import { type BreachedFixture, sha1Hex, writeBreachedFile } from "../support/breached-file.ts";
 
 let scratch: string;

@@ -1,12 +1,12 @@
 /**
  * Issue 10 §3: the bounds a stored or imported password hash must keep
- * (src/core/auth/hash-policy.ts), and the hasher's refusal to hand a hash
+ * (src/core/passwords/hash-policy.ts), and the hasher's refusal to hand a hash
  * outside them to a hashing thread.
  */
 import { describe, expect, test } from "bun:test";
-import { findHashPolicyViolation } from "../../src/core/auth/hash-policy.ts";
-import { createHashWorkers, type HashJob, type HashWorkers } from "../../src/core/auth/hash-workers.ts";
-import { createPasswordHasher } from "../../src/core/auth/password.ts";
+import { findHashPolicyViolation } from "../../src/core/passwords/hash-policy.ts";
+import { createHashWorkers, type HashJob, type HashWorkers } from "../../src/core/passwords/hash-workers.ts";
+import { createPasswordHasher } from "../../src/core/passwords/hasher.ts";
 import { createLogger } from "../../src/logger.ts";
 
 const SALT = "c29tZXNhbHRzb21lc2FsdA";

@@ -14,7 +14,7 @@ import { ConfigError, loadConfig } from "../../src/config.ts";
 import { createCore } from "../../src/core/core.ts";
 import { outboxEvents, sessions, users } from "../../src/core/db/schema.ts";
 import { DomainError } from "../../src/core/errors.ts";
-import { EVENT_TYPES } from "../../src/hooks/types.ts";
+import { EVENT_TYPES } from "../../src/hooks/event-types.ts";
 import { hooksDir, jwtClaims, writeHookFile } from "../support/hooks.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
 

@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { like, sql } from "drizzle-orm";
 import { Secret, TOTP } from "otpauth";
-import { reserveAttempt } from "../../src/core/auth/attempts.ts";
-import { rotateSigningKeys } from "../../src/core/auth/signing-keys.ts";
+import { reserveAttempt } from "../../src/core/rate-limits/attempts.ts";
+import { rotateSigningKeys } from "../../src/core/tokens/signing-keys.ts";
 import { rateLimits } from "../../src/core/db/schema.ts";
 import { updateUser } from "../../src/core/users/queries.ts";
 import { RateLimitError } from "../../src/core/errors.ts";

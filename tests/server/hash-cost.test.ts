@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
-import { calibrateHashing } from "../../src/core/auth/calibrate.ts";
-import { createPasswordHasher } from "../../src/core/auth/password.ts";
+import { calibrateHashing } from "../../src/core/passwords/calibrate.ts";
+import { createPasswordHasher } from "../../src/core/passwords/hasher.ts";
 import { users } from "../../src/core/db/schema.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeProtectedHeader } from "jose";
-import { rotateSigningKeys } from "../../src/core/auth/signing-keys.ts";
+import { rotateSigningKeys } from "../../src/core/tokens/signing-keys.ts";
 import { SERVER_URL } from "../support/database.ts";
 import { registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
 

@@ -108,7 +108,7 @@ describe("per-IP limits on register, forgot-password and refresh", () => {
     expect(statuses).toEqual([401, 401, 401, 401, 429]);
   });
 
-  // Refresh counts are kept in memory and written in batches (core/auth/hit-batcher.ts).
+  // Refresh counts are kept in memory and written in batches (core/rate-limits/hit-batcher.ts).
   test("of 12 concurrent refreshes from one IP, exactly the limit (4) get past the limiter", async () => {
     const statuses = await Promise.all(Array.from({ length: 12 }, () => refresh(server, "203.0.113.92").then((r) => r.status)));
     expect(statuses.filter((s) => s === 401)).toHaveLength(4);

@@ -3,7 +3,7 @@
  * a clock tests can move and the log lines it wrote.
  */
 import { randomBytes } from "node:crypto";
-import { sha256Hex } from "../../src/core/auth/digest.ts";
+import { sha256Hex } from "../../src/core/digest.ts";
 import { oneTimeTokens } from "../../src/core/db/schema.ts";
 import { loadConfig, type Env } from "../../src/config.ts";
 import type { Core } from "../../src/core/core.ts";

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { calibrateHashing } from "../../core/auth/calibrate.ts";
+import { calibrateHashing } from "../../core/passwords/calibrate.ts";
 import type { ProgramContext } from "../context.ts";
 import { UsageError } from "../io.ts";
 

@@ -3,7 +3,8 @@ import { CLI_ACTOR } from "../../core/audit/actor.ts";
 import { ConfigError } from "../../config.ts";
 import { loadHooks } from "../../hooks/hooks.ts";
 import { hookTypesSource } from "../../hooks/types-source.ts" with { type: "macro" };
-import { EVENT_TYPES, type EventType, type HookUser, type UsersvcEvent } from "../../hooks/types.ts";
+import { EVENT_TYPES } from "../../hooks/event-types.ts";
+import type { EventType, HookUser, UsersvcEvent } from "../../hooks/types.ts";
 import type { ProgramContext } from "../context.ts";
 import { OperationalError, UsageError } from "../io.ts";
 

@@ -1,8 +1,8 @@
 import { Command } from "commander";
 import { CLI_ACTOR } from "../../core/audit/actor.ts";
 import { appendAudit } from "../../core/audit/audit.ts";
-import { KEY_WATCH_MS } from "../../core/auth/key-watcher.ts";
-import { rotateSigningKeys } from "../../core/auth/signing-keys.ts";
+import { KEY_WATCH_MS } from "../../core/tokens/key-watcher.ts";
+import { rotateSigningKeys } from "../../core/tokens/signing-keys.ts";
 import type { ProgramContext } from "../context.ts";
 import type { CoreCommand } from "../types.ts";
 import { OperationalError, UsageError } from "../io.ts";

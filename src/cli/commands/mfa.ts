@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { CLI_ACTOR } from "../../core/audit/actor.ts";
-import { resetMfa } from "../../core/auth/mfa.ts";
+import { resetMfa } from "../../core/mfa/factors.ts";
 import { getUserByReference } from "../../core/users/users.ts";
 import type { ProgramContext } from "../context.ts";
 import type { CoreCommand } from "../types.ts";

@@ -3,11 +3,11 @@
  * detection, logout, change of password (SPEC §4 token rules).
  */
 import { userActor } from "../audit/actor.ts";
-import { completeMfaChallenge, createMfaChallenge, isMfaEnabled, type MfaChallenge } from "../auth/mfa.ts";
-import { reserveAttempt } from "../auth/attempts.ts";
-import { throttle } from "../auth/rate-limit.ts";
-import { checkCurrentPassword } from "../auth/step-up.ts";
-import { checkPasswordStrength } from "../auth/password.ts";
+import { completeMfaChallenge, createMfaChallenge, isMfaEnabled, type MfaChallenge } from "../mfa/factors.ts";
+import { reserveAttempt } from "../rate-limits/attempts.ts";
+import { throttle } from "../rate-limits/throttle.ts";
+import { checkCurrentPassword } from "./step-up.ts";
+import { checkPasswordStrength } from "../passwords/hasher.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { enqueueEvent } from "../events/outbox.ts";

@@ -8,8 +8,8 @@
 import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
 import { type Actor, SYSTEM_ACTOR } from "../audit/actor.ts";
 import { recordChange } from "../events/record.ts";
-import { deleteExpiredLimits } from "../auth/rate-limit.ts";
-import { checkCurrentPassword } from "../auth/step-up.ts";
+import { deleteExpiredLimits } from "../rate-limits/throttle.ts";
+import { checkCurrentPassword } from "../sessions/step-up.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { outboxEvents, users } from "../db/schema.ts";

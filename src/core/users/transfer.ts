@@ -3,7 +3,7 @@
  * users move between usersvc instances or arrive from other systems. Hashes
  * from elsewhere (argon2 of any variant and parameter order, bcrypt) are
  * kept as they are and replaced by usersvc's own at the user's next login,
- * if their cost is within the hash policy (auth/hash-policy.ts): a line
+ * if their cost is within the hash policy (passwords/hash-policy.ts): a line
  * whose hash is not is refused, as login would never verify it.
  * Every line is its own transaction: a bad line never stops or half-applies
  * the others.
@@ -11,8 +11,8 @@
 import { asc, gt } from "drizzle-orm";
 import type { Actor } from "../audit/actor.ts";
 import { recordChange } from "../events/record.ts";
-import { findHashPolicyViolation } from "../auth/hash-policy.ts";
-import { normalizeForeignHash } from "../auth/password.ts";
+import { findHashPolicyViolation } from "../passwords/hash-policy.ts";
+import { normalizeForeignHash } from "../passwords/hasher.ts";
 import type { Core } from "../core.ts";
 import { balanceTransactions, users } from "../db/schema.ts";
 import { DomainError, ERROR_MESSAGES, type FieldProblem } from "../errors.ts";

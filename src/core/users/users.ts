@@ -1,7 +1,7 @@
 /** User use cases shared by the HTTP API and the CLI. */
 import { type Actor, userActor } from "../audit/actor.ts";
-import { checkPasswordStrength } from "../auth/password.ts";
-import { throttle } from "../auth/rate-limit.ts";
+import { checkPasswordStrength } from "../passwords/hasher.ts";
+import { throttle } from "../rate-limits/throttle.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { uniqueViolation } from "../db/pg-errors.ts";

@@ -7,10 +7,10 @@
 import { randomBytes } from "node:crypto";
 import { and, eq, gt, inArray, isNull } from "drizzle-orm";
 import { type Actor, userActor } from "../audit/actor.ts";
-import { checkPasswordStrength } from "../auth/password.ts";
-import { sha256Hex } from "../auth/digest.ts";
-import { firstInCooldown } from "../auth/attempts.ts";
-import { throttle } from "../auth/rate-limit.ts";
+import { checkPasswordStrength } from "../passwords/hasher.ts";
+import { sha256Hex } from "../digest.ts";
+import { firstInCooldown } from "../rate-limits/attempts.ts";
+import { throttle } from "../rate-limits/throttle.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { oneTimeTokens } from "../db/schema.ts";

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import { listAudit } from "../../core/audit/audit.ts";
-import { resetMfa } from "../../core/auth/mfa.ts";
+import { resetMfa } from "../../core/mfa/factors.ts";
 import { adjustBalance } from "../../core/balance/balance.ts";
 import type { Core } from "../../core/core.ts";
 import { adminUpdateUser } from "../../core/users/admin-update.ts";

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import type { Core } from "../../core/core.ts";
 import { changePassword, completeMfaLogin, login, logout, logoutAll, refresh } from "../../core/sessions/sessions.ts";
-import { throttle } from "../../core/auth/rate-limit.ts";
+import { throttle } from "../../core/rate-limits/throttle.ts";
 import { createUser } from "../../core/users/users.ts";
 import { assertValidEmail } from "../../core/users/validation.ts";
 import { requestPasswordReset, resendVerification, resetPassword, verifyEmail } from "../../core/users/verification.ts";

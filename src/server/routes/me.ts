@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { Actor } from "../../core/audit/actor.ts";
-import { confirmMfa, disableMfa, enrollMfa, type FactorChange, mfaStatus, regenerateRecoveryCodes } from "../../core/auth/mfa.ts";
+import { confirmMfa, disableMfa, enrollMfa, type FactorChange, mfaStatus, regenerateRecoveryCodes } from "../../core/mfa/factors.ts";
 import { listTransactions } from "../../core/balance/balance.ts";
 import type { Core } from "../../core/core.ts";
 import { listSessions, type Principal, revokeOwnSession } from "../../core/sessions/sessions.ts";

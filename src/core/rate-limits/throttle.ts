@@ -11,7 +11,7 @@
 import { isIP } from "node:net";
 import type { Core } from "../core.ts";
 import { RateLimitError } from "../errors.ts";
-import { addHits, deleteCounter, deleteCountersBefore } from "../rate-limits/counters.ts";
+import { addHits, deleteCounter, deleteCountersBefore } from "./counters.ts";
 
 export type ThrottledAction = "register" | "forgot_password" | "refresh" | "verify_email" | "resend_verification" | "mfa";
 

@@ -12,7 +12,7 @@
  */
 import type { Database } from "../db/client.ts";
 import type { Logger } from "../../logger.ts";
-import { addHits, readHits } from "../rate-limits/counters.ts";
+import { addHits, readHits } from "./counters.ts";
 
 const FLUSH_MS = 100;
 const BATCH_KEYS = 500;

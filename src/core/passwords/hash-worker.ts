@@ -30,7 +30,7 @@ lowerPriority();
 
 /**
  * A stored hash Bun cannot read (unknown algorithm, damaged) matches no
- * password. Nor does one outside the hash policy: password.ts never sends
+ * password. Nor does one outside the hash policy: hasher.ts never sends
  * one, and this thread would be held for minutes if it did.
  */
 function verify(password: string, hash: string): boolean {

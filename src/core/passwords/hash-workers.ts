@@ -20,7 +20,7 @@ export type HashReply = { result: string | boolean } | { error: string };
  * scripts/build.ts adds it as a second entrypoint, laid out as under src/.
  */
 const WORKER_ENTRY = import.meta.url.startsWith("file:///$bunfs/")
-  ? "/$bunfs/root/core/auth/hash-worker.ts"
+  ? "/$bunfs/root/core/passwords/hash-worker.ts"
   : new URL("./hash-worker.ts", import.meta.url).href;
 
 export interface HashWorkers {

@@ -15,7 +15,7 @@ export interface SigningKey {
   kid: string;
   alg: string;
   publicJwk: JWK;
-  /** Signs with node:crypto (see signCompact in tokens.ts). */
+  /** Signs with node:crypto (see signCompact in token-service.ts). */
   privateKey: KeyObject;
   /** Verifies with jose. */
   publicKey: CryptoKey;

@@ -8,7 +8,7 @@ import type { Core } from "../core.ts";
 import { DomainError } from "../errors.ts";
 import { findPasswordHash } from "../users/queries.ts";
 import type { UserRecord } from "../users/user.ts";
-import { reserveAttempt } from "./attempts.ts";
+import { reserveAttempt } from "../rate-limits/attempts.ts";
 
 /** Throws WRONG_PASSWORD (or RATE_LIMITED once the account's attempts are spent). */
 export async function checkCurrentPassword(core: Core, user: UserRecord, password: string, ip: string | null): Promise<void> {

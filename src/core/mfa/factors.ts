@@ -17,10 +17,10 @@ import { DomainError, validationError } from "../errors.ts";
 import { recordChange } from "../events/record.ts";
 import { findUserById } from "../users/queries.ts";
 import { isBlocked, type UserRecord } from "../users/user.ts";
-import { sha256Hex } from "./digest.ts";
-import { reserveAttempt } from "./attempts.ts";
-import { throttle } from "./rate-limit.ts";
-import { requirePrivileged } from "./step-up.ts";
+import { sha256Hex } from "../digest.ts";
+import { reserveAttempt } from "../rate-limits/attempts.ts";
+import { throttle } from "../rate-limits/throttle.ts";
+import { requirePrivileged } from "../sessions/step-up.ts";
 
 const PERIOD = 30;
 const CHALLENGE_TTL_MS = 5 * 60_000;

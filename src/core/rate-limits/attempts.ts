@@ -12,9 +12,9 @@
  */
 import type { Core } from "../core.ts";
 import { RateLimitError } from "../errors.ts";
-import { addHits, type CountedKey, releaseHit } from "../rate-limits/counters.ts";
-import { clearLimit, limitedIp } from "./rate-limit.ts";
-import { sha256Hex } from "./digest.ts";
+import { addHits, type CountedKey, releaseHit } from "./counters.ts";
+import { clearLimit, limitedIp } from "./throttle.ts";
+import { sha256Hex } from "../digest.ts";
 
 export interface Attempt {
   /** The secret was right and the sign-in is complete: the account's failures are forgotten. */

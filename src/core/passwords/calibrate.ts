@@ -3,7 +3,7 @@
  * whose hash takes at most the target at the given memory, lowering memory
  * when even one pass is too slow.
  */
-import type { HashCost } from "./password.ts";
+import type { HashCost } from "./hasher.ts";
 
 export interface Calibration extends HashCost {
   measuredMs: number;
