@@ -1,5 +1,5 @@
 /** Plain-text renderings of data for humans; `--json` prints the objects instead. */
-import type { PublicUser } from "../core/users/user.ts";
+import type { PublicUser } from "../core/users/user-record.ts";
 
 export function userSummary(user: PublicUser): string {
   const until = user.blocked_until ? ` until ${user.blocked_until}` : "";

@@ -250,7 +250,7 @@ describe("verification and reset tokens", () => {
   });
   afterAll(() => server.stop());
 
-  /** Stores a reset token in the state given, as verification.ts would (only its SHA-256). */
+  /** Stores a reset token in the state given, as users/email-tokens.ts would (only its SHA-256). */
   async function storedToken(userId: string, state: { usedAt?: Date; expiresAt?: Date }): Promise<string> {
     const token = crypto.randomUUID();
     const now = server.clock.now();

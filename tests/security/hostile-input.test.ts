@@ -16,7 +16,7 @@ import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
 import { rows } from "../../src/core/db/migrate.ts";
 import { users } from "../../src/core/db/schema.ts";
 import { startSession } from "../../src/core/sessions/sessions.ts";
-import type { UserRecord } from "../../src/core/users/user.ts";
+import type { UserRecord } from "../../src/core/users/user-record.ts";
 import { createUser } from "../../src/core/users/users.ts";
 import { createApp } from "../../src/server/app.ts";
 import { failureOf } from "../support/admin.ts";

@@ -1,11 +1,11 @@
 /**
  * The per-instance cache of session checks (core/sessions/auth-cache.ts) and
- * the announcements it relies on (core/db/changes.ts): what it may reuse,
+ * the announcements it relies on (core/db/change-announcements.ts): what it may reuse,
  * and every way a change must reach it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { changed } from "../../src/core/db/changes.ts";
+import { changed } from "../../src/core/db/change-announcements.ts";
 import { sessions, users } from "../../src/core/db/schema.ts";
 import { createAuthCache, type SessionWithUser } from "../../src/core/sessions/auth-cache.ts";
 import { updateUser } from "../../src/core/users/queries.ts";

@@ -6,7 +6,7 @@ import { DomainError } from "../../src/core/errors.ts";
 import { adminUpdateUser } from "../../src/core/users/admin-update.ts";
 import { blockUser, purgeUser, softDeleteUser } from "../../src/core/users/lifecycle.ts";
 import { userColumns } from "../../src/core/users/queries.ts";
-import { isActiveAdmin } from "../../src/core/users/user.ts";
+import { isActiveAdmin } from "../../src/core/users/user-record.ts";
 import { createUser } from "../../src/core/users/users.ts";
 import { createAdmin, createPlainUser, failureOf, loginAs, type LoggedIn } from "../support/admin.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";

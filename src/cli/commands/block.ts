@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { CLI_ACTOR } from "../../core/audit/actor.ts";
 import { blockUser, unblockUser } from "../../core/users/lifecycle.ts";
-import { toPublicUser, type UserRecord } from "../../core/users/user.ts";
+import { toPublicUser, type UserRecord } from "../../core/users/user-record.ts";
 import { getUserByReference } from "../../core/users/users.ts";
 import type { ProgramContext } from "../context.ts";
 import type { CommandContext, CoreCommand } from "../types.ts";

@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { CLI_ACTOR } from "../../core/audit/actor.ts";
-import { toPublicUser, type UserRecord } from "../../core/users/user.ts";
+import { toPublicUser, type UserRecord } from "../../core/users/user-record.ts";
 import { createUser, getUserByReference, grantRole } from "../../core/users/users.ts";
 import type { ProgramContext } from "../context.ts";
 import type { CoreCommand } from "../types.ts";

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { CLI_ACTOR } from "../../core/audit/actor.ts";
 import { type AdminChanges, adminUpdateUser } from "../../core/users/admin-update.ts";
 import { listUsers, USER_SORTS, type UserListQuery } from "../../core/users/list.ts";
-import { toPublicUser } from "../../core/users/user.ts";
+import { toPublicUser } from "../../core/users/user-record.ts";
 import { getUserByReference } from "../../core/users/users.ts";
 import type { ProgramContext } from "../context.ts";
 import type { CoreCommand } from "../types.ts";

@@ -8,7 +8,7 @@ import { appendAudit } from "../audit/audit.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import type { EventType } from "../../hooks/types.ts";
-import { toPublicUser, type UserRecord } from "../users/user.ts";
+import { toPublicUser, type UserRecord } from "../users/user-record.ts";
 import { enqueueEvent } from "./outbox.ts";
 
 export interface Change {

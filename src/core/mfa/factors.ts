@@ -16,7 +16,7 @@ import { mfaFactors, mfaRecoveryCodes, oneTimeTokens } from "../db/schema.ts";
 import { DomainError, validationError } from "../errors.ts";
 import { recordChange } from "../events/record.ts";
 import { findUserById } from "../users/queries.ts";
-import { isBlocked, type UserRecord } from "../users/user.ts";
+import { isBlocked, type UserRecord } from "../users/user-record.ts";
 import { sha256Hex } from "../digest.ts";
 import { reserveAttempt } from "../rate-limits/attempts.ts";
 import { throttle } from "../rate-limits/throttle.ts";

@@ -4,7 +4,7 @@
  *
  * - A change made on this instance (logout, block, deletion, a profile or
  *   role update...) drops the affected entries once it has committed, so the
- *   very next request reads the database again (db/changes.ts).
+ *   very next request reads the database again (db/change-announcements.ts).
  * - A change made by another instance, or by the CLI on PostgreSQL, is seen
  *   once the entry has expired: within 1 s.
  * - A read that overlapped any change is used for its own request but not
@@ -15,8 +15,8 @@
  *   database.
  */
 import type { Database } from "../db/client.ts";
-import { watchChanges, type Change } from "../db/changes.ts";
-import type { UserRecord } from "../users/user.ts";
+import { watchChanges, type Change } from "../db/change-announcements.ts";
+import type { UserRecord } from "../users/user-record.ts";
 import type { SessionRow } from "./queries.ts";
 
 export interface SessionWithUser {

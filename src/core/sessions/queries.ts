@@ -1,9 +1,9 @@
 /** drizzle queries on sessions; no business rules here. */
 import { and, desc, eq, gt, isNull, ne, sql } from "drizzle-orm";
-import { changed } from "../db/changes.ts";
+import { changed } from "../db/change-announcements.ts";
 import type { Db } from "../db/client.ts";
 import { sessions, users } from "../db/schema.ts";
-import type { UserRecord } from "../users/user.ts";
+import type { UserRecord } from "../users/user-record.ts";
 import { userColumns } from "../users/queries.ts";
 
 export type SessionRow = typeof sessions.$inferSelect;

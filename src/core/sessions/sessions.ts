@@ -14,7 +14,7 @@ import { enqueueEvent } from "../events/outbox.ts";
 import { recordChange, recordEvent } from "../events/record.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
 import { findCredentialsBy, updateUser } from "../users/queries.ts";
-import { isBlocked, toPublicUser, type UserRecord } from "../users/user.ts";
+import { isBlocked, toPublicUser, type UserRecord } from "../users/user-record.ts";
 import { isUuid } from "../uuid.ts";
 import { checkPasswordLength, normalizeEmail, throwIfProblems } from "../users/validation.ts";
 import {

@@ -7,7 +7,7 @@
 import type { Core } from "../core.ts";
 import { DomainError } from "../errors.ts";
 import { findPasswordHash } from "../users/queries.ts";
-import type { UserRecord } from "../users/user.ts";
+import type { UserRecord } from "../users/user-record.ts";
 import { reserveAttempt } from "../rate-limits/attempts.ts";
 
 /** Throws WRONG_PASSWORD (or RATE_LIMITED once the account's attempts are spent). */

@@ -2,10 +2,10 @@ import type { Actor } from "../audit/actor.ts";
 import { recordChange } from "../events/record.ts";
 import type { Core } from "../core.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
-import { assertNotLastAdmin } from "./admin-guard.ts";
+import { assertNotLastAdmin } from "./last-admin.ts";
 import { findUserById, updateUser } from "./queries.ts";
-import { spendOutstandingTokens } from "./verification.ts";
-import type { UserRecord } from "./user.ts";
+import { spendOutstandingTokens } from "./email-tokens.ts";
+import type { UserRecord } from "./user-record.ts";
 import { assertEmailFree, assertUsernameFree, conflictFromUniqueViolation } from "./users.ts";
 import { checkEmail, checkMetadata, checkUsername, normalizeEmail, throwIfProblems } from "./validation.ts";
 

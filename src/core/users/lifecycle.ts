@@ -15,9 +15,9 @@ import type { Db } from "../db/client.ts";
 import { outboxEvents, users } from "../db/schema.ts";
 import { DomainError } from "../errors.ts";
 import { revokeUserSessions } from "../sessions/queries.ts";
-import { assertNotLastAdmin } from "./admin-guard.ts";
+import { assertNotLastAdmin } from "./last-admin.ts";
 import { deleteUser, findUserById, updateUser } from "./queries.ts";
-import type { UserRecord } from "./user.ts";
+import type { UserRecord } from "./user-record.ts";
 
 export interface BlockInput {
   reason?: string | null;

@@ -10,7 +10,7 @@ import { users } from "../db/schema.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
 import { isUuid } from "../uuid.ts";
 import { userColumns } from "./queries.ts";
-import { toPublicUser, type PublicUser, type UserStatus } from "./user.ts";
+import { toPublicUser, type PublicUser, type UserStatus } from "./user-record.ts";
 
 export const USER_SORTS = ["created_at", "-created_at", "email", "username"] as const;
 export type UserSort = (typeof USER_SORTS)[number];

@@ -1,13 +1,13 @@
 /**
  * drizzle queries on users; no business rules here. Every write to users goes
- * through this file and announces itself (db/changes.ts), so the auth cache
+ * through this file and announces itself (db/change-announcements.ts), so the auth cache
  * never serves a user as it was before a committed change.
  */
 import { and, eq, getTableColumns, type SQL, sql } from "drizzle-orm";
-import { changed } from "../db/changes.ts";
+import { changed } from "../db/change-announcements.ts";
 import type { Db } from "../db/client.ts";
 import { users } from "../db/schema.ts";
-import type { UserRecord } from "./user.ts";
+import type { UserRecord } from "./user-record.ts";
 
 const { passwordHash: _omitted, ...userColumns } = getTableColumns(users);
 export { userColumns };

@@ -17,7 +17,7 @@ import type { Core } from "../core.ts";
 import { balanceTransactions, users } from "../db/schema.ts";
 import { DomainError, ERROR_MESSAGES, type FieldProblem } from "../errors.ts";
 import { findUserByEmail, findUserById, findUserByUsername, insertUser } from "./queries.ts";
-import { isoOrNull, type PublicUser } from "./user.ts";
+import { isoOrNull, type PublicUser } from "./user-record.ts";
 import { isUuid } from "../uuid.ts";
 import { conflictFromUniqueViolation, shapeByHook } from "./users.ts";
 import { checkEmail, checkMetadata, checkUsername, normalizeEmail } from "./validation.ts";

@@ -16,8 +16,8 @@ import {
   updateUser,
 } from "./queries.ts";
 import { isUuid } from "../uuid.ts";
-import type { UserRecord } from "./user.ts";
-import { requestVerificationIn } from "./verification.ts";
+import type { UserRecord } from "./user-record.ts";
+import { requestVerificationIn } from "./email-tokens.ts";
 import {
   checkEmail,
   checkMetadata,

@@ -13,7 +13,7 @@ import {
   unblockUser,
 } from "../../core/users/lifecycle.ts";
 import { listUsers, USER_SORTS } from "../../core/users/list.ts";
-import { toPublicUser, type UserRecord } from "../../core/users/user.ts";
+import { toPublicUser, type UserRecord } from "../../core/users/user-record.ts";
 import { getUserById } from "../../core/users/users.ts";
 import { authMacro, BEARER_SECURITY } from "../auth.ts";
 import { ok } from "../envelope.ts";

@@ -4,8 +4,8 @@ import { changePassword, completeMfaLogin, login, logout, logoutAll, refresh } f
 import { throttle } from "../../core/rate-limits/throttle.ts";
 import { createUser } from "../../core/users/users.ts";
 import { assertValidEmail } from "../../core/users/validation.ts";
-import { requestPasswordReset, resendVerification, resetPassword, verifyEmail } from "../../core/users/verification.ts";
-import { toPublicUser } from "../../core/users/user.ts";
+import { requestPasswordReset, resendVerification, resetPassword, verifyEmail } from "../../core/users/email-tokens.ts";
+import { toPublicUser } from "../../core/users/user-record.ts";
 import type { Actor } from "../../core/audit/actor.ts";
 import { authMacro, BEARER_SECURITY, clientInfo } from "../auth.ts";
 import { ok } from "../envelope.ts";

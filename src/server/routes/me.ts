@@ -5,7 +5,7 @@ import { listTransactions } from "../../core/balance/balance.ts";
 import type { Core } from "../../core/core.ts";
 import { listSessions, type Principal, revokeOwnSession } from "../../core/sessions/sessions.ts";
 import { deleteOwnAccount } from "../../core/users/lifecycle.ts";
-import { toPublicUser } from "../../core/users/user.ts";
+import { toPublicUser } from "../../core/users/user-record.ts";
 import { updateProfile } from "../../core/users/users.ts";
 import { authMacro, BEARER_SECURITY } from "../auth.ts";
 import { ok } from "../envelope.ts";

@@ -18,7 +18,7 @@ import { DomainError, type FieldProblem } from "../errors.ts";
 import { recordChange, recordEvent } from "../events/record.ts";
 import { revokeUserSessions } from "../sessions/queries.ts";
 import { findUserByEmail, findUserById, updateUser } from "./queries.ts";
-import { isBlocked, type UserRecord } from "./user.ts";
+import { isBlocked, type UserRecord } from "./user-record.ts";
 import { checkPasswordLength, normalizeEmail, throwIfProblems } from "./validation.ts";
 
 type Purpose = "verify_email" | "reset_password";

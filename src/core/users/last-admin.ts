@@ -4,7 +4,7 @@ import { lockFor } from "../db/locks.ts";
 import { users } from "../db/schema.ts";
 import { DomainError } from "../errors.ts";
 import { findUserById } from "./queries.ts";
-import { isActiveAdmin, type UserRecord } from "./user.ts";
+import { isActiveAdmin, type UserRecord } from "./user-record.ts";
 
 /**
  * Refuses a change that would leave no active admin (LAST_ADMIN). Call it
