@@ -101,7 +101,18 @@ export async function verifyEmail(core: Core, token: string, ip: string | null):
  * POST /auth/forgot-password. The route answers 202 before this runs, so an
  * unknown email and a known one look the same from outside, in body and time.
  */
-export async function requestPasswordReset(core: Core, email: string, ip: string | null): Promise<void> {
+/**
+ * Starts a password reset for `email` after the caller has had its answer:
+ * an unknown email and a known one then cost the caller the same (the lookup,
+ * the cooldown and the token are done later, and their failures only logged).
+ */
+export function requestPasswordReset(core: Core, email: string, ip: string | null): void {
+  setImmediate(() => {
+    issuePasswordReset(core, email, ip).catch((error: unknown) => core.logger.error({ err: error }, "password reset request failed"));
+  });
+}
+
+async function issuePasswordReset(core: Core, email: string, ip: string | null): Promise<void> {
   const user = await findUserByEmail(core.db, normalizeEmail(email));
   if (!user || user.status === "deleted" || isBlocked(user, core.now())) return;
   if (!(await firstInCooldown(core, "reset_password", user.id))) return;

@@ -111,12 +111,7 @@ export function authRoutes(core: Core) {
         assertValidEmail(body.email);
         const ip = clientInfo(request, server, trustProxy).ip;
         await throttle(core, "forgot_password", ip);
-        // After the answer: an unknown email and a known one cost the caller the same.
-        setImmediate(() => {
-          requestPasswordReset(core, body.email, ip).catch((error: unknown) =>
-            core.logger.error({ err: error }, "password reset request failed"),
-          );
-        });
+        requestPasswordReset(core, body.email, ip);
         return status(202, ok({ accepted: true }));
       },
       { body: Body.forgot, detail: { tags: ["auth"], summary: "Ask for a password reset token (same answer for every email)" } },
