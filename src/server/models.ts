@@ -1,5 +1,6 @@
 import { t } from "elysia";
 import { type FieldProblem, validationError } from "../core/errors.ts";
+import { checkPage, type Page as PageQuery } from "../core/page.ts";
 
 /**
  * limit/offset query parameters. Their bounds are checked by pageOf, not by
@@ -15,12 +16,9 @@ export const Page = t.Object(
 );
 
 /** The page a query asks for, defaults applied; a value out of bounds → VALIDATION_ERROR naming it. */
-export function pageOf(query: { limit?: number; offset?: number }): { limit: number; offset: number } {
-  const limit = query.limit ?? 50;
-  const offset = query.offset ?? 0;
+export function pageOf(query: { limit?: number; offset?: number }): PageQuery {
   const problems: FieldProblem[] = [];
-  if (!Number.isInteger(limit) || limit < 1 || limit > 200) problems.push({ field: "limit", message: "must be an integer 1-200" });
-  if (!Number.isSafeInteger(offset) || offset < 0) problems.push({ field: "offset", message: "must be an integer of 0 or more" });
+  const page = checkPage(query, problems);
   if (problems.length > 0) throw validationError(problems);
-  return { limit, offset };
+  return page;
 }

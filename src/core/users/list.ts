@@ -8,6 +8,7 @@ import { and, arrayContains, asc, count, desc, eq, gt, isNull, lte, or, type SQL
 import type { Core } from "../core.ts";
 import { users } from "../db/schema.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
+import { checkPage } from "../page.ts";
 import { isUuid } from "../uuid.ts";
 import { userColumns } from "./queries.ts";
 import { toPublicUser, type PublicUser, type UserStatus } from "./user-record.ts";
@@ -45,11 +46,7 @@ interface Cursor {
 
 export async function listUsers(core: Core, query: UserListQuery): Promise<UserPage> {
   const problems: FieldProblem[] = [];
-  const limit = query.limit ?? 50;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 200) problems.push({ field: "limit", message: "must be 1-200" });
-  const offset = query.offset ?? 0;
-  // Safe integers only: 1e20 is an integer too, but not a bigint, and the query would fail with a 500.
-  if (!Number.isSafeInteger(offset) || offset < 0) problems.push({ field: "offset", message: "must be 0 or more" });
+  const { limit, offset } = checkPage(query, problems);
   const sort = (query.sort ?? "-created_at") as UserSort;
   if (!USER_SORTS.includes(sort)) problems.push({ field: "sort", message: `must be one of ${USER_SORTS.join(", ")}` });
   if (query.status !== undefined && !STATUSES.includes(query.status as UserStatus)) {
