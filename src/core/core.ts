@@ -2,8 +2,8 @@
  * The domain core: everything usersvc does, for the HTTP server and the CLI
  * alike. Never imports elysia, commander, @clack/prompts or process.*.
  */
-import { type Config, ConfigError } from "../config.ts";
-import { type Hooks, loadHooks } from "../hooks/hooks.ts";
+import type { Config } from "../config.ts";
+import { type Hooks, loadConfiguredHooks } from "../hooks/hooks.ts";
 import type { Logger } from "../logger.ts";
 import { createHitBatcher, type HitBatcher } from "./rate-limits/hit-batcher.ts";
 import { createPasswordHasher, type PasswordHasher } from "./passwords/hasher.ts";
@@ -43,7 +43,7 @@ export interface CoreOptions {
 /** Expects a migrated database (signing keys live in it). Throws if the hooks cannot be loaded. */
 export async function createCore(options: CoreOptions): Promise<Core> {
   const now = options.now ?? (() => new Date());
-  const hooks = options.hooks ?? (await loadConfiguredHooks(options));
+  const hooks = options.hooks ?? (await loadConfiguredHooks(options.config, options.logger));
   const tokens = await createTokenService(options.config, options.db, now);
   const { hashMemoryKib: memoryKib, hashTimeCost: timeCost, hashConcurrency } = options.config;
   const metrics = createMetrics(options.db);
@@ -53,15 +53,3 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   return { ...options, now, tokens, hooks, passwords, metrics, authCache, refreshHits };
 }
 
-async function loadConfiguredHooks(options: CoreOptions): Promise<Hooks> {
-  try {
-    return await loadHooks(options.config.hooksPath, {
-      timeoutMs: options.config.hookTimeoutMs,
-      logger: options.logger,
-      env: options.config.hookEnv,
-    });
-  } catch (error) {
-    // A hooks file that does not load is a configuration problem: refuse to start.
-    throw new ConfigError([(error as Error).message]);
-  }
-}

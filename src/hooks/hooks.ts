@@ -6,6 +6,7 @@
  */
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { extname, resolve } from "node:path";
+import { type Config, ConfigError } from "../config.ts";
 import { DomainError } from "../core/errors.ts";
 import type { Logger } from "../logger.ts";
 import { type HookAnswer, type HookCaller, HookFailure, moduleCaller, scriptCaller, scriptEnvironment } from "./call.ts";
@@ -19,7 +20,7 @@ import type {
   UsersvcEvent,
 } from "./types.ts";
 
-const BEFORE_HOOKS = ["beforeRegister", "beforeLogin", "accessTokenClaims"] as const;
+export const BEFORE_HOOKS = ["beforeRegister", "beforeLogin", "accessTokenClaims"] as const;
 const KNOWN_KEYS = new Set<string>([...BEFORE_HOOKS, "on", ...EVENT_TYPES]);
 const RESERVED_CLAIMS = new Set<ReservedClaim>(["sub", "sid", "jti", "type", "iss", "aud", "exp", "iat", "nbf", "roles", "gen"]);
 
@@ -150,4 +151,13 @@ function runner(kind: "module" | "script", path: string, caller: HookCaller, log
       }
     },
   };
+}
+
+/** The hooks USERSVC_HOOKS names, or none; a file that does not load is a ConfigError (usersvc refuses to start). */
+export async function loadConfiguredHooks(config: Config, logger: Logger): Promise<Hooks> {
+  try {
+    return await loadHooks(config.hooksPath, { timeoutMs: config.hookTimeoutMs, logger, env: config.hookEnv });
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
 }

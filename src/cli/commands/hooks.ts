@@ -1,14 +1,11 @@
 import { Command } from "commander";
 import { CLI_ACTOR } from "../../core/audit/actor.ts";
-import { ConfigError } from "../../config.ts";
-import { loadHooks } from "../../hooks/hooks.ts";
+import { BEFORE_HOOKS, loadConfiguredHooks } from "../../hooks/hooks.ts";
 import { hookTypesSource } from "../../hooks/types-source.ts" with { type: "macro" };
 import { EVENT_TYPES } from "../../hooks/event-types.ts";
 import type { EventType, HookUser, UsersvcEvent } from "../../hooks/types.ts";
 import type { ProgramContext } from "../context.ts";
 import { OperationalError, UsageError } from "../io.ts";
-
-const BEFORE_HOOKS = ["beforeRegister", "beforeLogin", "accessTokenClaims"] as const;
 
 /** A made-up user for `hooks test`: nothing is read from or written to the database. */
 function sampleUser(): HookUser {
@@ -38,11 +35,7 @@ export function hooksCommand(ctx: ProgramContext): Command {
   const load = async () => {
     const { config, logger } = ctx.runtime();
     if (!config.hooksPath) throw new OperationalError("USERSVC_HOOKS is not set: there are no hooks to check");
-    try {
-      return await loadHooks(config.hooksPath, { timeoutMs: config.hookTimeoutMs, logger, env: config.hookEnv });
-    } catch (error) {
-      throw new ConfigError([(error as Error).message]);
-    }
+    return loadConfiguredHooks(config, logger);
   };
 
   const check = new Command("check")
