@@ -61,7 +61,8 @@ export async function startTestServer(env: Env = {}, options: TestServerOptions 
   const core = await createCore({ config, db: handle.db, dbKind: handle.kind, logger, now: clock.now });
   // As serve does: a rotation made by another process or instance is picked up within seconds.
   const keyWatch = watchSigningKeys(core);
-  const app = createApp(core).listen({ hostname: "127.0.0.1", port: 0 });
+  // strictErrors: an error code a route does not declare in /docs/json fails the test that reaches it.
+  const app = createApp(core, { strictErrors: true }).listen({ hostname: "127.0.0.1", port: 0 });
   const url = `http://127.0.0.1:${app.server!.port}`;
   return {
     url,
