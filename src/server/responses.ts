@@ -92,7 +92,7 @@ export function errorEnvelope(codes: readonly ErrorCode[]) {
         strict,
       ),
     },
-    { ...strict, description: codes.join(", ") },
+    { ...strict, description: `error.code: ${codes.join(" | ")}` },
   );
 }
 
