@@ -9,8 +9,12 @@ import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import SwaggerParser from "@apidevtools/swagger-parser";
+import { Elysia } from "elysia";
 import openapiTS, { astToString } from "openapi-typescript";
+import { DomainError } from "../../src/core/errors.ts";
 import type { PublicUser } from "../../src/core/users/user.ts";
+import { createLogger } from "../../src/logger.ts";
+import { errorHandler } from "../../src/server/errors.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -127,3 +131,25 @@ const TSC_OPTIONS = {
   allowImportingTsExtensions: true,
   verbatimModuleSyntax: true,
 };
+
+describe("error codes a route does not declare", () => {
+  function appWith(strictErrors: boolean, lines: string[]) {
+    const logger = createLogger("info", { write: (line: string) => void lines.push(line) });
+    const declaredErrors = (): readonly string[] => ["INVALID_CREDENTIALS"];
+    return new Elysia()
+      .use(errorHandler(logger, { allowedMethods: () => [], declaredErrors, strictErrors }))
+      .get("/refuse", () => {
+        throw new DomainError("FORBIDDEN");
+      });
+  }
+
+  test("are answered as 500 when strict (the test suites) and logged either way", async () => {
+    const strictLog: string[] = [];
+    const laxLog: string[] = [];
+    const strict = await appWith(true, strictLog).handle(new Request("http://localhost/refuse"));
+    const lax = await appWith(false, laxLog).handle(new Request("http://localhost/refuse"));
+    expect([strict.status, ((await strict.json()) as { error: { code: string } }).error.code]).toEqual([500, "INTERNAL_ERROR"]);
+    expect([lax.status, ((await lax.json()) as { error: { code: string } }).error.code]).toEqual([403, "FORBIDDEN"]);
+    for (const lines of [strictLog, laxLog]) expect(lines.join("\n")).toContain("error code not declared for this route");
+  });
+});
