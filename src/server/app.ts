@@ -4,9 +4,10 @@ import type { Core } from "../core/core.ts";
 import { VERSION } from "../version.ts";
 import { jsonBodies } from "./body.ts";
 import { apiDocs } from "./docs.ts";
-import { errorHandler } from "./errors.ts";
+import { type DeclaredErrors, errorHandler } from "./errors.ts";
 import { metricsRoute } from "./metrics.ts";
 import { requestLog } from "./request-log.ts";
+import { declaredCodes } from "./responses.ts";
 import { securityHeaders } from "./security.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { authRoutes } from "./routes/auth.ts";
@@ -15,26 +16,35 @@ import { systemRoutes } from "./routes/system.ts";
 
 export interface AppOptions {
   docs?: boolean;
+  /** An error code a route does not declare becomes a 500 (errors.ts); the test suites turn it on. */
+  strictErrors?: boolean;
 }
 
 export function createApp(core: Core, options: AppOptions = {}) {
   const routeMethods = new Map<string, string[]>();
   const allowedMethods = (path: string): string[] => matchRoute(routeMethods, path);
+  const routeResponses = new Map<string, Record<number, unknown>>();
+  const declaredErrors: DeclaredErrors = (method, route, status) => {
+    const declared = routeResponses.get(`${method} ${route}`);
+    return declared ? (declaredCodes(declared[status]) ?? []) : null;
+  };
 
   const app = new Elysia({ normalize: false })
     .use(requestLog(core.logger, core.metrics))
     .use(securityHeaders(core.config.corsOrigins))
-    .use(errorHandler(core.logger, allowedMethods))
+    .use(errorHandler(core.logger, { allowedMethods, declaredErrors, strictErrors: options.strictErrors === true }))
     .use(jsonBodies())
     .use(systemRoutes(core))
     .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(meRoutes(core)).use(adminRoutes(core)));
-  if (options.docs !== false) app.use(apiDocs(VERSION));
+  if (options.docs !== false) app.use(apiDocs(VERSION, () => app.routes));
   if (core.config.metrics === "on") app.use(metricsRoute(core.metrics, core.config.metricsToken));
 
   for (const route of app.routes) {
     const methods = routeMethods.get(route.path) ?? [];
     methods.push(route.method);
     routeMethods.set(route.path, methods);
+    const response = (route.hooks as { response?: unknown }).response;
+    if (response && typeof response === "object") routeResponses.set(`${route.method} ${route.path}`, response as Record<number, unknown>);
   }
   return app;
 }

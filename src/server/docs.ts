@@ -1,13 +1,13 @@
 /**
- * API docs: the OpenAPI document from @elysiajs/swagger at /docs/json, and
- * a Swagger UI page whose assets are embedded in the binary, so /docs works
- * offline and makes no outside request.
+ * API docs: the OpenAPI 3.1 document at /docs/json (openapi.ts, built from
+ * the route table), and a Swagger UI page whose assets are embedded in the
+ * binary, so /docs works offline and makes no outside request.
  */
-import swagger from "@elysiajs/swagger";
 import { Elysia } from "elysia";
 import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerIcon from "swagger-ui-dist/favicon-32x32.png" with { type: "file" };
+import { openApiDocument, type RouteLike } from "./openapi.ts";
 
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -37,11 +37,21 @@ const ASSETS = new Map<string, { path: string; type: string }>([
   ["favicon-32x32.png", { path: swaggerIcon, type: "image/png" }],
 ]);
 
-export function apiDocs(version: string) {
+export function apiDocs(version: string, routes: () => readonly RouteLike[]) {
+  // Built once, at the first request: every route is registered by then and none is added later.
+  let document: string | null = null;
   return new Elysia({ name: "docs" })
     .get("/docs", () => new Response(PAGE, { headers: { "content-type": "text/html; charset=utf-8" } }), {
       detail: { hide: true },
     })
+    .get(
+      "/docs/json",
+      () => {
+        document ??= JSON.stringify(openApiDocument(routes(), { version, exclude: /^\/docs/ }));
+        return new Response(document, { headers: { "content-type": "application/json" } });
+      },
+      { detail: { hide: true } },
+    )
     .get(
       "/docs/assets/init.js",
       () => new Response(INIT_SCRIPT, { headers: { "content-type": "text/javascript; charset=utf-8" } }),
@@ -57,31 +67,5 @@ export function apiDocs(version: string) {
         });
       },
       { detail: { hide: true } },
-    )
-    .use(
-      swagger({
-        // The plugin's own page loads Swagger UI from a CDN; it is parked on a hidden
-        // path and /docs above serves the embedded copy instead.
-        path: "/docs/cdn-page-unused",
-        specPath: "/docs/json",
-        exclude: [/^\/docs/],
-        documentation: {
-          info: {
-            title: "usersvc",
-            version,
-            description:
-              "User management and authentication. Every /api/v1 answer is the envelope " +
-              "`{success, data, error}`. Use **Authorize** with an access token from `POST /api/v1/auth/login`.",
-          },
-          tags: [
-            { name: "auth", description: "Registration, login, tokens" },
-            { name: "current user", description: "The user behind the access token" },
-            { name: "system", description: "Probes and keys" },
-          ],
-          components: {
-            securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
-          },
-        },
-      }),
     );
 }

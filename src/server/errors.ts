@@ -49,11 +49,34 @@ export function errorResponse(error: DomainError, headers: Record<string, string
   });
 }
 
-export function errorHandler(logger: Logger, allowedMethods: (path: string) => string[]) {
+/**
+ * The error codes a route declares for a status (responses.ts): empty when it
+ * declares none for that status, null when the route declares no responses at all.
+ */
+export type DeclaredErrors = (method: string, route: string, status: number) => readonly string[] | null;
+
+export interface ErrorHandlerOptions {
+  allowedMethods: (path: string) => string[];
+  declaredErrors: DeclaredErrors;
+  /**
+   * An error code the route does not declare in /docs/json: logged, and
+   * when strict (the test suites) answered as 500 INTERNAL_ERROR, so a test
+   * that reaches it fails and the declaration is fixed.
+   */
+  strictErrors: boolean;
+}
+
+export function errorHandler(logger: Logger, options: ErrorHandlerOptions) {
   // Destructured, not passed on whole: Elysia reads which context fields a hook
   // uses and would otherwise parse cookies, query and headers on every request.
-  return new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, request, path, set }) => {
-    const response = toErrorResponse({ code, error, request, path }, logger, allowedMethods);
+  return new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, request, path, route, set }) => {
+    let response = toErrorResponse({ code, error, request, path }, logger, options.allowedMethods);
+    const errorCode = error instanceof DomainError ? error.code : response.status === 500 ? "INTERNAL_ERROR" : null;
+    const declared = route ? options.declaredErrors(request.method, route, response.status) : null;
+    if (errorCode && declared && !declared.includes(errorCode)) {
+      logger.error({ method: request.method, route, status: response.status, code: errorCode }, "error code not declared for this route in /docs/json");
+      if (options.strictErrors) response = errorResponse(new DomainError("INTERNAL_ERROR"));
+    }
     // Elysia passes a Response returned here straight to the client without
     // updating set.status, which is what the request log reads.
     set.status = response.status;
@@ -69,6 +92,11 @@ function toErrorResponse(
   if (error instanceof DomainError) return errorResponse(error);
   switch (code) {
     case "VALIDATION":
+      if ((error as ValidationError).type === "response") {
+        // The handler's answer does not match its declared schema (responses.ts): a bug of ours, not the caller's.
+        logger.error({ err: error, method: request.method, path }, "response does not match its declared schema");
+        return errorResponse(new DomainError("INTERNAL_ERROR"));
+      }
       return errorResponse(fromValidation(error as ValidationError));
     case "PARSE":
       // Elysia wraps whatever a parse hook throws: the body reader's own refusals (413, 422) are the cause.

@@ -17,7 +17,8 @@ import { toPublicUser, type UserRecord } from "../../core/users/user-record.ts";
 import { getUserById } from "../../core/users/users.ts";
 import { authMacro, BEARER_SECURITY } from "../auth.ts";
 import { ok } from "../envelope.ts";
-import { Page, pageOf } from "../models.ts";
+import { AuditPage, Mfa, Page, pageOf, Revoked, Transaction, User, UserPage } from "../models.ts";
+import { ADMIN_ERRORS, BODY_ERRORS, responses } from "../responses.ts";
 
 const strict = { additionalProperties: false } as const;
 const Id = t.Object({ id: t.String({ format: "uuid", description: "User id" }) });
@@ -73,27 +74,60 @@ const AuditQuery = t.Object(
   strict,
 );
 
+/** A POST/PATCH/DELETE on /admin/users/:id that finds no such user. */
+const TARGET_ERRORS = [...BODY_ERRORS, ...ADMIN_ERRORS, "USER_NOT_FOUND"] as const;
+const Purged = t.Object({ id: t.String({ format: "uuid" }), purged: t.Literal(true) }, { ...strict, $id: "Purged" });
+const Responses = {
+  check: responses({ data: t.Object({ is_admin: t.Literal(true) }, strict), description: "The caller is an admin", errors: ADMIN_ERRORS }),
+  list: responses({ data: UserPage, description: "One page of users", errors: ADMIN_ERRORS }),
+  user: responses({ data: User, description: "The user", errors: [...ADMIN_ERRORS, "USER_NOT_FOUND"] }),
+  patched: responses({
+    data: User,
+    description: "The user as updated",
+    errors: [...TARGET_ERRORS, "EMAIL_TAKEN", "USERNAME_TAKEN", "LAST_ADMIN"],
+  }),
+  deleted: responses({
+    data: t.Union([User, Purged]),
+    description: "The user, status deleted; with ?hard=true, {id, purged: true}",
+    errors: [...TARGET_ERRORS, "LAST_ADMIN"],
+  }),
+  restored: responses({ data: User, description: "The user, active again", errors: TARGET_ERRORS }),
+  blocked: responses({ data: User, description: "The user, blocked", errors: [...TARGET_ERRORS, "LAST_ADMIN"] }),
+  unblocked: responses({ data: User, description: "The user, active again", errors: TARGET_ERRORS }),
+  mfaReset: responses({ data: Mfa.reset, description: "The second factor is gone", errors: TARGET_ERRORS }),
+  logout: responses({ data: Revoked, description: "How many sessions were revoked", errors: TARGET_ERRORS }),
+  balance: responses({
+    data: t.Object({ balance: User.properties.balance, transaction: Transaction }, strict),
+    description: "The new balance and the transaction (the first one, for a repeated idempotency_key)",
+    errors: [...TARGET_ERRORS, "INSUFFICIENT_BALANCE"],
+  }),
+  audit: responses({ data: AuditPage, description: "One page of the audit log", errors: ADMIN_ERRORS }),
+};
+
 export function adminRoutes(core: Core) {
   const detail = (summary: string) => ({ tags: ["admin"], summary, security: BEARER_SECURITY });
   const user = (record: UserRecord) => ok(toPublicUser(record, core.now()));
 
   return new Elysia({ name: "routes/admin", prefix: "/admin" })
     .use(authMacro(core))
-    .get("/check", () => ok({ is_admin: true as const }), { admin: true, detail: detail("Am I an admin?") })
+    .get("/check", () => ok({ is_admin: true as const }), { admin: true, response: Responses.check, detail: detail("Am I an admin?") })
     .get("/users", async ({ query }) => ok(await listUsers(core, query)), {
       admin: true,
       query: ListQuery,
+      response: Responses.list,
       detail: detail("List users: filters, offset or cursor pages"),
     })
     .get("/users/:id", async ({ params }) => user(await getUserById(core, params.id)), {
       admin: true,
       params: Id,
+      response: Responses.user,
       detail: detail("One user, whatever its status"),
     })
     .patch("/users/:id", async ({ actor, params, body }) => user(await adminUpdateUser(core, actor, params.id, body)), {
       admin: true,
       params: Id,
       body: Body.patch,
+      response: Responses.patched,
       detail: detail("Change email (clears is_verified unless given), username, roles, verification, metadata or app_metadata"),
     })
     .delete(
@@ -104,39 +138,46 @@ export function adminRoutes(core: Core) {
         admin: true,
         params: Id,
         query: t.Object({ hard: t.Optional(t.Union([t.Literal("true"), t.Literal("false")])) }, strict),
+        response: Responses.deleted,
         detail: detail("Soft delete (sessions revoked); ?hard=true purges for good"),
       },
     )
     .post("/users/:id/restore", async ({ actor, params }) => user(await restoreUser(core, actor, params.id)), {
       admin: true,
       params: Id,
+      response: Responses.restored,
       detail: detail("Undo a soft delete"),
     })
     .post("/users/:id/block", async ({ actor, params, body }) => user(await blockUser(core, actor, params.id, body ?? {})), {
       admin: true,
       params: Id,
       body: t.Optional(Body.block),
+      response: Responses.blocked,
       detail: detail("Block (sessions revoked), optionally until a time"),
     })
     .post("/users/:id/unblock", async ({ actor, params }) => user(await unblockUser(core, actor, params.id)), {
       admin: true,
       params: Id,
+      response: Responses.unblocked,
       detail: detail("Lift a block"),
     })
     .post("/users/:id/mfa/reset", async ({ actor, params }) => ok(await resetMfa(core, actor, params.id)), {
       admin: true,
       params: Id,
+      response: Responses.mfaReset,
       detail: detail("Remove the user's second factor and recovery codes (audited: user.mfa_reset)"),
     })
     .post("/users/:id/logout", async ({ actor, params }) => ok(await forceLogout(core, actor, params.id)), {
       admin: true,
       params: Id,
+      response: Responses.logout,
       detail: detail("Revoke every session of the user"),
     })
     .post("/users/:id/balance", async ({ actor, params, body }) => ok(await adjustBalance(core, actor, params.id, body)), {
       admin: true,
       params: Id,
       body: Body.balance,
+      response: Responses.balance,
       detail: detail("Credit (positive) or debit (negative) the balance"),
     })
     .get(
@@ -145,6 +186,6 @@ export function adminRoutes(core: Core) {
         const page = pageOf(query);
         return ok({ ...(await listAudit(core.db, { userId: query.user_id, event: query.event, ...page })), ...page });
       },
-      { admin: true, query: AuditQuery, detail: detail("The audit log, newest first") },
+      { admin: true, query: AuditQuery, response: Responses.audit, detail: detail("The audit log, newest first") },
     );
 }

@@ -9,6 +9,8 @@ import { toPublicUser } from "../../core/users/user-record.ts";
 import type { Actor } from "../../core/audit/actor.ts";
 import { authMacro, BEARER_SECURITY, clientInfo } from "../auth.ts";
 import { ok } from "../envelope.ts";
+import { Accepted, MfaChallenge, Revoked, Tokens, User } from "../models.ts";
+import { AUTH_ERRORS, BODY_ERRORS, responses } from "../responses.ts";
 
 const strict = { additionalProperties: false } as const;
 const Body = {
@@ -37,6 +39,78 @@ const Body = {
   changePassword: t.Object({ current_password: t.String(), new_password: t.String() }, strict),
 };
 
+/** Minting a token pair runs the accessTokenClaims hook, which fails closed. */
+const MINT_ERRORS = ["HOOK_FAILED"] as const;
+const Responses = {
+  register: responses({
+    status: 201,
+    data: User,
+    description: "The new user",
+    errors: [...BODY_ERRORS, "WEAK_PASSWORD", "EMAIL_TAKEN", "USERNAME_TAKEN", "RATE_LIMITED", "HOOK_REJECTED", "HOOK_FAILED"],
+  }),
+  login: responses({
+    data: t.Union([Tokens, MfaChallenge]),
+    description: "A token pair, or with two-factor authentication on, an MFA challenge (mfa_required) for POST /auth/mfa/verify",
+    errors: [
+      ...BODY_ERRORS,
+      "INVALID_CREDENTIALS",
+      "ACCOUNT_BLOCKED",
+      "EMAIL_NOT_VERIFIED",
+      "RATE_LIMITED",
+      "HOOK_REJECTED",
+      ...MINT_ERRORS,
+    ],
+  }),
+  refresh: responses({
+    data: Tokens,
+    description: "A new pair; the refresh token given is spent",
+    errors: [
+      ...BODY_ERRORS,
+      "INVALID_TOKEN",
+      "TOKEN_EXPIRED",
+      "INVALID_TOKEN_TYPE",
+      "REFRESH_TOKEN_REUSED",
+      "SESSION_REVOKED",
+      "ACCOUNT_BLOCKED",
+      "RATE_LIMITED",
+      ...MINT_ERRORS,
+    ],
+  }),
+  revoked: responses({ data: Revoked, description: "How many sessions were revoked", errors: [...BODY_ERRORS, ...AUTH_ERRORS] }),
+  mfaVerify: responses({
+    data: Tokens,
+    description: "A token pair: the login is complete",
+    errors: [...BODY_ERRORS, "INVALID_OR_EXPIRED_TOKEN", "INVALID_CREDENTIALS", "ACCOUNT_BLOCKED", "RATE_LIMITED", ...MINT_ERRORS],
+  }),
+  verifyEmail: responses({
+    data: User,
+    description: "The user, now verified",
+    errors: [...BODY_ERRORS, "INVALID_OR_EXPIRED_TOKEN", "RATE_LIMITED"],
+  }),
+  resend: responses({
+    status: 202,
+    data: Accepted,
+    description: "Accepted: a token is on its way (user.verification_requested) unless already verified",
+    errors: [...BODY_ERRORS, ...AUTH_ERRORS, "RATE_LIMITED"],
+  }),
+  forgot: responses({
+    status: 202,
+    data: Accepted,
+    description: "Accepted, whether or not the email belongs to a user",
+    errors: [...BODY_ERRORS, "RATE_LIMITED"],
+  }),
+  reset: responses({
+    data: t.Object({ password_reset: t.Literal(true) }, strict),
+    description: "The password is changed; every session is revoked",
+    errors: [...BODY_ERRORS, "INVALID_OR_EXPIRED_TOKEN", "WEAK_PASSWORD", "RATE_LIMITED"],
+  }),
+  changePassword: responses({
+    data: Tokens,
+    description: "A fresh pair for this session; the other sessions are revoked",
+    errors: [...BODY_ERRORS, ...AUTH_ERRORS, "WRONG_PASSWORD", "WEAK_PASSWORD", "RATE_LIMITED", ...MINT_ERRORS],
+  }),
+};
+
 export function authRoutes(core: Core) {
   const trustProxy = core.config.trustProxy;
   const register = async ({ body, request, server }: RegisterContext) => {
@@ -49,6 +123,7 @@ export function authRoutes(core: Core) {
     .use(authMacro(core))
     .post("/users", async ({ body, request, server, status }) => status(201, await register({ body, request, server })), {
       body: Body.register,
+      response: Responses.register,
       detail: { tags: ["auth"], summary: "Register a new user" },
     })
     .post(
@@ -56,28 +131,32 @@ export function authRoutes(core: Core) {
       async ({ body, request, server, status }) => status(201, await register({ body, request, server })),
       {
         body: Body.register,
+        response: Responses.register,
         detail: { tags: ["auth"], summary: "Register a new user (alias of POST /users)" },
       },
     )
     .post(
       "/auth/login",
       async ({ body, request, server }) => ok(await login(core, body, clientInfo(request, server, trustProxy))),
-      { body: Body.login, detail: { tags: ["auth"], summary: "Log in with email or username" } },
+      { body: Body.login, response: Responses.login, detail: { tags: ["auth"], summary: "Log in with email or username" } },
     )
     .post(
       "/auth/refresh",
       async ({ body, request, server }) => ok(await refresh(core, body.refresh_token, clientInfo(request, server, trustProxy))),
       {
         body: Body.refresh,
+        response: Responses.refresh,
         detail: { tags: ["auth"], summary: "Exchange a refresh token for a new pair (rotation)" },
       },
     )
     .post("/auth/logout", async ({ principal, client }) => ok(await logout(core, principal, client)), {
       auth: true,
+      response: Responses.revoked,
       detail: { tags: ["auth"], summary: "Revoke the current session", security: BEARER_SECURITY },
     })
     .post("/auth/logout-all", async ({ principal, client }) => ok(await logoutAll(core, principal, client)), {
       auth: true,
+      response: Responses.revoked,
       detail: { tags: ["auth"], summary: "Revoke every session of the current user", security: BEARER_SECURITY },
     })
     .post(
@@ -85,6 +164,7 @@ export function authRoutes(core: Core) {
       async ({ body, request, server }) => ok(await completeMfaLogin(core, body, clientInfo(request, server, trustProxy))),
       {
         body: Body.mfaVerify,
+        response: Responses.mfaVerify,
         detail: { tags: ["auth"], summary: "Second login step: the mfa_token from login and a TOTP or recovery code" },
       },
     )
@@ -92,16 +172,17 @@ export function authRoutes(core: Core) {
       "/auth/verify-email",
       async ({ body, request, server }) =>
         ok(toPublicUser(await verifyEmail(core, body.token, clientInfo(request, server, trustProxy).ip), core.now())),
-      { body: Body.token, detail: { tags: ["auth"], summary: "Verify an email address with the token from user.verification_requested" } },
+      { body: Body.token, response: Responses.verifyEmail, detail: { tags: ["auth"], summary: "Verify an email address with the token from user.verification_requested" } },
     )
     .post(
       "/auth/verify-email/resend",
       async ({ principal, client, status }) => {
         await resendVerification(core, principal.user, client.ip);
-        return status(202, ok({ accepted: true }));
+        return status(202, ok({ accepted: true as const }));
       },
       {
         auth: true,
+        response: Responses.resend,
         detail: { tags: ["auth"], summary: "Send a new verification token (no-op when verified)", security: BEARER_SECURITY },
       },
     )
@@ -112,17 +193,17 @@ export function authRoutes(core: Core) {
         const ip = clientInfo(request, server, trustProxy).ip;
         await throttle(core, "forgot_password", ip);
         requestPasswordReset(core, body.email, ip);
-        return status(202, ok({ accepted: true }));
+        return status(202, ok({ accepted: true as const }));
       },
-      { body: Body.forgot, detail: { tags: ["auth"], summary: "Ask for a password reset token (same answer for every email)" } },
+      { body: Body.forgot, response: Responses.forgot, detail: { tags: ["auth"], summary: "Ask for a password reset token (same answer for every email)" } },
     )
     .post(
       "/auth/reset-password",
       async ({ body, request, server }) => {
         await resetPassword(core, body.token, body.new_password, clientInfo(request, server, trustProxy).ip);
-        return ok({ password_reset: true });
+        return ok({ password_reset: true as const });
       },
-      { body: Body.reset, detail: { tags: ["auth"], summary: "Set a new password with a reset token; all sessions are revoked" } },
+      { body: Body.reset, response: Responses.reset, detail: { tags: ["auth"], summary: "Set a new password with a reset token; all sessions are revoked" } },
     )
     .post(
       "/auth/change-password",
@@ -130,6 +211,7 @@ export function authRoutes(core: Core) {
       {
         auth: true,
         body: Body.changePassword,
+        response: Responses.changePassword,
         detail: {
           tags: ["auth"],
           summary: "Change password; other sessions are revoked, this one gets a fresh pair",
