@@ -4,6 +4,8 @@ import type { CliIO } from "./io.ts";
 /** What every command builder receives from program.ts. */
 export interface ProgramContext {
   io: CliIO;
+  /** Every database command by name (commands/index.ts), for serve's control socket. */
+  coreCommands: ReadonlyMap<string, CoreCommand<unknown>>;
   /** Config and logger, loaded on first use (so --help never needs a valid environment). */
   runtime(overrides?: Record<string, string | undefined>, options?: { logTo?: "stdout" | "stderr" }): Runtime;
   /**

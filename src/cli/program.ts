@@ -4,24 +4,12 @@ import pino from "pino";
 import { loadConfig } from "../config.ts";
 import { createLogger } from "../logger.ts";
 import { VERSION } from "../version.ts";
-import { auditCommand } from "./commands/audit.ts";
-import { blockCommands } from "./commands/block.ts";
-import { createAdminCommand } from "./commands/create-admin.ts";
-import { dropDbCommand } from "./commands/drop-db.ts";
-import { eventsCommand } from "./commands/events.ts";
-import { hashCommand } from "./commands/hash.ts";
-import { hooksCommand } from "./commands/hooks.ts";
-import { initDbCommand } from "./commands/init-db.ts";
-import { keysCommand } from "./commands/keys.ts";
-import { mfaCommand } from "./commands/mfa.ts";
-import { serveCommand } from "./commands/serve.ts";
-import { transferCommands } from "./commands/transfer.ts";
-import { usersCommand } from "./commands/users.ts";
+import { COMMANDS, CORE_COMMANDS } from "./commands/index.ts";
 import type { ProgramContext } from "./context.ts";
 import { executeCoreCommand } from "./run-command.ts";
 import type { Runtime } from "./types.ts";
 import type { CliIO } from "./io.ts";
-import { reportError } from "./report.ts";
+import { reportError } from "./exit-codes.ts";
 
 const ENVIRONMENT_HELP = `
 Configuration comes from the environment (no .env file is read); flags override it.
@@ -54,6 +42,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   let exitCode = 0;
   const ctx: ProgramContext = {
     io,
+    coreCommands: CORE_COMMANDS,
     runtime(overrides = {}, options = {}): Runtime {
       const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
       const config = loadConfig({ ...io.env, ...defined });
@@ -78,22 +67,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     .description("Self-hosted user management and authentication: HTTP API, operator CLI and lifecycle hooks.")
     .version(VERSION, "-V, --version")
     .addHelpText("after", ENVIRONMENT_HELP);
-  const commands = [
-    serveCommand(ctx),
-    initDbCommand(ctx),
-    dropDbCommand(ctx),
-    createAdminCommand(ctx),
-    ...blockCommands(ctx),
-    usersCommand(ctx),
-    mfaCommand(ctx),
-    ...transferCommands(ctx),
-    auditCommand(ctx),
-    keysCommand(ctx),
-    hashCommand(ctx),
-    hooksCommand(ctx),
-    eventsCommand(ctx),
-  ];
-  for (const command of commands) program.addCommand(command);
+  for (const command of COMMANDS.flatMap(({ build }) => build(ctx))) program.addCommand(command);
 
   for (const command of allCommands(program)) {
     command

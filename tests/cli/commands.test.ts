@@ -93,3 +93,14 @@ describe("against a database", () => {
     expect(JSON.parse(result.stdout[0]!)).toEqual(expect.objectContaining({ ok: true }));
   });
 });
+
+describe("the registry (cli/commands/index.ts)", () => {
+  test("every database command has a name of its own, and the control socket knows each one", async () => {
+    const { COMMANDS, CORE_COMMANDS } = await import("../../src/cli/commands/index.ts");
+    const runs = COMMANDS.flatMap((command) => command.runs ?? []);
+    expect(CORE_COMMANDS.size).toBe(runs.length);
+    for (const name of ["init-db", "drop-db", "create-admin", "block", "unblock", "users list", "users show", "users update", "mfa reset", "export", "import", "audit verify", "keys rotate", "events list", "events retry"]) {
+      expect(CORE_COMMANDS.has(name)).toBe(true);
+    }
+  });
+});

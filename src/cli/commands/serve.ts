@@ -8,7 +8,7 @@ import { asOperational } from "../run-command.ts";
 import type { Runtime } from "../types.ts";
 import { type ControlServer, startControlServer } from "../control-socket.ts";
 import { OperationalError } from "../io.ts";
-import { CORE_COMMANDS, reportError } from "../report.ts";
+import { reportError } from "../exit-codes.ts";
 
 export function serveCommand(ctx: ProgramContext): Command {
   return new Command("serve")
@@ -18,11 +18,11 @@ export function serveCommand(ctx: ProgramContext): Command {
     .option("--no-docs", "do not serve /docs and /docs/json")
     .action(async (options: { host?: string; port?: string; docs: boolean }) => {
       const runtime = ctx.runtime({ HOST: options.host, PORT: options.port }, { logTo: "stdout" });
-      ctx.finish(await serve(runtime, { docs: options.docs }));
+      ctx.finish(await serve(runtime, { docs: options.docs, coreCommands: ctx.coreCommands }));
     });
 }
 
-async function serve(runtime: Runtime, options: { docs: boolean }): Promise<number> {
+async function serve(runtime: Runtime, options: { docs: boolean; coreCommands: ProgramContext["coreCommands"] }): Promise<number> {
   const { config, logger } = runtime;
   const resources: { lock?: DataDirLock; usersvc?: Usersvc; control?: ControlServer; metricsServer?: { stop(): void } } = {};
   const release = async (): Promise<void> => {
@@ -55,7 +55,7 @@ async function serve(runtime: Runtime, options: { docs: boolean }): Promise<numb
     }
     const server = app.server!;
     if (resources.lock) {
-      resources.control = startControlServer(config.dataDir, CORE_COMMANDS, core, logger, reportError);
+      resources.control = startControlServer(config.dataDir, options.coreCommands, core, logger, reportError);
     }
     // Handlers first: a supervisor may send SIGTERM the moment it reads the "listening" line.
     const shutdown = nextShutdownSignal();
