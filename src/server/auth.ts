@@ -4,7 +4,8 @@ import type { TrustProxy } from "../config.ts";
 import type { Core } from "../core/core.ts";
 import { DomainError } from "../core/errors.ts";
 import { adminActor, userActor } from "../core/audit/actor.ts";
-import { authenticate, type ClientInfo, type Principal } from "../core/sessions/sessions.ts";
+import { authenticate } from "../core/sessions/authenticate.ts";
+import type { ClientInfo, Principal } from "../core/sessions/session-tokens.ts";
 import { clientIpResolver } from "./client-ip.ts";
 
 const BEARER = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/i;

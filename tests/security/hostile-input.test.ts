@@ -15,7 +15,7 @@ import fc from "fast-check";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
 import { rows } from "../../src/core/db/migrate.ts";
 import { users } from "../../src/core/db/schema.ts";
-import { startSession } from "../../src/core/sessions/sessions.ts";
+import { startSession } from "../../src/core/sessions/session-tokens.ts";
 import type { UserRecord } from "../../src/core/users/user-record.ts";
 import { createUser } from "../../src/core/users/users.ts";
 import { createApp } from "../../src/server/app.ts";

@@ -1,6 +1,9 @@
 import { Elysia, t } from "elysia";
 import type { Core } from "../../core/core.ts";
-import { changePassword, completeMfaLogin, login, logout, logoutAll, refresh } from "../../core/sessions/sessions.ts";
+import { changePassword } from "../../core/sessions/change-password.ts";
+import { completeMfaLogin, login } from "../../core/sessions/login.ts";
+import { logout, logoutAll } from "../../core/sessions/own-sessions.ts";
+import { refresh } from "../../core/sessions/refresh.ts";
 import { throttle } from "../../core/rate-limits/throttle.ts";
 import { createUser } from "../../core/users/users.ts";
 import { assertValidEmail } from "../../core/users/validation.ts";

@@ -1,0 +1,56 @@
+/** Refresh with rotation and reuse detection (SPEC §4 token rules). */
+import { userActor } from "../audit/actor.ts";
+import { throttle } from "../rate-limits/throttle.ts";
+import type { Core } from "../core.ts";
+import { recordChange } from "../events/record.ts";
+import { DomainError } from "../errors.ts";
+import { findSession, findSessionWithUser, revokeSession, rotateRefreshJti, type SessionRow } from "./queries.ts";
+import { activeUser, type ClientInfo, mintPair, sessionExpiry, type TokenPair } from "./session-tokens.ts";
+
+/**
+ * Refresh reads the session from the database every time, not through the
+ * auth cache: which refresh token is current decides between a rotation, a
+ * grace answer and revoking the session as reused, and another instance may
+ * have rotated it a moment ago.
+ */
+export async function refresh(core: Core, refreshToken: string, client: ClientInfo): Promise<TokenPair> {
+  await throttle(core, "refresh", client.ip);
+  const claims = await core.tokens.verify(refreshToken, "refresh");
+  const now = core.now();
+  const found = await findSessionWithUser(core.db, claims.sid);
+  if (!found || found.session.userId !== claims.sub || found.session.revokedAt) throw new DomainError("SESSION_REVOKED");
+  let { session } = found;
+  if (session.expiresAt <= now) throw new DomainError("TOKEN_EXPIRED");
+  const user = activeUser(core, found.user);
+
+  if (claims.jti === session.refreshJti) {
+    const nextJti = crypto.randomUUID();
+    const expiresAt = sessionExpiry(core, session.createdAt, now);
+    const rotated = await rotateRefreshJti(core.db, session.id, claims.jti, nextJti, now, expiresAt);
+    if (rotated) return mintPair(core, user, rotated, nextJti);
+    // Another request spent it first: judge this one as a repeat below.
+    session = (await findSession(core.db, claims.sid)) ?? session;
+    if (session.revokedAt) throw new DomainError("SESSION_REVOKED");
+  }
+
+  if (withinGrace(core, session, claims.jti, now)) return mintPair(core, user, session, session.refreshJti);
+  // The most telling session event there is (a stolen token, or a client that lost one): hosts
+  // and auditors see it, not only the log.
+  const reused = session;
+  await core.db.transaction(async (tx) => {
+    if ((await revokeSession(tx, reused.id, "refresh_token_reused", now)) === 0) return;
+    const data = { reason: "refresh_token_reused", sessions_revoked: 1, session_id: reused.id, ip: client.ip };
+    await recordChange(core, tx, { type: "session.revoked", actor: userActor(user.id, client.ip), user, data });
+  });
+  core.logger.warn({ sessionId: session.id, userId: session.userId }, "refresh token reuse: session revoked");
+  throw new DomainError("REFRESH_TOKEN_REUSED");
+}
+function withinGrace(core: Core, session: SessionRow, jti: string, now: Date): boolean {
+  const grace = core.config.refreshGrace;
+  return (
+    grace > 0 &&
+    session.previousJti === jti &&
+    session.rotatedAt !== null &&
+    now.getTime() - session.rotatedAt.getTime() <= grace * 1000
+  );
+}

@@ -1,0 +1,87 @@
+/**
+ * What every way into a session shares: the caller's client, the token pair,
+ * the principal, and how a session is started and its tokens minted.
+ */
+import { userActor } from "../audit/actor.ts";
+import type { Core } from "../core.ts";
+import { recordEvent } from "../events/record.ts";
+import { DomainError } from "../errors.ts";
+import { isBlocked, toPublicUser, type UserRecord } from "../users/user-record.ts";
+import { insertSession, type SessionRow } from "./queries.ts";
+
+
+export interface ClientInfo {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface TokenPair {
+  access_token: string;
+  refresh_token: string;
+  token_type: "bearer";
+  expires_in: number;
+  refresh_expires_in: number;
+}
+
+/** Who is calling: established by authenticate() from an access token. */
+export interface Principal {
+  user: UserRecord;
+  session: SessionRow;
+}
+export async function startSession(core: Core, user: UserRecord, client: ClientInfo): Promise<TokenPair> {
+  const now = core.now();
+  const session = await core.db.transaction(async (tx) => {
+    const created = await insertSession(tx, {
+      userId: user.id,
+      refreshJti: crypto.randomUUID(),
+      userAgent: client.userAgent?.slice(0, 512) ?? null,
+      ip: client.ip,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: sessionExpiry(core, now, now),
+    });
+    const actor = userActor(user.id, client.ip);
+    await recordEvent(core, tx, { type: "user.logged_in", actor, user, data: { session_id: created.id, ip: client.ip } });
+    return created;
+  });
+  return mintPair(core, user, session, session.refreshJti);
+}
+/**
+ * A refresh token's lifetime from `now`, cut at the session's absolute end
+ * (USERSVC_SESSION_MAX_AGE after its sign-in): refreshing never stretches a session.
+ */
+export function sessionExpiry(core: Core, signedInAt: Date, now: Date): Date {
+  const { refreshTtl, sessionMaxAge } = core.config;
+  return new Date(Math.min(now.getTime() + refreshTtl * 1000, signedInAt.getTime() + sessionMaxAge * 1000));
+}
+export function activeUser(core: Core, user: UserRecord): UserRecord {
+  if (user.status === "deleted") throw new DomainError("SESSION_REVOKED");
+  if (isBlocked(user, core.now())) throw new DomainError("ACCOUNT_BLOCKED");
+  return user;
+}
+
+export async function mintPair(core: Core, user: UserRecord, session: SessionRow, refreshJti: string): Promise<TokenPair> {
+  const { accessTtl } = core.config;
+  // The refresh token ends with its session (which may end sooner than USERSVC_REFRESH_TTL).
+  const untilSessionEnds = Math.ceil((session.expiresAt.getTime() - core.now().getTime()) / 1000);
+  const refreshTtl = Math.max(1, Math.min(core.config.refreshTtl, untilSessionEnds));
+  const base = { sub: user.id, sid: session.id };
+  const claims = await core.hooks.accessTokenClaims({ user: toPublicUser(user, core.now()), session: { id: session.id } });
+  const [access, refreshToken] = await Promise.all([
+    core.tokens.mint({
+      ...base,
+      jti: crypto.randomUUID(),
+      type: "access",
+      ttlSeconds: accessTtl,
+      extra: { ...claims, roles: user.roles, gen: session.generation },
+    }),
+    core.tokens.mint({ ...base, jti: refreshJti, type: "refresh", ttlSeconds: refreshTtl }),
+  ]);
+  return {
+    access_token: access,
+    refresh_token: refreshToken,
+    token_type: "bearer",
+    expires_in: accessTtl,
+    refresh_expires_in: refreshTtl,
+  };
+}
