@@ -2,7 +2,7 @@
  * JWT minting and checking (SPEC §4 token rules). HS256 when
  * USERSVC_JWT_SECRET is set, otherwise EdDSA with keys from the database.
  * Only the signature and the standard claims are checked here; whether the
- * session behind a token is still alive is sessions.ts's business.
+ * session behind a token is still alive is sessions/authenticate.ts's business.
  */
 import { createHmac, type KeyObject, sign } from "node:crypto";
 import { errors, jwtVerify, type JWTPayload, type JWTHeaderParameters } from "jose";

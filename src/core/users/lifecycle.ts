@@ -3,7 +3,7 @@
  * block, unblock, soft delete, restore, purge, force logout. Each is one
  * transaction: the change, the session revocations it implies, and its audit
  * entry. Existing tokens stop working on the next request because every
- * authenticated request re-reads the user's status (sessions.ts).
+ * authenticated request re-reads the user's status (sessions/authenticate.ts).
  */
 import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
 import { type Actor, SYSTEM_ACTOR } from "../audit/actor.ts";
