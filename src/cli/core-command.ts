@@ -38,6 +38,8 @@ export interface Runtime {
   logger: Logger;
 }
 
+const SCHEMA_NOT_CURRENT = "the database schema is not current: run `usersvc init-db` (or `usersvc serve`) first";
+
 /** How long a command waits for a data directory held by another command or a starting server. */
 const LOCK_WAIT_MS = 15_000;
 
@@ -87,7 +89,7 @@ async function runWithDatabase<A>(
           if (core) return core;
           const pending = await pendingMigrations(handle.db);
           if (pending.length > 0) {
-            throw new OperationalError("the database schema is not current: run `usersvc init-db` (or `usersvc serve`) first");
+            throw new OperationalError(SCHEMA_NOT_CURRENT);
           }
           core = await createCore({ config: runtime.config, db: handle.db, dbKind: handle.kind, logger: runtime.logger });
           return core;
@@ -119,4 +121,25 @@ function rootCause(error: Error): Error {
   let current: Error = error;
   while (current.cause instanceof Error) current = current.cause;
   return current;
+}
+
+/**
+ * For commands that ask questions first: fails before the first one when the
+ * database cannot be opened or its schema is not current, instead of after
+ * the last. A data directory held by another process is left to the command
+ * itself (a running server migrated it when it started).
+ */
+export async function assertDatabaseReady(config: Config): Promise<void> {
+  const lock = config.databaseUrl ? null : tryLockDataDir(config.dataDir);
+  if (!config.databaseUrl && !lock) return;
+  try {
+    const handle = await openChecked(config);
+    try {
+      if ((await pendingMigrations(handle.db)).length > 0) throw new OperationalError(SCHEMA_NOT_CURRENT);
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    lock?.release();
+  }
 }
