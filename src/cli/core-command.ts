@@ -63,7 +63,7 @@ export async function executeCoreCommand<A>(command: CoreCommand<A>, args: A, ru
       );
     }
     logger.debug({ holder }, "data directory locked: forwarding to the running server");
-    return forwardToServer(config.dataDir, command.name, args, io);
+    return forwardToServer(config.dataDir, command.name, args, io, config);
   }
   try {
     return await runWithDatabase(command, args, runtime, await openChecked(config));
