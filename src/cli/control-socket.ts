@@ -4,8 +4,10 @@
  * data directory, owner-only; one JSON request line in, JSON lines out:
  * `{stream, text}` for each line of output, then `{exit}`.
  */
+import { createHmac, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
+import type { Config } from "../config.ts";
 import type { Core } from "../core/core.ts";
 import type { Logger } from "../logger.ts";
 import type { CoreCommand } from "./types.ts";
@@ -18,9 +20,65 @@ export function controlSocketPath(dataDir: string): string {
 interface ControlRequest {
   command: string;
   args: unknown;
+  /** Random, per request: the server answers its settings as HMACs keyed with it, never in clear. */
+  nonce?: string;
 }
 
-type ControlMessage = { stream: "stdout" | "stderr"; text: string } | { exit: number };
+type ControlMessage =
+  | { stream: "stdout" | "stderr"; text: string }
+  | { exit: number }
+  | { server: { pid: number; settings: Record<string, string> } };
+
+/** Settings that cannot differ (the same data directory) or do not matter to a command. */
+const NOT_COMPARED = new Set<keyof Config>(["dataDir", "host", "port", "logLevel"]);
+
+/** How a setting is named in the environment, for the warning; a field not listed is named as such. */
+const SETTING_NAMES: Partial<Record<keyof Config, string>> = {
+  databaseUrl: "DATABASE_URL",
+  jwtSecret: "USERSVC_JWT_SECRET",
+  issuer: "USERSVC_ISSUER",
+  audience: "USERSVC_AUDIENCE",
+  accessTtl: "USERSVC_ACCESS_TTL",
+  refreshTtl: "USERSVC_REFRESH_TTL",
+  refreshGrace: "USERSVC_REFRESH_GRACE",
+  purgeAfterDays: "USERSVC_PURGE_AFTER",
+  trustProxy: "USERSVC_TRUST_PROXY",
+  requireVerifiedEmail: "USERSVC_REQUIRE_VERIFIED_EMAIL",
+  hooksPath: "USERSVC_HOOKS",
+  hookTimeoutMs: "USERSVC_HOOK_TIMEOUT_MS",
+  hookEnv: "USERSVC_HOOK_ENV",
+  webhookUrl: "USERSVC_WEBHOOK_URL",
+  webhookSecret: "USERSVC_WEBHOOK_SECRET",
+  corsOrigins: "USERSVC_CORS_ORIGINS",
+  loginMaxAttempts: "USERSVC_LOGIN_MAX_ATTEMPTS",
+  loginWindow: "USERSVC_LOGIN_WINDOW",
+  emailCooldown: "USERSVC_EMAIL_COOLDOWN",
+  privilegedMaxAge: "USERSVC_PRIVILEGED_MAX_AGE",
+  sessionMaxAge: "USERSVC_SESSION_MAX_AGE",
+  rateLimitPerIp: "USERSVC_RATE_LIMIT_PER_IP",
+  hashMemoryKib: "USERSVC_HASH_MEMORY_KIB",
+  hashTimeCost: "USERSVC_HASH_TIME_COST",
+  hashConcurrency: "USERSVC_HASH_CONCURRENCY",
+  metrics: "USERSVC_METRICS",
+  metricsToken: "USERSVC_METRICS_TOKEN",
+  authCacheMs: "USERSVC_AUTH_CACHE_MS",
+  breachedPasswordsPath: "USERSVC_BREACHED_PASSWORDS",
+};
+
+/** Each compared setting as an HMAC keyed with the request's nonce: comparable, and secrets never cross the socket. */
+function settingDigests(config: Config, nonce: string): Record<string, string> {
+  const digests: Record<string, string> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (NOT_COMPARED.has(key as keyof Config)) continue;
+    digests[key] = createHmac("sha256", nonce).update(JSON.stringify(value ?? null)).digest("base64url");
+  }
+  return digests;
+}
+
+/** The line a forwarded command adds when the caller's settings differ: who carried it out, and what it did not use. */
+export function carriedOutLine(pid: number, differing: string[]): string {
+  return `usersvc: warning: carried out by the running server (pid ${pid}) with its own settings; yours differ and were not used: ${differing.join(", ")}`;
+}
 
 export interface ControlServer {
   stop(): void;
@@ -52,9 +110,10 @@ export function startControlServer(
         const send = (message: ControlMessage): void => {
           socket.write(`${JSON.stringify(message)}\n`);
         };
-        const out: Output = {
+        const out: Output & { server(info: { pid: number; settings: Record<string, string> }): void } = {
           stdout: (line) => send({ stream: "stdout", text: line }),
           stderr: (line) => send({ stream: "stderr", text: line }),
+          server: (info) => send({ server: info }),
         };
         void handle(text.slice(0, newline), out).then((exit) => {
           send({ exit });
@@ -65,9 +124,12 @@ export function startControlServer(
   });
   chmodSync(path, 0o600);
 
-  async function handle(line: string, out: Output): Promise<number> {
+  async function handle(line: string, out: Output & { server(info: { pid: number; settings: Record<string, string> }): void }): Promise<number> {
     try {
       const request = JSON.parse(line) as ControlRequest;
+      if (typeof request.nonce === "string") {
+        out.server({ pid: process.pid, settings: settingDigests(core.config, request.nonce) });
+      }
       const command = commands.get(request.command);
       if (!command?.allowedViaServer) throw new OperationalError(`command not available through the server: ${request.command}`);
       logger.info({ command: request.command }, "control socket command");
@@ -86,8 +148,9 @@ export function startControlServer(
 }
 
 /** Sends a gathered command to the running server and relays its output; returns its exit code. */
-export async function forwardToServer(dataDir: string, command: string, args: unknown, io: CliIO): Promise<number> {
+export async function forwardToServer(dataDir: string, command: string, args: unknown, io: CliIO, config?: Config): Promise<number> {
   const path = controlSocketPath(dataDir);
+  const nonce = randomBytes(16).toString("base64url");
   const { promise, resolve, reject } = Promise.withResolvers<number>();
   let pending = "";
   let exitCode: number | null = null;
@@ -95,7 +158,16 @@ export async function forwardToServer(dataDir: string, command: string, args: un
   const relay = (line: string): void => {
     if (!line) return;
     const message = JSON.parse(line) as ControlMessage;
-    if ("exit" in message) exitCode = message.exit;
+    if ("server" in message) {
+      const ours = config ? settingDigests(config, nonce) : {};
+      const differing = config
+        ? Object.keys(ours)
+            .filter((key) => ours[key] !== message.server.settings[key])
+            .map((key) => SETTING_NAMES[key as keyof Config] ?? key)
+        : [];
+      // Only then: with the same settings, the output is the same as when run directly (scripts compare it).
+      if (differing.length > 0) io.stderr(carriedOutLine(message.server.pid, differing));
+    } else if ("exit" in message) exitCode = message.exit;
     else if (message.stream === "stdout") io.stdout(message.text);
     else io.stderr(message.text);
   };
@@ -105,7 +177,7 @@ export async function forwardToServer(dataDir: string, command: string, args: un
       unix: path,
       socket: {
         open(socket) {
-          socket.write(`${JSON.stringify({ command, args } satisfies ControlRequest)}\n`);
+          socket.write(`${JSON.stringify({ command, args, nonce } satisfies ControlRequest)}\n`);
         },
         data(_socket, chunk) {
           pending += chunk.toString();

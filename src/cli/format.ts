@@ -32,3 +32,22 @@ export function table(header: string[], rows: string[][]): string[] {
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
   return [line(header), ...rows.map(line)];
 }
+
+const DURATION_UNITS: [name: string, seconds: number][] = [
+  ["day", 86_400],
+  ["hour", 3_600],
+  ["minute", 60],
+  ["second", 1],
+];
+
+/** Seconds for people: 2592000 → "30 days", 5400 → "1 hour 30 minutes" (the two largest units). */
+export function humanDuration(seconds: number): string {
+  let left = Math.round(seconds);
+  const parts: string[] = [];
+  for (const [name, size] of DURATION_UNITS) {
+    const count = Math.floor(left / size);
+    left -= count * size;
+    if (count > 0) parts.push(`${count} ${name}${count === 1 ? "" : "s"}`);
+  }
+  return parts.length === 0 ? "0 seconds" : parts.slice(0, 2).join(" ");
+}

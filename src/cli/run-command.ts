@@ -6,7 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { readLockHolder, tryLockDataDir } from "../core/db/data-dir-lock.ts";
-import { openUsersvc, StartUpError } from "../core/start-up.ts";
+import { assertSchemaCurrent, openUsersvc, StartUpError } from "../core/start-up.ts";
 import { controlSocketPath, forwardToServer } from "./control-socket.ts";
 import { OperationalError } from "./io.ts";
 import type { CoreCommand, Runtime } from "./types.ts";
@@ -34,7 +34,7 @@ export async function executeCoreCommand<A>(command: CoreCommand<A>, args: A, ru
       );
     }
     logger.debug({ holder }, "data directory locked: forwarding to the running server");
-    return forwardToServer(config.dataDir, command.name, args, io);
+    return forwardToServer(config.dataDir, command.name, args, io, config);
   }
   try {
     return await runHere(command, args, runtime);
@@ -55,4 +55,26 @@ async function runHere<A>(command: CoreCommand<A>, args: A, runtime: Runtime): P
 /** A start-up failure is the operator's to fix: exit 1 with its message. */
 export function asOperational(error: unknown): never {
   throw error instanceof StartUpError ? new OperationalError(error.message) : error;
+}
+
+/**
+ * For commands that ask questions first: fails before the first one when the
+ * database cannot be opened or its schema is not current, instead of after
+ * the last. A data directory held by another process is left to the command
+ * itself (a running server migrated it when it started).
+ */
+export async function assertDatabaseReady(runtime: Runtime): Promise<void> {
+  const { config, logger } = runtime;
+  const lock = config.databaseUrl ? null : tryLockDataDir(config.dataDir);
+  if (!config.databaseUrl && !lock) return;
+  try {
+    const usersvc = await openUsersvc(config, logger).catch(asOperational);
+    try {
+      await assertSchemaCurrent(usersvc.db).catch(asOperational);
+    } finally {
+      await usersvc.close();
+    }
+  } finally {
+    lock?.release();
+  }
 }

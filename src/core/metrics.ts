@@ -18,7 +18,7 @@ export interface Metrics {
 
 export function createMetrics(db: Database): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "usersvc_process_" });
+  collectDefaultMetrics({ register: registry, prefix: "usersvc_" });
   const requests = new Counter({
     name: "usersvc_http_requests_total",
     help: "HTTP requests by method, route pattern and status",

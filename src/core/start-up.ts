@@ -56,9 +56,7 @@ export async function openUsersvc(config: Config, logger: Logger, options: Start
     if (options.migrate) logger.info({ applied, database: handle.kind }, applied.length ? "migrations applied" : "schema is up to date");
     let building: Promise<Core> | null = null;
     const build = async (): Promise<Core> => {
-      if (!options.migrate && (await pendingMigrations(handle.db)).length > 0) {
-        throw new StartUpError("the database schema is not current: run `usersvc init-db` (or `usersvc serve`) first");
-      }
+      if (!options.migrate) await assertSchemaCurrent(handle.db);
       const core = await createCore({ config, db: handle.db, dbKind: handle.kind, logger, now: options.now, hooks: options.hooks });
       stops.push(() => core.refreshHits.close());
       if (options.watchKeys) stops.push(watchSigningKeys(core).stop);
@@ -75,6 +73,13 @@ export async function openUsersvc(config: Config, logger: Logger, options: Start
   } catch (error) {
     await close().catch(() => {});
     throw error;
+  }
+}
+
+/** Throws a StartUpError naming the command to run when migrations are pending. */
+export async function assertSchemaCurrent(db: Database): Promise<void> {
+  if ((await pendingMigrations(db)).length > 0) {
+    throw new StartUpError("the database schema is not current: run `usersvc init-db` (or `usersvc serve`) first");
   }
 }
 

@@ -136,8 +136,38 @@ function fromValidation(error: ValidationError): DomainError {
   return new DomainError("VALIDATION_ERROR", details.map((d) => `${d.field}: ${d.message}`).join("; "), details);
 }
 
-/** TypeBox says "Unexpected property" without naming it; the path does. */
+/** TypeBox's wording ("Expected required property") for people; each rule keeps the bound TypeBox names. */
+const VALIDATOR_WORDING: [RegExp, (...bound: string[]) => string][] = [
+  // TypeBox says "Unexpected property" without naming it; the path does.
+  [/^Unexpected property$/, () => "is not an accepted field"],
+  [/^Expected required property$/, () => "is required"],
+  [/^Expected object$/, () => "must be a JSON object"],
+  [/^Expected array$/, () => "must be a JSON array"],
+  [/^Expected string$/, () => "must be a string"],
+  [/^Expected number$/, () => "must be a number"],
+  [/^Expected integer$/, () => "must be a whole number"],
+  [/^Expected boolean$/, () => "must be true or false"],
+  [/^Expected null$/, () => "must be null"],
+  [/^Expected union value$/, () => "has a type or value that is not accepted"],
+  [/^Expected string length greater or equal to (\d+)$/, (n) => `must be at least ${n} characters`],
+  [/^Expected string length less or equal to (\d+)$/, (n) => `must be at most ${n} characters`],
+  [/^Expected string to match 'email' format$/, () => "must be a valid email address"],
+  [/^Expected string to match '(.+)' format$/, (format) => `must be a valid ${format}`],
+  [/^Expected string to match /, () => "is not in the accepted format"],
+  [/^Expected (?:number|integer) to be greater or equal to (.+)$/, (n) => `must be ${n} or more`],
+  [/^Expected (?:number|integer) to be less or equal to (.+)$/, (n) => `must be ${n} or less`],
+  [/^Expected (?:number|integer) to be greater than (.+)$/, (n) => `must be more than ${n}`],
+  [/^Expected (?:number|integer) to be less than (.+)$/, (n) => `must be less than ${n}`],
+  [/^Expected array length to be greater or equal to (\d+)$/, (n) => `must have at least ${n} items`],
+  [/^Expected array length to be less or equal to (\d+)$/, (n) => `must have at most ${n} items`],
+  [/^Expected object to have no more than (\d+) properties$/, (n) => `must have at most ${n} fields`],
+  [/^Expected '(.*)'$/, (value) => `must be "${value}"`],
+];
+
 function describe(message: string): string {
-  if (message === "Unexpected property") return "is not an accepted field";
+  for (const [pattern, wording] of VALIDATOR_WORDING) {
+    const match = pattern.exec(message);
+    if (match) return wording(...match.slice(1));
+  }
   return message;
 }

@@ -58,6 +58,23 @@ describe("usage", () => {
     expect(readdirSync(scratch)).toEqual([]);
   });
 
+  test("no option's help names its default twice (its own text and commander's)", async () => {
+    const commands = [["events", "list"], ["users", "list"], ["hash", "calibrate"], ["keys", "rotate"], ["hooks", "test"], ["block"], ["export"], ["import"]];
+    const doubled = await Promise.all(
+      commands.map(async (command) => {
+        const result = await run([...command, "--help"], { cwd: scratch });
+        return result.stdout.split("\n").filter((line) => /\(default [^)]*\).*\(default: /.test(line));
+      }),
+    );
+    expect(doubled.flat()).toEqual([]);
+  });
+
+  test("hash calibrate --json prints snake_case keys, like every other --json", async () => {
+    const result = await run(["hash", "calibrate", "--json", "--target-ms", "30", "--memory-kib", "8192"], { cwd: scratch });
+    expect(result.exitCode).toBe(0);
+    expect(Object.keys(JSON.parse(result.stdout)).sort()).toEqual(["measured_ms", "memory_kib", "time_cost"]);
+  });
+
   test("usersvc with no command prints the usage on stderr and exits 2", async () => {
     const result = await run([], { cwd: scratch });
     expect({ exitCode: result.exitCode, stdout: result.stdout }).toEqual({ exitCode: 2, stdout: "" });

@@ -92,6 +92,19 @@ describe.skipIf(!EMBEDDED)("while serve holds the embedded data directory", () =
     expect(JSON.parse(result.stdout)).toEqual(expect.objectContaining({ ...carol, is_admin: true, status: "active" }));
   });
 
+  test("settings of the caller that differ from the server's are named in one warning line, with the server's pid", async () => {
+    const env = { ...database.env, USERSVC_HOOK_TIMEOUT_MS: "1234", USERSVC_REFRESH_TTL: "60" };
+    const result = await run(["block", "carol", "--reason", "settings"], { env });
+    expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({
+      exitCode: 0,
+      stderr:
+        `usersvc: warning: carried out by the running server (pid ${serve.pid}) with its own settings; ` +
+        "yours differ and were not used: USERSVC_REFRESH_TTL, USERSVC_HOOK_TIMEOUT_MS\n",
+    });
+    const same = await run(["unblock", "carol"], { env: database.env });
+    expect({ exitCode: same.exitCode, stderr: same.stderr }).toEqual({ exitCode: 0, stderr: "" });
+  });
+
   test("the control socket in the data directory is a socket only its owner can use (mode 0600)", () => {
     const stat = statSync(join(database.env.USERSVC_DATA_DIR, "usersvc.sock"));
     expect({ socket: stat.isSocket(), mode: (stat.mode & 0o777).toString(8) }).toEqual({ socket: true, mode: "600" });

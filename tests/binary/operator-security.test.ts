@@ -88,3 +88,9 @@ test("keys rotate --revoke-previous --yes: every token signed before is refused 
   const audit = await callApi(serve.url, "GET", "/api/v1/admin/audit?event=keys.rotated", { token: after.access_token });
   expect(audit.body.data.items).toEqual([expect.objectContaining({ event: "keys.rotated", data: { kid, revoke_previous: true } })]);
 });
+
+test("keys rotate says for how long earlier keys keep verifying in days, not seconds", async () => {
+  const result = await run(["keys", "rotate"], { env: database.env });
+  expect(result.exitCode).toBe(0);
+  expect(result.stdout.trim()).toMatch(/^New signing key [0-9a-f-]{36}; earlier keys keep verifying for 30 days$/);
+});

@@ -692,6 +692,14 @@ describe("block and unblock", () => {
     const result = await run(["audit", "verify"], { env: database.env });
     expect(outcome(result)).toEqual({ exitCode: 0, stdout: "Audit chain intact: 11 entries\n", stderr: [] });
   });
+
+  test("block --until a date alone blocks until the start of that day UTC; a past date is refused as past", async () => {
+    const past = await run(["block", users[5]!.record.username, "--until", "2001-01-01"], { env: database.env });
+    expect(outcome(past)).toEqual({ exitCode: 2, stdout: "", stderr: ["usersvc: VALIDATION_ERROR: until: must be in the future"] });
+    const blocked = await runJson(["block", users[5]!.record.username, "--until", "2999-01-01", "--json"], { env: database.env });
+    expect([blocked.status, blocked.blocked_until]).toEqual(["blocked", "2999-01-01T00:00:00.000Z"]);
+    expect((await run(["unblock", users[5]!.record.username], { env: database.env })).exitCode).toBe(0);
+  });
 });
 
 describe("audit verify", () => {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { binaryEnv, buildBinary, callApi, createMigratedTestDatabase, loginAndFetchMe, startServe } from "../support/binary.ts";
-import type { TestDatabase } from "../support/database.ts";
+import { createTestDatabase, emptyDataDir, SERVER_URL, type TestDatabase } from "../support/database.ts";
 
 const PASSWORD = "Tty-Secret-Pass-42";
 const socketDir = mkdtempSync(join(tmpdir(), "usersvc-tmux-"));
@@ -31,10 +31,13 @@ function quote(text: string): string {
 }
 
 /** A terminal running `usersvc <args>`; the pane stays up after it exits so its screen can be read. */
-function startTerminal(args: string[]) {
+function startTerminal(args: string[], env: Record<string, string> = {}) {
   sessions += 1;
   const name = `s${sessions}`;
-  const command = `${[binary, ...args].map(quote).join(" ")}; echo EXIT=$?; sleep 30`;
+  // The tmux server keeps the environment it started with: other settings go on the command line.
+  const settings = Object.entries(env).map(([key, value]) => `${key}=${value}`);
+  const prefix = settings.length > 0 ? ["env", ...settings] : [];
+  const command = `${[...prefix, binary, ...args].map(quote).join(" ")}; echo EXIT=$?; sleep 30`;
   const started = tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", command);
   if (started.exitCode !== 0) throw new Error(`tmux new-session failed: ${started.output}`);
 
@@ -124,6 +127,68 @@ describe("create-admin on a terminal", () => {
     const screen = terminal.screen();
     expect(screen).toContain("usersvc: cancelled");
     expect(screen).not.toContain("Created admin");
+  });
+
+  test("a database whose schema is not current is reported before the first question", async () => {
+    // An empty PostgreSQL database, or a data directory not even initdb'd: neither is migrated.
+    const unmigrated = SERVER_URL ? await createTestDatabase() : null;
+    const dataDir = emptyDataDir();
+    try {
+      const env: Record<string, string> = unmigrated?.env.DATABASE_URL ? { DATABASE_URL: unmigrated.env.DATABASE_URL } : { USERSVC_DATA_DIR: dataDir };
+      const terminal = startTerminal(["create-admin"], env);
+      // Embedded: the first open runs initdb, which takes seconds.
+      let code: number | null = null;
+      for (let attempt = 0; attempt < 10 && code === null; attempt++) code = await terminal.exitCode().catch(() => null);
+      expect(code).toBe(1);
+      const screen = terminal.screen();
+      expect(screen).toContain("usersvc: the database schema is not current: run `usersvc init-db` (or `usersvc serve`) first");
+      expect(screen).not.toContain("Admin email");
+    } finally {
+      await unmigrated?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("each answer is checked as it is typed with core's rules, and only that answer is asked again", async () => {
+    const terminal = startTerminal(["create-admin"]);
+    await terminal.waitFor("Admin email");
+    terminal.type("not-an-email");
+    terminal.press("Enter");
+    await terminal.waitFor("email must be a valid email address");
+    terminal.press("C-u");
+    terminal.type("retry@example.com");
+    terminal.press("Enter");
+
+    await terminal.waitFor("Admin username");
+    terminal.type("ab");
+    terminal.press("Enter");
+    await terminal.waitFor("username must be 3-32 characters of letters, digits, '_', '.' or '-'");
+    terminal.type("c");
+    terminal.press("Enter");
+
+    await terminal.waitFor("Admin password");
+    terminal.type("short");
+    terminal.press("Enter");
+    await terminal.waitFor("password must be 8-256 characters");
+    for (let i = 0; i < 5; i++) terminal.press("BSpace");
+    terminal.type("password");
+    terminal.press("Enter");
+    await terminal.waitFor("This password is too common or too weak");
+    for (let i = 0; i < 8; i++) terminal.press("BSpace");
+    terminal.type(PASSWORD);
+    terminal.press("Enter");
+    await terminal.waitFor("Repeat the password");
+    terminal.type(PASSWORD);
+    terminal.press("Enter");
+
+    expect(await terminal.exitCode()).toBe(0);
+    const screen = terminal.screen();
+    expect(screen).toMatch(/Created admin abc <retry@example\.com> [0-9a-f-]{36}/);
+    expect(screen).not.toContain("VALIDATION_ERROR");
+    expect(screen).not.toContain(PASSWORD);
+    // Each question was asked once: the refused answers were corrected in place.
+    expect(screen.split("Admin email").length - 1).toBe(1);
+    expect(screen.split("Repeat the password").length - 1).toBe(1);
   });
 
   test("the admin created on the terminal logs in, and the cancelled and mismatched ones do not exist", async () => {

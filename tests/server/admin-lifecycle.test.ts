@@ -133,6 +133,8 @@ describe("POST /admin/users/{id}/block", () => {
     ["until now", () => ({ until: server.core.now().toISOString() })],
     ["until that is not a date", () => ({ until: "tomorrow" })],
     ["until with a month 13", () => ({ until: "2999-13-01T00:00:00Z" })],
+    ["until on a day the month does not have", () => ({ until: "2999-02-31" })],
+    ["until a past date alone", () => ({ until: "2000-01-01" })],
     ["until as a number", () => ({ until: Date.now() + 60_000 })],
     ["a reason over 500 characters", () => ({ reason: "x".repeat(501) })],
     ["an unknown field", () => ({ reason: "spam", days: 3 })],
@@ -149,6 +151,22 @@ describe("POST /admin/users/{id}/block", () => {
     const user = await createPlainUser(server);
     const res = await adminCall("POST", `/users/${user.id}/block`, { until: inSeconds(-3600) });
     expect(res.body.error.details).toEqual([{ field: "until", message: expect.any(String) }]);
+  });
+
+  test("a date alone blocks until the start of that day UTC", async () => {
+    const user = await createPlainUser(server);
+    const res = await adminCall("POST", `/users/${user.id}/block`, { until: "2999-01-01" });
+    expect([res.status, res.body.data?.blocked_until]).toEqual([200, "2999-01-01T00:00:00.000Z"]);
+  });
+
+  test("a past date gets its own message, not the one for a value that is no date", async () => {
+    const user = await createPlainUser(server);
+    const past = await adminCall("POST", `/users/${user.id}/block`, { until: "2000-01-01" });
+    const notADate = await adminCall("POST", `/users/${user.id}/block`, { until: "01/01/2999" });
+    expect(past.body.error.details).toEqual([{ field: "until", message: "must be in the future" }]);
+    expect(notADate.body.error.details).toEqual([
+      { field: "until", message: "must be an ISO-8601 date (2030-01-31, the start of that day UTC) or date-time (2030-01-31T12:00:00Z)" },
+    ]);
   });
 
   test("an unknown user answers 404 USER_NOT_FOUND, a bad id 422", async () => {

@@ -31,6 +31,16 @@ describe("the /api/v1 envelope", () => {
     });
   });
 
+  test("validation details are worded for people, never in the validator's words", async () => {
+    const notAnObject = await server.api("POST", "/api/v1/auth/login", { body: [1, 2] });
+    const missing = await server.api("POST", "/api/v1/users", { body: { username: "missing_email", password: "whatever-it-is" } });
+    const wrongType = await server.api("POST", "/api/v1/users", { body: { email: 42, username: "wrong_type", password: "whatever-it-is" } });
+    expect(notAnObject.body.error.details).toEqual([{ field: "body", message: "must be a JSON object" }]);
+    expect(missing.body.error.details).toEqual([{ field: "email", message: "is required" }]);
+    expect(wrongType.body.error.details).toEqual([{ field: "email", message: "must be a string" }]);
+    for (const res of [notAnObject, missing, wrongType]) expect(JSON.stringify(res.body)).not.toContain("Expected");
+  });
+
   test("a body that is not JSON answers 415", async () => {
     const res = await server.api("POST", "/api/v1/auth/login", { body: "a=1", headers: { "content-type": "text/plain" } });
     expect(res.status).toBe(415);

@@ -35,6 +35,15 @@ describe("GET /metrics", () => {
     expect(text).toMatch(/^usersvc_outbox_backlog \d+$/m);
   });
 
+  test("process metrics carry the usersvc_ prefix once: usersvc_process_*, usersvc_nodejs_*", async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toMatch(/^usersvc_process_cpu_user_seconds_total \S+$/m);
+    expect(text).toMatch(/^usersvc_process_resident_memory_bytes \S+$/m);
+    expect(text).toMatch(/^usersvc_nodejs_eventloop_lag_seconds \S+$/m);
+    expect(text).not.toContain("usersvc_process_process_");
+    expect(text).not.toContain("usersvc_process_nodejs_");
+  });
+
   test("reports the database pool: its size, and on PostgreSQL this instance's connections by state", async () => {
     const text = await (await fetch(`${server.url}/metrics`)).text();
     const postgres = server.core.dbKind === "postgres";

@@ -41,7 +41,7 @@ async function enrolledUser() {
 
 const login = (input: { email: string; password: string }) =>
   server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });
-const verify = (mfa_token: string, code: string) => server.api("POST", "/api/v1/auth/mfa/verify", { body: { mfa_token, code } });
+const verify = (mfa_token: string, code: string | number) => server.api("POST", "/api/v1/auth/mfa/verify", { body: { mfa_token, code } });
 
 describe("TOTP enrollment", () => {
   test("enroll answers a base32 secret and an otpauth URI; until confirmed, login still answers tokens", async () => {
@@ -107,6 +107,42 @@ describe("login with TOTP", () => {
     const challenge = (await login(input)).body.data.mfa_token;
     server.clock.advance(301);
     expect((await verify(challenge, codeAt(secret))).body.error.code).toBe("INVALID_OR_EXPIRED_TOKEN");
+  });
+
+  test("a code is accepted as apps show it: with a space or dash, as a JSON number, a recovery code without its dash or in capitals", async () => {
+    const { input, secret, recovery } = await enrolledUser();
+    const spaced = codeAt(secret).replace(/^(\d{3})/, "$1 ");
+    expect((await verify((await login(input)).body.data.mfa_token, spaced)).status).toBe(200);
+    server.clock.advance(30);
+    expect((await verify((await login(input)).body.data.mfa_token, Number(codeAt(secret)))).status).toBe(200);
+    server.clock.advance(30);
+    expect((await verify((await login(input)).body.data.mfa_token, codeAt(secret).replace(/^(\d{3})/, "$1-"))).status).toBe(200);
+    expect((await verify((await login(input)).body.data.mfa_token, recovery[0]!.replace("-", ""))).status).toBe(200);
+    expect((await verify((await login(input)).body.data.mfa_token, recovery[1]!.toUpperCase().replace("-", " "))).status).toBe(200);
+  });
+
+  test("a JSON number stands for a 6-digit code with its leading zeros lost", async () => {
+    const { input, secret } = await enrolledUser();
+    // Move the clock until the current code starts with a zero (about one step in ten).
+    let steps = 0;
+    while (!codeAt(secret).startsWith("0") && steps < 500) {
+      server.clock.advance(30);
+      steps++;
+    }
+    expect(codeAt(secret)).toStartWith("0");
+    const done = await verify((await login(input)).body.data.mfa_token, Number(codeAt(secret)));
+    expect(done.status).toBe(200);
+  });
+
+  test("malformed codes answer 422 and do not count toward the attempt limit", async () => {
+    const { input, secret } = await enrolledUser();
+    const challenge = (await login(input)).body.data.mfa_token;
+    for (const code of ["12345", "1234567", "abcdef", "12345x", "", 1234567, 12.5, -1, "abcde-fghij"]) {
+      const res = await verify(challenge, code);
+      expect([code, res.status, res.body.error?.code, res.body.error?.details?.[0]?.field]).toEqual([code, 422, "VALIDATION_ERROR", "code"]);
+    }
+    // USERSVC_LOGIN_MAX_ATTEMPTS is 3 here: nine malformed codes counted would have locked the account.
+    expect((await verify(challenge, codeAt(secret))).status).toBe(200);
   });
 
   test("wrong codes are rate-limited: after the maximum even the right code answers 429", async () => {

@@ -320,6 +320,22 @@ describe("POST /auth/change-password", () => {
     expect(res.body.error.code).toBe("SESSION_REVOKED");
   });
 
+  test("the session's refresh token from before the change is spent, not reused: 401, and the new pair keeps working", async () => {
+    const { credentials, sessions } = await userWithSessions(1);
+    const old = sessions[0]!;
+    const res = await changePassword(old.access_token, { current_password: credentials.password, new_password: NEW_PASSWORD });
+    expect(res.status).toBe(200);
+    const fresh: TokenPairBody = res.body.data;
+    const replayed = await refresh(old.refresh_token);
+    expect([replayed.status, replayed.body.error?.code]).toEqual([401, "INVALID_TOKEN"]);
+    expect((await me(fresh.access_token)).status).toBe(200);
+    const next = await refresh(fresh.refresh_token);
+    expect(next.status).toBe(200);
+    // Still only spent after the new pair rotated.
+    expect((await refresh(old.refresh_token)).status).toBe(401);
+    expect((await me(next.body.data.access_token)).status).toBe(200);
+  });
+
   test("the user's other sessions are revoked", async () => {
     const { credentials, sessions } = await userWithSessions(3);
     const [current, ...others] = sessions as [TokenPairBody, ...TokenPairBody[]];

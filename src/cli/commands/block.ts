@@ -45,7 +45,7 @@ async function printResult(ctx: CommandContext, user: UserRecord, json: boolean,
 const DURATION = /^(\d+)([mhdw])$/;
 const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
-/** `--until` takes an ISO-8601 time or a duration from now: 30m, 12h, 7d, 2w. */
+/** `--until` takes an ISO-8601 time, a date alone (core: the start of that day UTC) or a duration from now: 30m, 12h, 7d, 2w. */
 export function resolveUntil(until: string | undefined, now: Date): string | null {
   if (until === undefined) return null;
   const duration = DURATION.exec(until.trim());
@@ -54,8 +54,8 @@ export function resolveUntil(until: string | undefined, now: Date): string | nul
     if (ms <= 0) throw new UsageError("--until: the duration must be more than 0");
     return new Date(now.getTime() + ms).toISOString();
   }
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(until) || Number.isNaN(Date.parse(until))) {
-    throw new UsageError("--until takes an ISO-8601 time (2030-01-31T00:00:00Z) or a duration (30m, 12h, 7d, 2w)");
+  if (!/^\d{4}-\d{2}-\d{2}(T|$)/.test(until) || Number.isNaN(Date.parse(until))) {
+    throw new UsageError("--until takes an ISO-8601 date (2030-01-31) or time (2030-01-31T12:00:00Z), or a duration (30m, 12h, 7d, 2w)");
   }
   return until;
 }
@@ -65,7 +65,7 @@ export function blockCommands(ctx: ProgramContext): Command[] {
     .description("block a user (all sessions revoked), optionally until a time")
     .argument("<user>", "an id, email or username")
     .option("--reason <text>", "why; shown to admins and kept in the audit log")
-    .option("--until <when>", "ISO-8601 time or a duration from now (30m, 12h, 7d, 2w); the block then ends by itself")
+    .option("--until <when>", "ISO-8601 time, a date (2030-01-31: its start, UTC) or a duration from now (30m, 12h, 7d, 2w); the block then ends by itself")
     .option("--json", "print the user as JSON")
     .action((user: string, options: { reason?: string; until?: string; json?: boolean }) =>
       ctx.execute(block, {

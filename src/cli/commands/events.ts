@@ -52,7 +52,7 @@ export function eventsCommand(ctx: ProgramContext): Command {
     .description("the outbox, newest first: pending, delivered and dead-lettered events")
     .option("--failed", "only dead-lettered events (delivery gave up after its last attempt)")
     .option("--status <status>", "pending, delivered or dead")
-    .option("--limit <n>", "how many (default 50)", "50")
+    .option("--limit <n>", "how many, 1-1000", "50")
     .option("--json", "one JSON object per line")
     .action((options: { failed?: boolean; status?: string; limit: string; json?: boolean }) => {
       const status = options.failed ? "dead" : options.status;

@@ -8,7 +8,7 @@ export function hashCommand(ctx: ProgramContext): Command {
     .description("measure argon2id on this machine and print the cost settings whose hash takes about --target-ms")
     .option("--target-ms <ms>", "the time one hash (and so one login) may take", "250")
     .option("--memory-kib <kib>", "memory cost to start from (lowered if one pass is already too slow)", "65536")
-    .option("--json", "print {memoryKib, timeCost, measuredMs} as JSON")
+    .option("--json", "print {memory_kib, time_cost, measured_ms} as JSON")
     .action(async (options: { targetMs: string; memoryKib: string; json?: boolean }) => {
       const target = Number(options.targetMs);
       const memory = Number(options.memoryKib);
@@ -16,7 +16,9 @@ export function hashCommand(ctx: ProgramContext): Command {
       if (!Number.isInteger(memory) || memory < 8192 || memory > 4_194_304) throw new UsageError("--memory-kib takes 8192-4194304");
       ctx.io.stderr(`Measuring argon2id (target ${target} ms per hash)…`);
       const result = await calibrateHashing(target, memory);
-      if (options.json) ctx.io.stdout(JSON.stringify(result));
+      if (options.json) {
+        ctx.io.stdout(JSON.stringify({ memory_kib: result.memoryKib, time_cost: result.timeCost, measured_ms: result.measuredMs }));
+      }
       else {
         ctx.io.stdout(`USERSVC_HASH_MEMORY_KIB=${result.memoryKib}`);
         ctx.io.stdout(`USERSVC_HASH_TIME_COST=${result.timeCost}`);

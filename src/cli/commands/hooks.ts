@@ -58,6 +58,11 @@ export function hooksCommand(ctx: ProgramContext): Command {
 
   const test = new Command("test")
     .description("call one hook or event handler with a sample payload and print the answer (nothing is stored)")
+    .addHelpText(
+      "after",
+      "\nThe handler really runs: for an email event (user.verification_requested,\n" +
+        "user.password_reset_requested) it really sends the email, to the sample user's address.",
+    )
     .argument("<name>", `${BEFORE_HOOKS.join(", ")}, or an event such as user.registered`)
     .action(async (name: string) => {
       const hooks = await load();

@@ -4,6 +4,7 @@ import { appendAudit } from "../../core/audit/audit.ts";
 import { KEY_WATCH_MS } from "../../core/tokens/key-watcher.ts";
 import { rotateSigningKeys } from "../../core/tokens/signing-keys.ts";
 import type { ProgramContext } from "../context.ts";
+import { humanDuration } from "../format.ts";
 import type { CoreCommand } from "../types.ts";
 import { OperationalError, UsageError } from "../io.ts";
 import { askConfirm } from "../prompts.ts";
@@ -21,8 +22,8 @@ export const keysRotate: CoreCommand<{ json: boolean; revokePrevious: boolean }>
     await appendAudit(core.db, { event: "keys.rotated", actor: CLI_ACTOR, targetId: null, data: { kid, revoke_previous: revokePrevious } }, core.now());
     const keep = Math.max(core.config.accessTtl, core.config.refreshTtl);
     const text = revokePrevious
-      ? `New signing key ${kid}; every earlier key is revoked: their tokens are refused on every instance within ${KEY_WATCH_MS / 1000} s`
-      : `New signing key ${kid}; earlier keys keep verifying for ${keep} s`;
+      ? `New signing key ${kid}; every earlier key is revoked: their tokens are refused on every instance within ${humanDuration(KEY_WATCH_MS / 1000)}`
+      : `New signing key ${kid}; earlier keys keep verifying for ${humanDuration(keep)}`;
     ctx.out.stdout(json ? JSON.stringify({ kid, revoked_previous: revokePrevious }) : text);
     return 0;
   },

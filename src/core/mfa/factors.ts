@@ -75,12 +75,34 @@ export async function enrollMfa(core: Core, change: FactorChange): Promise<{ sec
   return { secret, otpauth_uri: totpFor(core, user, secret).toString() };
 }
 
-export async function confirmMfa(core: Core, actor: Actor, user: UserRecord, code: string): Promise<{ recovery_codes: string[] }> {
+/** What a caller typed as a code, made plain: a TOTP code (6 digits) or a recovery code (xxxxx-xxxxx). */
+export type MfaCode = { kind: "totp"; code: string } | { kind: "recovery"; code: string };
+
+/**
+ * A code as apps show it and people type it: spaces and dashes are ignored
+ * ("123 456", "abcde fghij"), letters are case-insensitive, and a JSON number
+ * is a TOTP code with its leading zeros lost (12345 is "012345"). Anything
+ * else is refused as malformed (422) before it can count as a wrong attempt.
+ */
+export function normalizeMfaCode(input: string | number, field = "code"): MfaCode {
+  if (typeof input === "number") {
+    if (Number.isInteger(input) && input >= 0 && input <= 999_999) return { kind: "totp", code: String(input).padStart(6, "0") };
+  } else {
+    const plain = input.replace(/[\s-]/g, "").toLowerCase();
+    if (/^\d{6}$/.test(plain)) return { kind: "totp", code: plain };
+    if (/^[0-9a-f]{10}$/.test(plain)) return { kind: "recovery", code: `${plain.slice(0, 5)}-${plain.slice(5)}` };
+  }
+  throw validationError([{ field, message: "must be a 6-digit code from the authenticator app or a recovery code (xxxxx-xxxxx)" }]);
+}
+
+export async function confirmMfa(core: Core, actor: Actor, user: UserRecord, input: string | number): Promise<{ recovery_codes: string[] }> {
+  const code = normalizeMfaCode(input);
+  if (code.kind !== "totp") throw validationError([{ field: "code", message: "must be the 6-digit code from the authenticator app" }]);
   const [factor] = await core.db.select().from(mfaFactors).where(eq(mfaFactors.userId, user.id));
   if (!factor || factor.confirmedAt) throw validationError([{ field: "mfa", message: "has no pending enrolment: POST /users/me/mfa/enroll first" }]);
   // A code like any other: counted on the account's attempts (else a pending factor could be guessed, unlimited).
   const attempt = await reserveAttempt(core, { userId: user.id }, actor.ip);
-  if (!(await acceptTotp(core, user, factor.secret, code))) throw new DomainError("INVALID_CREDENTIALS", "The code is not valid");
+  if (!(await acceptTotp(core, user, factor.secret, code.code))) throw new DomainError("INVALID_CREDENTIALS", "The code is not valid");
   await attempt.passed();
   const codes = newRecoveryCodes();
   await core.db.transaction(async (tx) => {
@@ -165,8 +187,9 @@ export async function createMfaChallenge(core: Core, user: UserRecord): Promise<
  * correct code, so a typo can be corrected; wrong codes count toward the
  * account's login limit.
  */
-export async function completeMfaChallenge(core: Core, mfaToken: string, code: string, ip: string | null): Promise<UserRecord> {
+export async function completeMfaChallenge(core: Core, mfaToken: string, input: string | number, ip: string | null): Promise<UserRecord> {
   await throttle(core, "mfa", ip);
+  const code = normalizeMfaCode(input);
   const now = core.now();
   const tokenHash = sha256Hex(mfaToken);
   const [challenge] = await core.db
@@ -182,7 +205,8 @@ export async function completeMfaChallenge(core: Core, mfaToken: string, code: s
   if (!user || user.status === "deleted" || isBlocked(user, now) || !factor?.confirmedAt) {
     throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
   }
-  const accepted = (await acceptTotp(core, user, factor.secret, code)) || (await spendRecoveryCode(core, user.id, code));
+  const accepted =
+    code.kind === "totp" ? await acceptTotp(core, user, factor.secret, code.code) : await spendRecoveryCode(core, user.id, code.code);
   if (!accepted) {
     throw new DomainError("INVALID_CREDENTIALS", "The code is not valid");
   }
@@ -212,9 +236,8 @@ async function acceptTotp(core: Core, user: UserRecord, secret: string, code: st
   return claimed.length > 0;
 }
 
-async function spendRecoveryCode(core: Core, userId: string, code: string): Promise<boolean> {
-  const normalized = code.trim().toLowerCase();
-  if (!/^[0-9a-f]{5}-[0-9a-f]{5}$/.test(normalized)) return false;
+/** `normalized` is the xxxxx-xxxxx form of normalizeMfaCode. */
+async function spendRecoveryCode(core: Core, userId: string, normalized: string): Promise<boolean> {
   const spent = await core.db
     .update(mfaRecoveryCodes)
     .set({ usedAt: core.now() })

@@ -24,9 +24,14 @@ export const DEFAULT_HASH_COST: HashCost = { memoryKib: 65536, timeCost: 2 };
 
 export const BREACHED_PASSWORD_MESSAGE = "This password has appeared in a data breach; choose another";
 
+/** True for a password on the built-in common-password list (case-insensitive). */
+export function isCommonPassword(password: string): boolean {
+  return COMMON_PASSWORDS.has(password.toLowerCase());
+}
+
 /** For every new password: refused (WEAK_PASSWORD) when common, or found in the USERSVC_BREACHED_PASSWORDS file. */
 export async function checkPasswordStrength(core: { config: Pick<Config, "breachedPasswordsPath"> }, password: string): Promise<void> {
-  if (COMMON_PASSWORDS.has(password.toLowerCase())) throw new DomainError("WEAK_PASSWORD");
+  if (isCommonPassword(password)) throw new DomainError("WEAK_PASSWORD");
   const path = core.config.breachedPasswordsPath;
   if (path === null) return;
   const list = await getBreachedPasswordList(path);

@@ -68,7 +68,7 @@ async function attemptLogin(core: Core, input: LoginInput, client: ClientInfo): 
 /** Login's second step for users with two-factor authentication. */
 export async function completeMfaLogin(
   core: Core,
-  input: { mfa_token: string; code: string },
+  input: { mfa_token: string; code: string | number },
   client: ClientInfo,
 ): Promise<TokenPair> {
   const user = await completeMfaChallenge(core, input.mfa_token, input.code, client.ip);

@@ -22,6 +22,11 @@ export async function refresh(core: Core, refreshToken: string, client: ClientIn
   let { session } = found;
   if (session.expiresAt <= now) throw new DomainError("TOKEN_EXPIRED");
   const user = activeUser(core, found.user);
+  // A refresh token from before a password change (a new generation) was spent by that change,
+  // not stolen: refused, while the pair the change answered stays valid.
+  if ((claims.gen ?? 0) < session.generation) {
+    throw new DomainError("INVALID_TOKEN", "This refresh token was replaced when the password changed; use the newer one");
+  }
 
   if (claims.jti === session.refreshJti) {
     const nextJti = crypto.randomUUID();

@@ -75,7 +75,7 @@ export async function mintPair(core: Core, user: UserRecord, session: SessionRow
       ttlSeconds: accessTtl,
       extra: { ...claims, roles: user.roles, gen: session.generation },
     }),
-    core.tokens.mint({ ...base, jti: refreshJti, type: "refresh", ttlSeconds: refreshTtl }),
+    core.tokens.mint({ ...base, jti: refreshJti, type: "refresh", ttlSeconds: refreshTtl, extra: { gen: session.generation } }),
   ]);
   return {
     access_token: access,

@@ -23,7 +23,7 @@ export interface TokenClaims {
   exp: number;
   /** Access tokens only: the user's roles when it was minted. */
   roles?: string[];
-  /** Access tokens only: the session generation it belongs to. */
+  /** The session generation it belongs to (refresh tokens minted before 0.1 have none: 0). */
   gen?: number;
 }
 

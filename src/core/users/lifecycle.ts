@@ -175,11 +175,15 @@ async function mustUpdate(tx: Db, userId: string, changes: Parameters<typeof upd
   return updated;
 }
 
+/** An ISO-8601 date-time, or a date alone (YYYY-MM-DD: the start of that day, UTC). */
 function parseUntil(until: string | null | undefined, now: Date): Date | null {
   if (until === undefined || until === null || until === "") return null;
-  const date = new Date(until);
-  if (Number.isNaN(date.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(until)) {
-    throw invalid("until", "must be an ISO-8601 date-time, e.g. 2030-01-31T00:00:00Z");
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(until);
+  const date = new Date(dateOnly ? `${until}T00:00:00Z` : until);
+  // The round trip refuses a day the month does not have (2030-02-31), which Date would roll over.
+  const valid = dateOnly ? !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === until : /^\d{4}-\d{2}-\d{2}T/.test(until);
+  if (Number.isNaN(date.getTime()) || !valid) {
+    throw invalid("until", "must be an ISO-8601 date (2030-01-31, the start of that day UTC) or date-time (2030-01-31T12:00:00Z)");
   }
   if (date <= now) throw invalid("until", "must be in the future");
   return date;

@@ -42,6 +42,17 @@ export function checkMetadata(metadata: unknown, problems: FieldProblem[], field
   }
 }
 
+/**
+ * The first problem one check finds with one value, as "field message", or
+ * undefined: for asking a single answer again on a terminal.
+ */
+export function firstProblem(check: (value: string, problems: FieldProblem[]) => void, value: string): string | undefined {
+  const problems: FieldProblem[] = [];
+  check(value, problems);
+  const [problem] = problems;
+  return problem ? `${problem.field} ${problem.message}` : undefined;
+}
+
 export function throwIfProblems(problems: FieldProblem[]): void {
   if (problems.length > 0) throw validationError(problems);
 }

@@ -38,7 +38,7 @@ const Body = {
   token: t.Object({ token: t.String() }, strict),
   forgot: t.Object({ email: t.String() }, strict),
   reset: t.Object({ token: t.String(), new_password: t.String() }, strict),
-  mfaVerify: t.Object({ mfa_token: t.String(), code: t.String({ description: "6-digit TOTP code or a recovery code" }) }, strict),
+  mfaVerify: t.Object({ mfa_token: t.String(), code: t.Union([t.String(), t.Number()], { description: "6-digit TOTP code (spaces and dashes ignored; a JSON number is zero-padded to 6 digits) or a recovery code" }) }, strict),
   changePassword: t.Object({ current_password: t.String(), new_password: t.String() }, strict),
 };
 

@@ -114,7 +114,7 @@ export function meRoutes(core: Core) {
     })
     .post("/mfa/confirm", async ({ actor, principal, body }) => ok(await confirmMfa(core, actor, principal.user, body.code)), {
       auth: true,
-      body: t.Object({ code: t.String() }, { additionalProperties: false }),
+      body: t.Object({ code: t.Union([t.String(), t.Number()]) }, { additionalProperties: false }),
       response: Responses.mfaConfirm,
       detail: detail("Turn TOTP on with a first code; answers the ten single-use recovery codes"),
     })
