@@ -1,8 +1,7 @@
 import { Command } from "commander";
 import { CLI_ACTOR } from "../../core/audit/actor.ts";
-import { appendAudit } from "../../core/audit/audit.ts";
 import { KEY_WATCH_MS } from "../../core/tokens/key-watcher.ts";
-import { rotateSigningKeys } from "../../core/tokens/signing-keys.ts";
+import { rotateKeys } from "../../core/tokens/rotation.ts";
 import type { ProgramContext } from "../context.ts";
 import { humanDuration } from "../format.ts";
 import type { CoreCommand } from "../types.ts";
@@ -17,13 +16,10 @@ export const keysRotate: CoreCommand<{ json: boolean; revokePrevious: boolean }>
     if (core.config.jwtSecret) {
       throw new OperationalError("USERSVC_JWT_SECRET is set (HS256): there are no signing keys to rotate; change the secret instead");
     }
-    const kid = await rotateSigningKeys(core.db, core.now(), { revokePrevious });
-    await core.tokens.reload();
-    await appendAudit(core.db, { event: "keys.rotated", actor: CLI_ACTOR, targetId: null, data: { kid, revoke_previous: revokePrevious } }, core.now());
-    const keep = Math.max(core.config.accessTtl, core.config.refreshTtl);
+    const { kid, retiredVerifyForSeconds } = await rotateKeys(core, CLI_ACTOR, { revokePrevious });
     const text = revokePrevious
       ? `New signing key ${kid}; every earlier key is revoked: their tokens are refused on every instance within ${humanDuration(KEY_WATCH_MS / 1000)}`
-      : `New signing key ${kid}; earlier keys keep verifying for ${humanDuration(keep)}`;
+      : `New signing key ${kid}; earlier keys keep verifying for ${humanDuration(retiredVerifyForSeconds)}`;
     ctx.out.stdout(json ? JSON.stringify({ kid, revoked_previous: revokePrevious }) : text);
     return 0;
   },

@@ -82,3 +82,8 @@ export async function signingKeysVersion(db: Db): Promise<string> {
     .from(signingKeys);
   return `${row?.count}|${row?.newest}|${row?.retired}|${row?.kids}`;
 }
+
+/** How long a retired key keeps verifying: the longest a token it signed can live. */
+export function keyRetentionSeconds(config: { accessTtl: number; refreshTtl: number }): number {
+  return Math.max(config.accessTtl, config.refreshTtl);
+}

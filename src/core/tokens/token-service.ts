@@ -10,7 +10,7 @@ import type { Config } from "../../config.ts";
 import type { Db } from "../db/client.ts";
 import { DomainError } from "../errors.ts";
 import { isUuid } from "../uuid.ts";
-import { createSigningKey, loadSigningKeys, type SigningKey } from "./signing-keys.ts";
+import { createSigningKey, keyRetentionSeconds, loadSigningKeys, type SigningKey } from "./signing-keys.ts";
 
 export type TokenType = "access" | "refresh";
 
@@ -62,7 +62,7 @@ const VERIFIED_TOKENS_KEPT = 10_000;
 const KEY_RELOAD_INTERVAL_MS = 5_000;
 
 export async function createTokenService(config: Config, db: Db, now: () => Date): Promise<TokenService> {
-  const retentionMs = Math.max(config.accessTtl, config.refreshTtl) * 1000;
+  const retentionMs = keyRetentionSeconds(config) * 1000;
   const keys = config.jwtSecret ? secretKeyRing(config.jwtSecret) : await databaseKeyRing(db, now, retentionMs);
   const refreshAudience = refreshAudienceOf(config.audience);
   const verifyOptions = () => ({
