@@ -336,6 +336,23 @@ describe("POST /auth/change-password", () => {
     expect((await me(next.body.data.access_token)).status).toBe(200);
   });
 
+  test("a refresh token minted before tokens carried a generation still refreshes a session whose password changed", async () => {
+    const { credentials, sessions } = await userWithSessions(1);
+    const changed = await changePassword(sessions[0]!.access_token, { current_password: credentials.password, new_password: NEW_PASSWORD });
+    expect(changed.status).toBe(200);
+    // The session's current refresh token, as a version before this one signed it: no gen claim.
+    const current = decodeJwt(changed.body.data.refresh_token);
+    const legacy = await server.core.tokens.mint({
+      sub: String(current.sub),
+      sid: String(current.sid),
+      jti: String(current.jti),
+      type: "refresh",
+      ttlSeconds: 3600,
+    });
+    expect(decodeJwt(legacy).gen).toBeUndefined();
+    expect((await refresh(legacy)).status).toBe(200);
+  });
+
   test("the user's other sessions are revoked", async () => {
     const { credentials, sessions } = await userWithSessions(3);
     const [current, ...others] = sessions as [TokenPairBody, ...TokenPairBody[]];

@@ -23,8 +23,9 @@ export async function refresh(core: Core, refreshToken: string, client: ClientIn
   if (session.expiresAt <= now) throw new DomainError("TOKEN_EXPIRED");
   const user = activeUser(core, found.user);
   // A refresh token from before a password change (a new generation) was spent by that change,
-  // not stolen: refused, while the pair the change answered stays valid.
-  if ((claims.gen ?? 0) < session.generation) {
+  // not stolen: refused, while the pair the change answered stays valid. One minted before
+  // refresh tokens carried a generation is judged as before (current, or reused).
+  if (typeof claims.gen === "number" && claims.gen < session.generation) {
     throw new DomainError("INVALID_TOKEN", "This refresh token was replaced when the password changed; use the newer one");
   }
 
