@@ -59,6 +59,12 @@ function startTerminal(args: string[], env: Record<string, string> = {}) {
     press(...keys: string[]): void {
       tmux("send-keys", "-t", name, ...keys);
     },
+    /** Waits for `prompt`, types `text` and presses Enter. */
+    async answer(prompt: string, text: string): Promise<void> {
+      await this.waitFor(prompt);
+      this.type(text);
+      this.press("Enter");
+    },
     /** The exit code the shell echoed. */
     async exitCode(): Promise<number> {
       const shown = await this.waitFor(/EXIT=\d+/);
@@ -80,18 +86,10 @@ afterAll(async () => {
 describe("create-admin on a terminal", () => {
   test("asks for email, username and the password twice, masks the password, and creates the admin", async () => {
     const terminal = startTerminal(["create-admin"]);
-    await terminal.waitFor("Admin email");
-    terminal.type("tty@example.com");
-    terminal.press("Enter");
-    await terminal.waitFor("Admin username");
-    terminal.type("ttyadmin");
-    terminal.press("Enter");
-    await terminal.waitFor("Admin password");
-    terminal.type(PASSWORD);
-    terminal.press("Enter");
-    await terminal.waitFor("Repeat the password");
-    terminal.type(PASSWORD);
-    terminal.press("Enter");
+    await terminal.answer("Admin email", "tty@example.com");
+    await terminal.answer("Admin username", "ttyadmin");
+    await terminal.answer("Admin password", PASSWORD);
+    await terminal.answer("Repeat the password", PASSWORD);
 
     expect(await terminal.exitCode()).toBe(0);
     const screen = terminal.screen();
@@ -103,12 +101,8 @@ describe("create-admin on a terminal", () => {
 
   test("a repeated password that does not match exits 2 and creates nobody", async () => {
     const terminal = startTerminal(["create-admin", "--email", "mismatch@example.com", "--username", "mismatch"]);
-    await terminal.waitFor("Admin password");
-    terminal.type(PASSWORD);
-    terminal.press("Enter");
-    await terminal.waitFor("Repeat the password");
-    terminal.type(`${PASSWORD}-typo`);
-    terminal.press("Enter");
+    await terminal.answer("Admin password", PASSWORD);
+    await terminal.answer("Repeat the password", `${PASSWORD}-typo`);
 
     expect(await terminal.exitCode()).toBe(2);
     const screen = terminal.screen();
@@ -151,24 +145,17 @@ describe("create-admin on a terminal", () => {
 
   test("each answer is checked as it is typed with core's rules, and only that answer is asked again", async () => {
     const terminal = startTerminal(["create-admin"]);
-    await terminal.waitFor("Admin email");
-    terminal.type("not-an-email");
-    terminal.press("Enter");
+    await terminal.answer("Admin email", "not-an-email");
     await terminal.waitFor("email must be a valid email address");
     terminal.press("C-u");
     terminal.type("retry@example.com");
     terminal.press("Enter");
 
-    await terminal.waitFor("Admin username");
-    terminal.type("ab");
-    terminal.press("Enter");
-    await terminal.waitFor("username must be 3-32 characters of letters, digits, '_', '.' or '-'");
-    terminal.type("c");
-    terminal.press("Enter");
+    await terminal.answer("Admin username", "ab");
+    // The refused answer stays in the field: one more letter makes it valid.
+    await terminal.answer("username must be 3-32 characters of letters, digits, '_', '.' or '-'", "c");
 
-    await terminal.waitFor("Admin password");
-    terminal.type("short");
-    terminal.press("Enter");
+    await terminal.answer("Admin password", "short");
     await terminal.waitFor("password must be 8-256 characters");
     for (let i = 0; i < 5; i++) terminal.press("BSpace");
     terminal.type("password");
@@ -177,9 +164,7 @@ describe("create-admin on a terminal", () => {
     for (let i = 0; i < 8; i++) terminal.press("BSpace");
     terminal.type(PASSWORD);
     terminal.press("Enter");
-    await terminal.waitFor("Repeat the password");
-    terminal.type(PASSWORD);
-    terminal.press("Enter");
+    await terminal.answer("Repeat the password", PASSWORD);
 
     expect(await terminal.exitCode()).toBe(0);
     const screen = terminal.screen();
