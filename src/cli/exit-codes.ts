@@ -1,6 +1,7 @@
 /** Errors to exit codes (SPEC §5): 0 success, 1 operational failure, 2 usage error, 130 cancelled. */
 import { ConfigError } from "../config.ts";
 import { DomainError } from "../core/errors.ts";
+import { errorMessage } from "../logger.ts";
 import { CancelledError, OperationalError, type Output, UsageError } from "./io.ts";
 
 export function reportError(error: unknown, out: Output): number {
@@ -25,7 +26,10 @@ export function reportError(error: unknown, out: Output): number {
     out.stderr(`usersvc: ${error.message}`);
     return 1;
   }
-  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  out.stderr(`usersvc: internal error: ${message.split("\n").join(" | ")}`);
+  // A database error's message quotes the statement and its parameters (a password hash, a TOTP
+  // secret): as in the log, only its SQL state is printed, and of the stack only the frames.
+  const frames = error instanceof Error && error.stack ? error.stack.split("\n").filter((line) => /^\s+at /.test(line)) : [];
+  const name = error instanceof Error ? `${error.name}: ` : "";
+  out.stderr(`usersvc: internal error: ${[`${name}${errorMessage(error)}`.split("\n").join(" | "), ...frames].join(" | ")}`);
   return 1;
 }

@@ -94,6 +94,20 @@ describe("against a database", () => {
   });
 });
 
+describe("an internal error on stderr", () => {
+  test("a database error names its SQL state, never the statement's parameters (an imported password hash)", async () => {
+    const hash = await Bun.password.hash("an imported password 42", { algorithm: "argon2id", memoryCost: 19456, timeCost: 2 });
+    // PostgreSQL cannot store a NUL in text: the insert fails in the database itself.
+    const line = JSON.stringify({ email: "nul_reason@example.com", username: "nul_reason", password_hash: hash, status: "blocked", blocked_reason: "a\u0000b" });
+    const result = await cli(["import", "-"], { env: database.env, stdin: `${line}\n` });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toEqual([expect.stringMatching(/^usersvc: internal error: .*database error \w{5} \(statement, parameters and server message withheld\)/)]);
+    const printed = result.stderr.join("\n");
+    expect(printed).not.toContain(hash.split("$").pop()!);
+    expect(printed).not.toContain("nul_reason@example.com");
+  });
+});
+
 describe("the registry (cli/commands/index.ts)", () => {
   test("every database command has a name of its own, and the control socket knows each one", async () => {
     const { COMMANDS, CORE_COMMANDS } = await import("../../src/cli/commands/index.ts");
