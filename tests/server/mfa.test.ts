@@ -102,6 +102,23 @@ describe("login with TOTP", () => {
     expect((await verify((await login(input)).body.data.mfa_token, recovery[0]!)).status).toBe(401);
   });
 
+  test("one recovery code, or one TOTP code, sent at once with several challenges and spellings signs in exactly once", async () => {
+    const { input, secret, recovery } = await enrolledUser();
+    const challenges = async (n: number): Promise<string[]> => {
+      const tokens: string[] = [];
+      for (let i = 0; i < n; i++) tokens.push((await login(input)).body.data.mfa_token);
+      return tokens;
+    };
+    const code = recovery[0]!;
+    const spellings = [code, code.replace("-", ""), code.toUpperCase(), code.replace("-", " ")];
+    const byRecovery = await Promise.all((await challenges(3)).map((challenge, i) => verify(challenge, spellings[i]!)));
+    expect(byRecovery.filter((res) => res.status === 200).length).toBe(1);
+    server.clock.advance(30);
+    const totp = codeAt(secret);
+    const byTotp = await Promise.all((await challenges(3)).map((challenge, i) => verify(challenge, i === 0 ? Number(totp) : `${totp.slice(0, 3)} ${totp.slice(3)}`)));
+    expect(byTotp.filter((res) => res.status === 200).length).toBe(1);
+  });
+
   test("a challenge expires after five minutes", async () => {
     const { input, secret } = await enrolledUser();
     const challenge = (await login(input)).body.data.mfa_token;

@@ -353,6 +353,17 @@ describe("POST /auth/change-password", () => {
     expect((await refresh(legacy)).status).toBe(200);
   });
 
+  test("a refresh token without a generation from before the change never refreshes: the change spent its jti", async () => {
+    const { credentials, sessions } = await userWithSessions(1);
+    const before = decodeJwt(sessions[0]!.refresh_token);
+    const changed = await changePassword(sessions[0]!.access_token, { current_password: credentials.password, new_password: NEW_PASSWORD });
+    expect(changed.status).toBe(200);
+    const legacy = await server.core.tokens.mint({ sub: String(before.sub), sid: String(before.sid), jti: String(before.jti), type: "refresh", ttlSeconds: 3600 });
+    const res = await refresh(legacy);
+    expect(res.status).toBe(401);
+    expect(res.body.data).toBeNull();
+  });
+
   test("the user's other sessions are revoked", async () => {
     const { credentials, sessions } = await userWithSessions(3);
     const [current, ...others] = sessions as [TokenPairBody, ...TokenPairBody[]];
