@@ -3,28 +3,23 @@ import type { LogLevel } from "./config.ts";
 
 export type { Logger };
 
-/** Paths that must never reach a log line, whatever a caller passes in. */
-const REDACT = [
+/** Fields that must never reach a log line, at the top or one level down, whatever a caller passes in. */
+const SECRET_FIELDS = [
   "password",
-  "*.password",
   "new_password",
-  "*.new_password",
   "current_password",
-  "*.current_password",
   "passwordHash",
-  "*.passwordHash",
   "password_hash",
-  "*.password_hash",
   "token",
-  "*.token",
   "access_token",
-  "*.access_token",
   "refresh_token",
-  "*.refresh_token",
+  "mfa_token",
+  "secret",
+  "otpauth_uri",
+  "recovery_codes",
   "authorization",
-  "*.authorization",
-  "headers.authorization",
 ];
+const REDACT = [...SECRET_FIELDS.flatMap((field) => [field, `*.${field}`]), "headers.authorization"];
 
 export function createLogger(level: LogLevel, destination: pino.DestinationStream = pino.destination(1)): Logger {
   return pino(

@@ -94,7 +94,12 @@ function toErrorResponse(
     case "VALIDATION":
       if ((error as ValidationError).type === "response") {
         // The handler's answer does not match its declared schema (responses.ts): a bug of ours, not the caller's.
-        logger.error({ err: error, method: request.method, path }, "response does not match its declared schema");
+        // Where it broke, never the values: the answer may hold what the schema exists to keep out (a hash, a secret).
+        const problems = (error as ValidationError).all.map((issue) => ({
+          path: "path" in issue ? issue.path : "",
+          message: "message" in issue ? issue.message : "is invalid",
+        }));
+        logger.error({ method: request.method, path, problems }, "response does not match its declared schema");
         return errorResponse(new DomainError("INTERNAL_ERROR"));
       }
       return errorResponse(fromValidation(error as ValidationError));

@@ -100,3 +100,20 @@ describe("database errors in the log", () => {
     expect(all).not.toMatch(/Failed query|params:/);
   });
 });
+
+describe("the logger's redaction", () => {
+  test("secret fields are withheld at the top and one level down; an error's code is kept", async () => {
+    const { createLogger } = await import("../../src/logger.ts");
+    const lines: string[] = [];
+    const logger = createLogger("info", { write: (line: string) => void lines.push(line) });
+    const secrets = { mfa_token: "S1", secret: "S2", otpauth_uri: "S3", recovery_codes: ["S4"], refresh_token: "S5", password: "S6" };
+    logger.info({ ...secrets, body: secrets, err: Object.assign(new Error("boom"), { code: "23505" }) }, "x");
+    const entry = JSON.parse(lines[0]!);
+    for (const field of Object.keys(secrets)) {
+      expect(entry[field]).toBe("[redacted]");
+      expect(entry.body[field]).toBe("[redacted]");
+    }
+    expect(lines[0]).not.toMatch(/S[1-6]/);
+    expect(entry.err.code).toBe("23505");
+  });
+});
