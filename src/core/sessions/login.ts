@@ -1,5 +1,6 @@
 /** Login with a password, then a second factor when the user has one (SPEC §4 login failures). */
-import { completeMfaChallenge, createMfaChallenge, isMfaEnabled, type MfaChallenge } from "../mfa/factors.ts";
+import { completeMfaChallenge, createMfaChallenge, type MfaChallenge } from "../mfa/challenge.ts";
+import { isMfaEnabled } from "../mfa/factors.ts";
 import { reserveAttempt } from "../rate-limits/attempts.ts";
 import type { Core } from "../core.ts";
 import { enqueueEvent } from "../events/outbox.ts";
