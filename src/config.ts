@@ -63,6 +63,43 @@ export interface Config {
   breachedPasswordsPath: string | null;
 }
 
+/** The environment variable each setting is read from (the compiler keeps it complete). */
+export const ENV_NAMES = {
+  databaseUrl: "DATABASE_URL",
+  dataDir: "USERSVC_DATA_DIR",
+  host: "HOST",
+  port: "PORT",
+  logLevel: "LOG_LEVEL",
+  jwtSecret: "USERSVC_JWT_SECRET",
+  issuer: "USERSVC_ISSUER",
+  audience: "USERSVC_AUDIENCE",
+  accessTtl: "USERSVC_ACCESS_TTL",
+  refreshTtl: "USERSVC_REFRESH_TTL",
+  refreshGrace: "USERSVC_REFRESH_GRACE",
+  purgeAfterDays: "USERSVC_PURGE_AFTER",
+  trustProxy: "USERSVC_TRUST_PROXY",
+  requireVerifiedEmail: "USERSVC_REQUIRE_VERIFIED_EMAIL",
+  hooksPath: "USERSVC_HOOKS",
+  hookTimeoutMs: "USERSVC_HOOK_TIMEOUT_MS",
+  hookEnv: "USERSVC_HOOK_ENV",
+  webhookUrl: "USERSVC_WEBHOOK_URL",
+  webhookSecret: "USERSVC_WEBHOOK_SECRET",
+  corsOrigins: "USERSVC_CORS_ORIGINS",
+  loginMaxAttempts: "USERSVC_LOGIN_MAX_ATTEMPTS",
+  loginWindow: "USERSVC_LOGIN_WINDOW",
+  emailCooldown: "USERSVC_EMAIL_COOLDOWN",
+  privilegedMaxAge: "USERSVC_PRIVILEGED_MAX_AGE",
+  sessionMaxAge: "USERSVC_SESSION_MAX_AGE",
+  rateLimitPerIp: "USERSVC_RATE_LIMIT_PER_IP",
+  hashMemoryKib: "USERSVC_HASH_MEMORY_KIB",
+  hashTimeCost: "USERSVC_HASH_TIME_COST",
+  hashConcurrency: "USERSVC_HASH_CONCURRENCY",
+  metrics: "USERSVC_METRICS",
+  metricsToken: "USERSVC_METRICS_TOKEN",
+  authCacheMs: "USERSVC_AUTH_CACHE_MS",
+  breachedPasswordsPath: "USERSVC_BREACHED_PASSWORDS",
+} as const satisfies Record<keyof Config, string>;
+
 /**
  * false: the socket's peer is the client. `hops`: that many proxies stand in
  * front of usersvc, the socket's peer being the first. `proxies`: the
@@ -97,26 +134,26 @@ export function loadConfig(env: Env): Config {
   const problems: string[] = [];
   const read = new Reader(env, problems);
 
-  const databaseUrl = read.string("DATABASE_URL");
+  const databaseUrl = read.string(ENV_NAMES.databaseUrl);
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push("DATABASE_URL must be a postgres:// or postgresql:// URL");
   }
-  const jwtSecret = read.string("USERSVC_JWT_SECRET");
+  const jwtSecret = read.string(ENV_NAMES.jwtSecret);
   if (jwtSecret !== null && Buffer.byteLength(jwtSecret) < 32) {
     problems.push("USERSVC_JWT_SECRET must be at least 32 bytes long");
   }
-  const webhookUrl = read.string("USERSVC_WEBHOOK_URL");
+  const webhookUrl = read.string(ENV_NAMES.webhookUrl);
   if (webhookUrl !== null && !/^https?:\/\/[^\s]+$/.test(webhookUrl)) {
     problems.push("USERSVC_WEBHOOK_URL must be an http:// or https:// URL");
   }
-  const webhookSecret = read.string("USERSVC_WEBHOOK_SECRET");
+  const webhookSecret = read.string(ENV_NAMES.webhookSecret);
   if (webhookUrl !== null && webhookSecret === null) {
     problems.push("USERSVC_WEBHOOK_SECRET must be set when USERSVC_WEBHOOK_URL is (webhooks are always signed)");
   }
   if (webhookSecret !== null && !isWebhookSecret(webhookSecret)) {
     problems.push("USERSVC_WEBHOOK_SECRET must be whsec_ followed by 24-64 bytes in base64 (Standard Webhooks)");
   }
-  const corsOrigins = (read.string("USERSVC_CORS_ORIGINS") ?? "")
+  const corsOrigins = (read.string(ENV_NAMES.corsOrigins) ?? "")
     .split(",")
     .map((o) => o.trim().replace(/\/$/, ""))
     .filter(Boolean);
@@ -124,7 +161,7 @@ export function loadConfig(env: Env): Config {
   if (badOrigins.length > 0) {
     problems.push(`USERSVC_CORS_ORIGINS must list origins like https://app.example.com (or *); not: ${badOrigins.join(", ")}`);
   }
-  const hookEnv = (read.string("USERSVC_HOOK_ENV") ?? "")
+  const hookEnv = (read.string(ENV_NAMES.hookEnv) ?? "")
     .split(",")
     .map((n) => n.trim())
     .filter(Boolean);
@@ -132,55 +169,55 @@ export function loadConfig(env: Env): Config {
   if (badHookEnv.length > 0) {
     problems.push(`USERSVC_HOOK_ENV must list environment variable names like SMTP_HOST,SMTP_PORT; not: ${badHookEnv.join(", ")}`);
   }
-  const metricsSetting = (read.string("USERSVC_METRICS") ?? "on").toLowerCase();
+  const metricsSetting = (read.string(ENV_NAMES.metrics) ?? "on").toLowerCase();
   let metrics: Config["metrics"] = "on";
   if (metricsSetting === "off" || metricsSetting === "on") metrics = metricsSetting;
   else if (/^\d+$/.test(metricsSetting) && Number(metricsSetting) > 0 && Number(metricsSetting) <= 65535) metrics = Number(metricsSetting);
   else problems.push(`USERSVC_METRICS must be on, off or a port number (got "${metricsSetting}")`);
-  const breachedPasswords = read.string("USERSVC_BREACHED_PASSWORDS");
+  const breachedPasswords = read.string(ENV_NAMES.breachedPasswordsPath);
   const breachedPasswordsPath = breachedPasswords === null ? null : resolve(breachedPasswords);
   const breachedProblem = breachedPasswordsPath === null ? null : checkBreachedPasswordsFile(breachedPasswordsPath);
   if (breachedProblem !== null) problems.push(`USERSVC_BREACHED_PASSWORDS: ${breachedProblem}`);
-  const metricsToken = read.string("USERSVC_METRICS_TOKEN");
+  const metricsToken = read.string(ENV_NAMES.metricsToken);
   if (metricsToken !== null && !/^[\x21-\x7e]{16,}$/.test(metricsToken)) {
     problems.push("USERSVC_METRICS_TOKEN must be at least 16 characters, printable ASCII without spaces");
   }
-  const logLevel = (read.string("LOG_LEVEL") ?? "info").toLowerCase() as LogLevel;
+  const logLevel = (read.string(ENV_NAMES.logLevel) ?? "info").toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
   }
 
   const config: Config = {
     databaseUrl,
-    dataDir: resolve(read.string("USERSVC_DATA_DIR") ?? "./usersvc-data"),
-    host: read.string("HOST") ?? "127.0.0.1",
-    port: read.integer("PORT", 8000, { min: 0, max: 65535 }),
+    dataDir: resolve(read.string(ENV_NAMES.dataDir) ?? "./usersvc-data"),
+    host: read.string(ENV_NAMES.host) ?? "127.0.0.1",
+    port: read.integer(ENV_NAMES.port, 8000, { min: 0, max: 65535 }),
     logLevel,
     jwtSecret,
-    issuer: read.string("USERSVC_ISSUER") ?? "usersvc",
-    audience: read.string("USERSVC_AUDIENCE") ?? "usersvc",
-    accessTtl: read.integer("USERSVC_ACCESS_TTL", 900, { min: 1 }),
-    refreshTtl: read.integer("USERSVC_REFRESH_TTL", 2_592_000, { min: 1 }),
-    refreshGrace: read.integer("USERSVC_REFRESH_GRACE", 0, { min: 0 }),
-    purgeAfterDays: read.integer("USERSVC_PURGE_AFTER", 30, { min: 0 }),
-    trustProxy: readTrustProxy(read.string("USERSVC_TRUST_PROXY"), problems),
-    requireVerifiedEmail: read.boolean("USERSVC_REQUIRE_VERIFIED_EMAIL", false),
-    hooksPath: read.string("USERSVC_HOOKS"),
-    hookTimeoutMs: read.integer("USERSVC_HOOK_TIMEOUT_MS", 5000, { min: 1, max: 600_000 }),
+    issuer: read.string(ENV_NAMES.issuer) ?? "usersvc",
+    audience: read.string(ENV_NAMES.audience) ?? "usersvc",
+    accessTtl: read.integer(ENV_NAMES.accessTtl, 900, { min: 1 }),
+    refreshTtl: read.integer(ENV_NAMES.refreshTtl, 2_592_000, { min: 1 }),
+    refreshGrace: read.integer(ENV_NAMES.refreshGrace, 0, { min: 0 }),
+    purgeAfterDays: read.integer(ENV_NAMES.purgeAfterDays, 30, { min: 0 }),
+    trustProxy: readTrustProxy(read.string(ENV_NAMES.trustProxy), problems),
+    requireVerifiedEmail: read.boolean(ENV_NAMES.requireVerifiedEmail, false),
+    hooksPath: read.string(ENV_NAMES.hooksPath),
+    hookTimeoutMs: read.integer(ENV_NAMES.hookTimeoutMs, 5000, { min: 1, max: 600_000 }),
     hookEnv,
     webhookUrl,
     webhookSecret,
     corsOrigins,
-    loginMaxAttempts: read.integer("USERSVC_LOGIN_MAX_ATTEMPTS", 5, { min: 1 }),
-    loginWindow: read.integer("USERSVC_LOGIN_WINDOW", 900, { min: 1 }),
-    emailCooldown: read.integer("USERSVC_EMAIL_COOLDOWN", 60, { min: 0, max: 86_400 }),
-    privilegedMaxAge: read.integer("USERSVC_PRIVILEGED_MAX_AGE", 900, { min: 0 }),
-    sessionMaxAge: read.integer("USERSVC_SESSION_MAX_AGE", 2_592_000, { min: 1 }),
-    rateLimitPerIp: read.integer("USERSVC_RATE_LIMIT_PER_IP", 30, { min: 1 }),
-    hashMemoryKib: read.integer("USERSVC_HASH_MEMORY_KIB", 65536, { min: 1024, max: 4_194_304 }),
-    hashTimeCost: read.integer("USERSVC_HASH_TIME_COST", 2, { min: 1, max: 100 }),
-    hashConcurrency: read.integer("USERSVC_HASH_CONCURRENCY", availableParallelism(), { min: 1, max: 1024 }),
-    authCacheMs: read.integer("USERSVC_AUTH_CACHE_MS", 1000, { min: 0, max: 1000 }),
+    loginMaxAttempts: read.integer(ENV_NAMES.loginMaxAttempts, 5, { min: 1 }),
+    loginWindow: read.integer(ENV_NAMES.loginWindow, 900, { min: 1 }),
+    emailCooldown: read.integer(ENV_NAMES.emailCooldown, 60, { min: 0, max: 86_400 }),
+    privilegedMaxAge: read.integer(ENV_NAMES.privilegedMaxAge, 900, { min: 0 }),
+    sessionMaxAge: read.integer(ENV_NAMES.sessionMaxAge, 2_592_000, { min: 1 }),
+    rateLimitPerIp: read.integer(ENV_NAMES.rateLimitPerIp, 30, { min: 1 }),
+    hashMemoryKib: read.integer(ENV_NAMES.hashMemoryKib, 65536, { min: 1024, max: 4_194_304 }),
+    hashTimeCost: read.integer(ENV_NAMES.hashTimeCost, 2, { min: 1, max: 100 }),
+    hashConcurrency: read.integer(ENV_NAMES.hashConcurrency, availableParallelism(), { min: 1, max: 1024 }),
+    authCacheMs: read.integer(ENV_NAMES.authCacheMs, 1000, { min: 0, max: 1000 }),
     metrics,
     metricsToken,
     breachedPasswordsPath,
@@ -217,7 +254,7 @@ function checkBreachedPasswordsFile(path: string): string | null {
 }
 
 function readTrustProxy(raw: string | null, problems: string[]): TrustProxy {
-  const name = "USERSVC_TRUST_PROXY";
+  const name = ENV_NAMES.trustProxy;
   const value = raw?.toLowerCase() ?? "false";
   if (["false", "0", "no", "off"].includes(value)) return false;
   // Before hop counts, `true` trusted the one proxy in front of usersvc: 1 hop.

@@ -7,7 +7,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import type { Config } from "../config.ts";
+import { type Config, ENV_NAMES } from "../config.ts";
 import type { Core } from "../core/core.ts";
 import type { Logger } from "../logger.ts";
 import type { CoreCommand } from "./types.ts";
@@ -31,39 +31,6 @@ type ControlMessage =
 
 /** Settings that cannot differ (the same data directory) or do not matter to a command. */
 const NOT_COMPARED = new Set<keyof Config>(["dataDir", "host", "port", "logLevel"]);
-
-/** How a setting is named in the environment, for the warning; a field not listed is named as such. */
-const SETTING_NAMES: Partial<Record<keyof Config, string>> = {
-  databaseUrl: "DATABASE_URL",
-  jwtSecret: "USERSVC_JWT_SECRET",
-  issuer: "USERSVC_ISSUER",
-  audience: "USERSVC_AUDIENCE",
-  accessTtl: "USERSVC_ACCESS_TTL",
-  refreshTtl: "USERSVC_REFRESH_TTL",
-  refreshGrace: "USERSVC_REFRESH_GRACE",
-  purgeAfterDays: "USERSVC_PURGE_AFTER",
-  trustProxy: "USERSVC_TRUST_PROXY",
-  requireVerifiedEmail: "USERSVC_REQUIRE_VERIFIED_EMAIL",
-  hooksPath: "USERSVC_HOOKS",
-  hookTimeoutMs: "USERSVC_HOOK_TIMEOUT_MS",
-  hookEnv: "USERSVC_HOOK_ENV",
-  webhookUrl: "USERSVC_WEBHOOK_URL",
-  webhookSecret: "USERSVC_WEBHOOK_SECRET",
-  corsOrigins: "USERSVC_CORS_ORIGINS",
-  loginMaxAttempts: "USERSVC_LOGIN_MAX_ATTEMPTS",
-  loginWindow: "USERSVC_LOGIN_WINDOW",
-  emailCooldown: "USERSVC_EMAIL_COOLDOWN",
-  privilegedMaxAge: "USERSVC_PRIVILEGED_MAX_AGE",
-  sessionMaxAge: "USERSVC_SESSION_MAX_AGE",
-  rateLimitPerIp: "USERSVC_RATE_LIMIT_PER_IP",
-  hashMemoryKib: "USERSVC_HASH_MEMORY_KIB",
-  hashTimeCost: "USERSVC_HASH_TIME_COST",
-  hashConcurrency: "USERSVC_HASH_CONCURRENCY",
-  metrics: "USERSVC_METRICS",
-  metricsToken: "USERSVC_METRICS_TOKEN",
-  authCacheMs: "USERSVC_AUTH_CACHE_MS",
-  breachedPasswordsPath: "USERSVC_BREACHED_PASSWORDS",
-};
 
 /** Each compared setting as an HMAC keyed with the request's nonce: comparable, and secrets never cross the socket. */
 function settingDigests(config: Config, nonce: string): Record<string, string> {
@@ -163,7 +130,7 @@ export async function forwardToServer(dataDir: string, command: string, args: un
       const differing = config
         ? Object.keys(ours)
             .filter((key) => ours[key] !== message.server.settings[key])
-            .map((key) => SETTING_NAMES[key as keyof Config] ?? key)
+            .map((key) => ENV_NAMES[key as keyof Config] ?? key)
         : [];
       // Only then: with the same settings, the output is the same as when run directly (scripts compare it).
       if (differing.length > 0) io.stderr(carriedOutLine(message.server.pid, differing));
