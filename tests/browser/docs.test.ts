@@ -4,12 +4,15 @@
  * network other than the test server. A missing browser fails the suite
  * (it is never skipped), so CI cannot pass without having looked at the page.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [

@@ -3,7 +3,7 @@
  * benches share: what it refuses, what it starts, and that close() leaves
  * nothing open.
  */
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
@@ -11,6 +11,9 @@ import { ConfigError, loadConfig } from "../../src/config.ts";
 import { openUsersvc, StartUpError } from "../../src/core/start-up.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createTestDatabase, emptyDataDir, SERVER_URL, type TestDatabase } from "../support/database.ts";
+
+// More than bun's 5 s default: real servers and databases, and a test that measures many hashes, on a shared machine.
+setDefaultTimeout(60_000);
 
 const logger = createLogger("silent");
 let cleanups: (() => Promise<void> | void)[] = [];

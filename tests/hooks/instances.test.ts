@@ -5,7 +5,7 @@
  * receiver once, and each user's events in order. PostgreSQL only: the
  * embedded database has one process by design.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { type Core, createCore } from "../../src/core/core.ts";
 import { openDatabase } from "../../src/core/db/client.ts";
 import { deliverDueEvents } from "../../src/core/events/outbox.ts";
@@ -13,6 +13,9 @@ import { outboxBacklog } from "../../src/core/events/outbox-queries.ts";
 import { SERVER_URL } from "../support/database.ts";
 import { newWebhookSecret, outboxRows, startWebhookReceiver, type WebhookReceiver } from "../support/hooks.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const USERS = 20; // two events each: user.registered, user.verification_requested
 

@@ -7,7 +7,7 @@
  * reserved ones, and every way a hook can go wrong fails closed with
  * nothing written. A module that does not load stops the core from starting.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { count, eq } from "drizzle-orm";
 import { ConfigError, loadConfig } from "../../src/config.ts";
@@ -17,6 +17,9 @@ import { DomainError } from "../../src/core/errors.ts";
 import { EVENT_TYPES } from "../../src/hooks/event-types.ts";
 import { hooksDir, jwtClaims, writeHookFile } from "../support/hooks.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TIMEOUT_MS = 200;

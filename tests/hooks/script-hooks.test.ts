@@ -13,7 +13,7 @@
  * settings the examples read (VERIFY_OUTBOX, SMTP_PORT) are given through a
  * two-line wrapper that execs the example.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { count, eq } from "drizzle-orm";
@@ -22,6 +22,9 @@ import { createCore } from "../../src/core/core.ts";
 import { users } from "../../src/core/db/schema.ts";
 import { closedPort, deliverUntilIdle, hooksDir, jwtClaims, outboxRows, pollFor, writeHookFile } from "../support/hooks.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const EXAMPLES = join(import.meta.dir, "..", "..", "examples", "hooks");
 const ROOT = join(import.meta.dir, "..", "..");

@@ -10,12 +10,15 @@
  * The secrets case runs `usersvc hooks test` in a process of its own, so the
  * secrets are in usersvc's real environment, as they would be in production.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import { hooksDir, pollFor, writeHookFile } from "../support/hooks.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const ROOT = join(import.meta.dir, "..", "..");
 const EXAMPLES = join(ROOT, "examples", "hooks");

@@ -7,7 +7,7 @@
  * every plain token seen is looked for in the server's logs, in every
  * response of this file, and in every table but the outbox.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { oneTimeTokens } from "../../src/core/db/schema.ts";
@@ -15,6 +15,9 @@ import { rows } from "../../src/core/db/migrate.ts";
 import type { HookUser, UsersvcEvent } from "../../src/hooks/types.ts";
 import { deliverUntilIdle, newWebhookSecret, outboxRows, startWebhookReceiver, turnsUntil, type WebhookReceiver } from "../support/hooks.ts";
 import { type Api, type CallOptions, newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const DAY = 24 * 3600;
 const HOUR = 3600;

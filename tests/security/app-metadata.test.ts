@@ -3,7 +3,7 @@
  * so a claim built from it (the examples' tenant) is one no user can choose;
  * and an admin's change of email takes the address's proof with it (§12).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { and, eq, isNull } from "drizzle-orm";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
@@ -12,6 +12,9 @@ import { exportUsers, importUsers } from "../../src/core/users/transfer.ts";
 import { createAdmin, createPlainUser } from "../support/admin.ts";
 import { jwtClaims } from "../support/hooks.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const EXAMPLE_HOOKS = join(import.meta.dir, "..", "..", "examples", "hooks", "hooks.ts");
 

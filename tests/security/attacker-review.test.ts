@@ -5,7 +5,7 @@
  * must not survive in the verified-token cache, and a host hook's database
  * error must not carry a plain token into the log.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { like, sql } from "drizzle-orm";
 import { Secret, TOTP } from "otpauth";
 import { reserveAttempt } from "../../src/core/rate-limits/attempts.ts";
@@ -15,6 +15,9 @@ import { updateUser } from "../../src/core/users/queries.ts";
 import { RateLimitError } from "../../src/core/errors.ts";
 import { deliverUntilIdle, hooksDir, outboxRows, pollFor, writeHookFile } from "../support/hooks.ts";
 import { newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const MAX = 5;
 const LIMITS = { USERSVC_LOGIN_MAX_ATTEMPTS: String(MAX), USERSVC_LOGIN_WINDOW: "600", USERSVC_RATE_LIMIT_PER_IP: "100000", USERSVC_TRUST_PROXY: "1" };

@@ -4,7 +4,7 @@
  * WEAK_PASSWORD, saying it appeared in a data breach) on every way a password
  * is set; a file that cannot be used stops usersvc at start-up.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,9 @@ import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
 import { createUser } from "../../src/core/users/users.ts";
 import { type BreachedFixture, writeBreachedFile } from "../support/breached-file.ts";
 import { issueResetToken, newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 let scratch: string;
 beforeAll(() => {

@@ -8,7 +8,7 @@
  * unknown-email and wrong-password logins; this file adds the deleted and
  * blocked cases and forgot-password.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
@@ -17,6 +17,9 @@ import { blockUser, softDeleteUser } from "../../src/core/users/lifecycle.ts";
 import { createUser } from "../../src/core/users/users.ts";
 import { createPlainUser, failureOf, type LoggedIn } from "../support/admin.ts";
 import { newUser, startTestServer, type ApiResponse, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers and databases, and a test that measures many hashes, on a shared machine.
+setDefaultTimeout(60_000);
 
 /** Headers that differ on every response by design. */
 const PER_RESPONSE_HEADERS = new Set(["date", "x-request-id"]);

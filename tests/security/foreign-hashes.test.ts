@@ -5,12 +5,15 @@
  * is a wrong password at login, answered at once, instead of pinning a
  * hashing thread for minutes.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { importCommand } from "../../src/cli/commands/transfer.ts";
 import { users } from "../../src/core/db/schema.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const FIXTURE_SCRIPT = join(import.meta.dir, "..", "fixtures", "make-foreign-hashes.cjs");
 

@@ -4,7 +4,7 @@
  * called the way docs/api.md tells host applications to — accepts usersvc's
  * access tokens and refuses its refresh tokens.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
 
@@ -25,6 +25,9 @@ try:
 except Exception as error:
     print(type(error).__name__)
 `;
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 async function pyjwt(token: string, server: TestServer, secret = ""): Promise<string> {
   const proc = Bun.spawn([PYTHON, "-c", PYJWT_SCRIPT, token, `${server.url}/.well-known/jwks.json`, secret, "usersvc", "usersvc"], {

@@ -9,7 +9,7 @@
  * Then the limits one by one: 64 KiB before parsing (declared or chunked),
  * lengths before hashing, prototype pollution, the username and email rules.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
@@ -21,6 +21,9 @@ import { createUser } from "../../src/core/users/users.ts";
 import { createApp } from "../../src/server/app.ts";
 import { failureOf } from "../support/admin.ts";
 import { newUser, registerAndLogin, startTestServer, type ApiResponse, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers and databases, and a test that measures many hashes, on a shared machine.
+setDefaultTimeout(60_000);
 
 /** SPEC §4 error codes and their statuses (METHOD_NOT_ALLOWED is documented in docs/api.md). */
 const SPEC_STATUS: Record<string, number> = {

@@ -3,7 +3,7 @@
  * typed for one account, across instances, and for every check of a secret
  * (password, TOTP, recovery code, current password on authenticated routes).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { and, eq } from "drizzle-orm";
 import { Secret, TOTP } from "otpauth";
 import { oneTimeTokens } from "../../src/core/db/schema.ts";
@@ -11,6 +11,9 @@ import { updateUser } from "../../src/core/users/queries.ts";
 import { SERVER_URL } from "../support/database.ts";
 import { pollFor } from "../support/hooks.ts";
 import { type Api, newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const MAX = 5;
 const LIMITS = { USERSVC_LOGIN_MAX_ATTEMPTS: String(MAX), USERSVC_LOGIN_WINDOW: "600", USERSVC_RATE_LIMIT_PER_IP: "100000", USERSVC_TRUST_PROXY: "1" };

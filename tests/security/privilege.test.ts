@@ -7,7 +7,7 @@
  * the database on every request, not from the token. The last-admin rule
  * (409 LAST_ADMIN) is proven in tests/server/last-admin.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { decodeJwt } from "jose";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
@@ -16,6 +16,9 @@ import { blockUser } from "../../src/core/users/lifecycle.ts";
 import { createApp } from "../../src/server/app.ts";
 import { createAdmin, createPlainUser, failureOf, loginAs, type LoggedIn } from "../support/admin.ts";
 import { newUser, startTestServer, type ApiResponse, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 let server: TestServer;
 beforeAll(async () => {

@@ -5,11 +5,14 @@
  * enqueueing (a CHECK constraint that refuses every new row), and the whole
  * log is searched for the secrets, the hash and the token.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { updateUser } from "../../src/core/users/queries.ts";
 import { newWebhookSecret, pollFor, startWebhookReceiver, type WebhookReceiver } from "../support/hooks.ts";
 import { newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 let server: TestServer;
 let receiver: WebhookReceiver;

@@ -3,10 +3,13 @@
  * entry, not only a log line; a session has an absolute lifetime
  * (USERSVC_SESSION_MAX_AGE) that refreshing cannot stretch.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createAdmin, createPlainUser } from "../support/admin.ts";
 import { newWebhookSecret, outboxRows, startWebhookReceiver, type WebhookReceiver } from "../support/hooks.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const DAY = 86_400;
 let server: TestServer;

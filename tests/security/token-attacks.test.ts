@@ -7,7 +7,7 @@
  * isolates the one claim or header under attack. tests/server/tokens.test.ts
  * covers rotation, grace and expiry in depth; this file is the attacker's view.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eq, sql } from "drizzle-orm";
 import {
   base64url,
@@ -25,6 +25,9 @@ import { signingKeys, users } from "../../src/core/db/schema.ts";
 import { blockUser, purgeUser, softDeleteUser } from "../../src/core/users/lifecycle.ts";
 import { failureOf } from "../support/admin.ts";
 import { registerAndLogin, startTestServer, type ApiResponse, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const SECRET = "a token-attack test secret, well over thirty-two bytes";
 

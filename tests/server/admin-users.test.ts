@@ -1,10 +1,13 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
 import { blockUser, softDeleteUser } from "../../src/core/users/lifecycle.ts";
 import { insertUser } from "../../src/core/users/queries.ts";
 import { createUser } from "../../src/core/users/users.ts";
 import { createAdmin, createPlainUser, failureOf, loginAs, type LoggedIn } from "../support/admin.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const SORTS = ["created_at", "-created_at", "email", "username"] as const;

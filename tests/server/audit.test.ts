@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
@@ -8,6 +8,9 @@ import { auditLog } from "../../src/core/db/schema.ts";
 import { createUser } from "../../src/core/users/users.ts";
 import { createAdmin, createPlainUser, failureOf, type LoggedIn } from "../support/admin.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 

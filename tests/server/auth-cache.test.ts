@@ -3,7 +3,7 @@
  * the announcements it relies on (core/db/change-announcements.ts): what it may reuse,
  * and every way a change must reach it.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { changed } from "../../src/core/db/change-announcements.ts";
 import { sessions, users } from "../../src/core/db/schema.ts";
@@ -12,6 +12,9 @@ import { updateUser } from "../../src/core/users/queries.ts";
 import { createAdmin, createPlainUser } from "../support/admin.ts";
 import { jwtClaims } from "../support/hooks.ts";
 import { registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 let server: TestServer;
 beforeAll(async () => {

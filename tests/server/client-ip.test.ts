@@ -4,8 +4,11 @@
  * front of it with its X-Forwarded-For header. The IP is read back where it
  * matters: the session's `ip`, and the per-IP rate limits.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 /** Logs a new user in with this X-Forwarded-For header; returns the `ip` its session recorded. */
 async function sessionIp(server: TestServer, forwardedFor: string | null): Promise<string | null> {

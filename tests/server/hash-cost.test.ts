@@ -1,10 +1,13 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { calibrateHashing } from "../../src/core/passwords/calibrate.ts";
 import { createPasswordHasher } from "../../src/core/passwords/hasher.ts";
 import { users } from "../../src/core/db/schema.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers and databases, and a test that measures many hashes, on a shared machine.
+setDefaultTimeout(60_000);
 
 describe("argon2id cost from the configuration", () => {
   let server: TestServer;

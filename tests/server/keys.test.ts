@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { decodeProtectedHeader } from "jose";
 import { rotateSigningKeys } from "../../src/core/tokens/signing-keys.ts";
 import { SERVER_URL } from "../support/database.ts";
 import { registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const kidOf = (token: string): string | undefined => decodeProtectedHeader(token).kid;
 

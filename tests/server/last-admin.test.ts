@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eq, ne } from "drizzle-orm";
 import { adminActor, CLI_ACTOR } from "../../src/core/audit/actor.ts";
 import { users } from "../../src/core/db/schema.ts";
@@ -10,6 +10,9 @@ import { isActiveAdmin } from "../../src/core/users/user-record.ts";
 import { createUser } from "../../src/core/users/users.ts";
 import { createAdmin, createPlainUser, failureOf, loginAs, type LoggedIn } from "../support/admin.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 let server: TestServer;
 let admin: LoggedIn;

@@ -1,6 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { serveMetricsOnPort } from "../../src/server/metrics.ts";
 import { newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 /** The value of one sample line of the Prometheus text, e.g. metric{a="b"}. */
 function sample(text: string, name: string, labels: Record<string, string>): number {

@@ -4,7 +4,7 @@
  * with a body, and a client generated from it (openapi-typescript +
  * openapi-fetch, examples/typed-client) type-checks and works.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -16,6 +16,9 @@ import type { PublicUser } from "../../src/core/users/user-record.ts";
 import { createLogger } from "../../src/logger.ts";
 import { errorHandler } from "../../src/server/errors.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const ROOT = resolve(import.meta.dir, "../..");
 const EXAMPLE = join(ROOT, "examples/typed-client");

@@ -1,9 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { rateLimits } from "../../src/core/db/schema.ts";
 import { SERVER_URL } from "../support/database.ts";
 import { pollFor } from "../support/hooks.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const LIMITS = { USERSVC_LOGIN_MAX_ATTEMPTS: "3", USERSVC_LOGIN_WINDOW: "600", USERSVC_RATE_LIMIT_PER_IP: "4" };
 

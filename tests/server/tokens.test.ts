@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import {
   base64url,
   decodeJwt,
@@ -11,6 +11,9 @@ import {
 } from "jose";
 import { signingKeys } from "../../src/core/db/schema.ts";
 import { registerAndLogin, startTestServer, type TestServer, type TokenPairBody } from "../support/server.ts";
+
+// More than bun's 5 s default: real servers on real databases, on a shared machine.
+setDefaultTimeout(30_000);
 
 const SECRET = "a test secret that is comfortably longer than 32 bytes";
 

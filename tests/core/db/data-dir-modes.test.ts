@@ -3,13 +3,16 @@
  * PostgreSQL's PGDATA it is owner-only, each directory 0700 and each file
  * 0600, from its first start on, whatever the process umask.
  */
-import { afterAll, expect, test } from "bun:test";
+import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "../../../src/core/db/client.ts";
 import { lockFilePath, tryLockDataDir } from "../../../src/core/db/data-dir-lock.ts";
 import { migrateDatabase } from "../../../src/core/db/migrate.ts";
+
+// More than bun's 5 s default: real servers and databases, and a test that measures many hashes, on a shared machine.
+setDefaultTimeout(60_000);
 
 const parent = mkdtempSync(join(tmpdir(), "usersvc-modes-"));
 afterAll(() => rmSync(parent, { recursive: true, force: true }));
