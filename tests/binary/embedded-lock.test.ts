@@ -4,11 +4,14 @@
  * output and exit code; nothing opens a locked directory a second time; a
  * kill -9 leaves nothing stale behind.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { callApi, loginAndFetchMe, run, type RunResult, type ServeProcess, startServe } from "../support/binary.ts";
 import { createTestDatabase, SERVER_URL, type TestDatabase } from "../support/database.ts";
+
+// Each test spawns the binary (and most start serve): on the embedded database one can pass 5 s.
+setDefaultTimeout(60_000);
 
 const PASSWORD = "a long operator passphrase 7";
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;

@@ -3,13 +3,16 @@
  * command, migrations included, on the database this suite runs against
  * (the default ./usersvc-data, or the PostgreSQL in DATABASE_URL).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EMBEDDED_MIGRATIONS } from "../../src/core/db/migrate.ts";
 import { buildBinary, callApi, loginAndFetchMe, run, type RunOptions, type ServeProcess, startServe } from "../support/binary.ts";
 import { createTestDatabase, SERVER_URL, type TestDatabase } from "../support/database.ts";
+
+// Each test spawns the binary (and most start serve): on the embedded database one can pass 5 s.
+setDefaultTimeout(60_000);
 
 const ADMIN = { email: "Ops@Example.COM", username: "ops", password: "a long operator passphrase 7" };
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";

@@ -2,9 +2,12 @@
  * SPEC §5: SIGTERM/SIGINT make `serve` drain the requests in flight and
  * exit 0.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { callApi, createMigratedTestDatabase, run, startServe } from "../support/binary.ts";
 import type { TestDatabase } from "../support/database.ts";
+
+// Each test spawns the binary (and most start serve): on the embedded database one can pass 5 s.
+setDefaultTimeout(60_000);
 
 const ADMIN = { email: "drain@example.com", username: "drain", password: "a long operator passphrase 7" };
 

@@ -3,12 +3,15 @@
  * missing, with the password masked. Driven in a real pseudo-terminal by
  * tmux (a server on its own socket, so no other tmux session is touched).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { binaryEnv, buildBinary, callApi, createMigratedTestDatabase, loginAndFetchMe, startServe } from "../support/binary.ts";
 import { createTestDatabase, emptyDataDir, SERVER_URL, type TestDatabase } from "../support/database.ts";
+
+// Each test spawns the binary (and most start serve): on the embedded database one can pass 5 s.
+setDefaultTimeout(60_000);
 
 const PASSWORD = "Tty-Secret-Pass-42";
 const socketDir = mkdtempSync(join(tmpdir(), "usersvc-tmux-"));

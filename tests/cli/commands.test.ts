@@ -3,7 +3,7 @@
  * exit codes (SPEC §5: 0, 1 operational, 2 usage), --json output, and the
  * commands' effect on a real database.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createMigratedTestDatabase } from "../support/binary.ts";
 import { cli } from "../support/cli.ts";
 import type { TestDatabase } from "../support/database.ts";
@@ -13,6 +13,9 @@ beforeAll(async () => {
   database = await createMigratedTestDatabase();
 });
 afterAll(() => database.drop());
+
+// Each command opens the database: ~0.5 s on the embedded one, and a test here runs up to four.
+setDefaultTimeout(30_000);
 
 const PASSWORD = "In-Process-Pass-42";
 

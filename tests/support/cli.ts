@@ -28,3 +28,20 @@ export async function cli(argv: string[], options: { env?: Env; stdin?: string }
   const exitCode = await runCli(argv, io);
   return { exitCode, stdout, stderr };
 }
+
+/**
+ * The same run with stdout and stderr as the binary writes them (each line
+ * ended by "\n"), so an assertion written for tests/support/binary.ts's
+ * run() reads the same against the in-process CLI.
+ */
+export interface CliText {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function cliText(argv: string[], options: { env?: Env; stdin?: string } = {}): Promise<CliText> {
+  const result = await cli(argv, options);
+  const text = (lines: string[]): string => lines.map((line) => `${line}\n`).join("");
+  return { exitCode: result.exitCode, stdout: text(result.stdout), stderr: text(result.stderr) };
+}

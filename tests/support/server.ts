@@ -7,6 +7,7 @@ import { sha256Hex } from "../../src/core/digest.ts";
 import { oneTimeTokens } from "../../src/core/db/schema.ts";
 import { loadConfig, type Env } from "../../src/config.ts";
 import type { Core } from "../../src/core/core.ts";
+import { tryLockDataDir } from "../../src/core/db/data-dir-lock.ts";
 import { openUsersvc } from "../../src/core/start-up.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createApp } from "../../src/server/app.ts";
@@ -144,4 +145,32 @@ export async function issueResetToken(server: TestServer, userId: string): Promi
     createdAt: now,
   });
   return token;
+}
+
+/**
+ * An in-process usersvc HTTP API on a real port over an existing test
+ * database (given by its environment), for as long as `use` runs. On the
+ * embedded database it holds the data directory lock meanwhile, as serve
+ * does, so nothing opens the directory a second time; run no CLI command
+ * on that database inside `use`.
+ */
+export async function withServerOn<T>(env: Env, use: (url: string) => Promise<T>): Promise<T> {
+  const config = loadConfig({ LOG_LEVEL: "silent", USERSVC_LOGIN_MAX_ATTEMPTS: "100000", USERSVC_RATE_LIMIT_PER_IP: "100000", ...env });
+  const lock = config.databaseUrl ? null : tryLockDataDir(config.dataDir);
+  if (!config.databaseUrl && !lock) throw new Error(`${config.dataDir} is held by a running usersvc`);
+  try {
+    const usersvc = await openUsersvc(config, createLogger("silent", { write: () => {} }));
+    try {
+      const app = createApp(await usersvc.core()).listen({ hostname: "127.0.0.1", port: 0 });
+      try {
+        return await use(`http://127.0.0.1:${app.server!.port}`);
+      } finally {
+        await app.stop();
+      }
+    } finally {
+      await usersvc.close();
+    }
+  } finally {
+    lock?.release();
+  }
 }
