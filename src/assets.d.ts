@@ -27,3 +27,7 @@ declare module "*.tar.gz" {
   const path: string;
   export default path;
 }
+declare module "*.eta" {
+  const text: string;
+  export default text;
+}

@@ -4,7 +4,7 @@
  * secrets, the breached-passwords file. Each problem found is pushed, named
  * by its variable, for loadConfig to report them all at once.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 
 export type Env = Record<string, string | undefined>;
@@ -117,5 +117,43 @@ export class Reader {
     if (["0", "false", "no", "off"].includes(raw)) return false;
     this.problems.push(`${name} must be true or false (got "${raw}")`);
     return fallback;
+  }
+}
+
+/** An http(s) origin, optionally with a path; kept without a trailing slash. */
+export function readPublicUrl(name: string, raw: string | null, fallback: string, problems: string[]): string {
+  if (raw === null) return fallback;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push(`${name} must be an http:// or https:// URL (got "${raw}")`);
+    return fallback;
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.search || url.hash || url.username || url.password) {
+    problems.push(`${name} must be an http:// or https:// URL without query, fragment or credentials (got "${raw}")`);
+    return fallback;
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+}
+
+export function hostnameOf(url: string): string {
+  return new URL(url).hostname.replace(/^\[|\]$/g, "");
+}
+
+export function isSmtpUrl(raw: string): boolean {
+  try {
+    const url = new URL(raw);
+    return (url.protocol === "smtp:" || url.protocol === "smtps:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
+export function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }

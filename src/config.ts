@@ -5,7 +5,18 @@
  */
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
-import { checkBreachedPasswordsFile, type Env, isWebhookSecret, Reader, readTrustProxy, type TrustProxy } from "./config-values.ts";
+import {
+  checkBreachedPasswordsFile,
+  type Env,
+  hostnameOf,
+  isDirectory,
+  isSmtpUrl,
+  isWebhookSecret,
+  Reader,
+  readPublicUrl,
+  readTrustProxy,
+  type TrustProxy,
+} from "./config-values.ts";
 
 export type { Env, TrustProxy } from "./config-values.ts";
 
@@ -62,6 +73,14 @@ export interface Config {
   authCacheMs: number;
   /** A Have I Been Pwned SHA-1 "ordered by hash" file; new passwords found in it are refused. */
   breachedPasswordsPath: string | null;
+  /** The external base URL, without a trailing slash: links in emails. */
+  publicUrl: string;
+  /** smtp:// or smtps:// URL, or "log" (emails written to the log); null: usersvc sends no email. */
+  smtpUrl: string | null;
+  /** The From header of every email. */
+  emailFrom: string;
+  /** A directory whose files override the embedded templates and messages, file by file. */
+  themeDir: string | null;
 }
 
 /** The environment variable each setting is read from (the compiler keeps it complete). */
@@ -99,6 +118,10 @@ export const ENV_NAMES = {
   metricsToken: "USERSVC_METRICS_TOKEN",
   authCacheMs: "USERSVC_AUTH_CACHE_MS",
   breachedPasswordsPath: "USERSVC_BREACHED_PASSWORDS",
+  publicUrl: "USERSVC_PUBLIC_URL",
+  smtpUrl: "USERSVC_SMTP_URL",
+  emailFrom: "USERSVC_EMAIL_FROM",
+  themeDir: "USERSVC_THEME_DIR",
 } as const satisfies Record<keyof Config, string>;
 
 
@@ -174,11 +197,22 @@ export function loadConfig(env: Env): Config {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
   }
 
+  const host = read.string(ENV_NAMES.host) ?? "127.0.0.1";
+  const port = read.integer(ENV_NAMES.port, 8000, { min: 0, max: 65535 });
+  const publicUrl = readPublicUrl(ENV_NAMES.publicUrl, read.string(ENV_NAMES.publicUrl), `http://${host.includes(":") ? `[${host}]` : host}:${port}`, problems);
+  const smtpUrl = read.string(ENV_NAMES.smtpUrl);
+  if (smtpUrl !== null && smtpUrl !== "log" && !isSmtpUrl(smtpUrl)) {
+    problems.push(`${ENV_NAMES.smtpUrl} must be smtp://[user:pass@]host:port, smtps://…, or log`);
+  }
+  const emailFrom = read.string(ENV_NAMES.emailFrom) ?? `usersvc <no-reply@${hostnameOf(publicUrl)}>`;
+  const themeDir = read.string(ENV_NAMES.themeDir);
+  if (themeDir !== null && !isDirectory(resolve(themeDir))) problems.push(`${ENV_NAMES.themeDir}: ${resolve(themeDir)} is not a directory`);
+
   const config: Config = {
     databaseUrl,
     dataDir: resolve(read.string(ENV_NAMES.dataDir) ?? "./usersvc-data"),
-    host: read.string(ENV_NAMES.host) ?? "127.0.0.1",
-    port: read.integer(ENV_NAMES.port, 8000, { min: 0, max: 65535 }),
+    host,
+    port,
     logLevel,
     jwtSecret,
     issuer: read.string(ENV_NAMES.issuer) ?? "usersvc",
@@ -208,6 +242,10 @@ export function loadConfig(env: Env): Config {
     metrics,
     metricsToken,
     breachedPasswordsPath,
+    publicUrl,
+    smtpUrl,
+    emailFrom,
+    themeDir: themeDir === null ? null : resolve(themeDir),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

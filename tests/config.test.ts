@@ -49,7 +49,31 @@ describe("loadConfig", () => {
       authCacheMs: 1000,
       metrics: "on",
       breachedPasswordsPath: null,
+      publicUrl: "http://127.0.0.1:8000",
+      smtpUrl: null,
+      emailFrom: "usersvc <no-reply@127.0.0.1>",
+      themeDir: null,
     });
+  });
+
+  test("the public URL follows HOST and PORT unless set; set, it loses its trailing slash and names the From domain", () => {
+    expect(loadConfig({ HOST: "0.0.0.0", PORT: "9000" }).publicUrl).toBe("http://0.0.0.0:9000");
+    const config = loadConfig({ USERSVC_PUBLIC_URL: "https://id.example.com/auth/" });
+    expect(config.publicUrl).toBe("https://id.example.com/auth");
+    expect(config.emailFrom).toBe("usersvc <no-reply@id.example.com>");
+    expect(loadConfig({ USERSVC_EMAIL_FROM: "Example <me@example.com>" }).emailFrom).toBe("Example <me@example.com>");
+  });
+
+  test("a public URL or SMTP URL that is not one is refused, naming its variable", () => {
+    for (const bad of ["id.example.com", "ftp://id.example.com", "https://id.example.com/?x=1", "https://u:p@id.example.com"]) {
+      expect(problemsOf({ USERSVC_PUBLIC_URL: bad })).toEqual([expect.stringMatching(/^USERSVC_PUBLIC_URL must be an http/)]);
+    }
+    for (const bad of ["mail.example.com:25", "http://mail.example.com", "smtp://"]) {
+      expect(problemsOf({ USERSVC_SMTP_URL: bad })).toEqual([expect.stringMatching(/^USERSVC_SMTP_URL must be smtp:/)]);
+    }
+    expect(loadConfig({ USERSVC_SMTP_URL: "smtps://user:pass@mail.example.com:465" }).smtpUrl).toBe("smtps://user:pass@mail.example.com:465");
+    expect(loadConfig({ USERSVC_SMTP_URL: "log" }).smtpUrl).toBe("log");
+    expect(problemsOf({ USERSVC_THEME_DIR: "/nonexistent/theme" })).toEqual(["USERSVC_THEME_DIR: /nonexistent/theme is not a directory"]);
   });
 
   test("every bad setting is reported, one line each, naming its variable", () => {

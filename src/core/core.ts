@@ -11,6 +11,8 @@ import { createTokenService, type TokenService } from "./tokens/token-service.ts
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { type AuthCache, createAuthCache } from "./sessions/auth-cache.ts";
 import type { Database, DatabaseKind } from "./db/client.ts";
+import { createMailer, type Mailer } from "./email/mailer.ts";
+import { loadTheme, type Theme } from "./theme/theme.ts";
 
 export interface Core {
   config: Config;
@@ -26,6 +28,10 @@ export interface Core {
   authCache: AuthCache;
   /** Per-IP refresh counts, written to the shared table in batches (rate-limits/hit-batcher.ts). */
   refreshHits: HitBatcher;
+  /** usersvc's own email (USERSVC_SMTP_URL), or null when it sends none. */
+  mailer: Mailer | null;
+  /** Messages and templates, with USERSVC_THEME_DIR's overrides. */
+  theme: Theme;
   /** The clock every rule reads, so tests move time instead of sleeping. */
   now(): Date;
 }
@@ -50,6 +56,8 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const passwords = createPasswordHasher({ memoryKib, timeCost }, hashConcurrency, metrics.passwordWork, { logger: options.logger });
   const authCache = createAuthCache(options.db, options.config.authCacheMs, () => now().getTime());
   const refreshHits = createHitBatcher(options.db, options.config.loginWindow, now, options.logger);
-  return { ...options, now, tokens, hooks, passwords, metrics, authCache, refreshHits };
+  const theme = loadTheme(options.config.themeDir);
+  const mailer = createMailer(options.config, options.logger);
+  return { ...options, now, tokens, hooks, passwords, metrics, authCache, refreshHits, theme, mailer };
 }
 

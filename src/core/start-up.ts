@@ -15,6 +15,7 @@ import { type Database, type DatabaseHandle, type DatabaseKind, openDatabase } f
 import { migrateDatabase, pendingMigrations } from "./db/migrate.ts";
 import { startOutboxWorker } from "./events/outbox.ts";
 import { scheduleMaintenance } from "./maintenance.ts";
+import { ThemeError } from "./theme/theme.ts";
 
 export interface StartUpOptions {
   /** Apply pending migrations first (serve, tests); otherwise core() refuses a schema that is not current. */
@@ -57,8 +58,10 @@ export async function openUsersvc(config: Config, logger: Logger, options: Start
     let building: Promise<Core> | null = null;
     const build = async (): Promise<Core> => {
       if (!options.migrate) await assertSchemaCurrent(handle.db);
-      const core = await createCore({ config, db: handle.db, dbKind: handle.kind, logger, now: options.now, hooks: options.hooks });
-      stops.push(() => core.refreshHits.close());
+      const core = await createCore({ config, db: handle.db, dbKind: handle.kind, logger, now: options.now, hooks: options.hooks }).catch((error: unknown) => {
+        throw error instanceof ThemeError ? new StartUpError(error.message) : error;
+      });
+      stops.push(() => core.refreshHits.close(), () => core.mailer?.close());
       if (options.watchKeys) stops.push(watchSigningKeys(core).stop);
       if (options.background) stops.push(scheduleMaintenance(core).stop, startOutboxWorker(core).stop);
       return core;

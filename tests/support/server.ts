@@ -56,7 +56,11 @@ export async function startTestServer(env: Env = {}, options: TestServerOptions 
     },
   };
   const usersvc = await openUsersvc(config, logger, { migrate: true, watchKeys: true, now: clock.now });
-  const core = await usersvc.core();
+  const core = await usersvc.core().catch(async (error: unknown) => {
+    await usersvc.close();
+    await database.drop();
+    throw error;
+  });
   // strictErrors: an error code a route does not declare in /docs/json fails the test that reaches it.
   const app = createApp(core, { strictErrors: true }).listen({ hostname: "127.0.0.1", port: 0 });
   const url = `http://127.0.0.1:${app.server!.port}`;

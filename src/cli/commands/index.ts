@@ -11,6 +11,7 @@ import { auditCommand, auditVerify } from "./audit.ts";
 import { block, blockCommands, unblock } from "./block.ts";
 import { createAdmin, createAdminCommand } from "./create-admin.ts";
 import { dropDb, dropDbCommand } from "./drop-db.ts";
+import { emailCommand } from "./email.ts";
 import { eventsCommand, eventsList, eventsRetry } from "./events.ts";
 import { hashCommand } from "./hash.ts";
 import { hooksCommand } from "./hooks.ts";
@@ -41,6 +42,7 @@ export const COMMANDS: readonly CliCommand[] = [
   { build: hashCommand },
   { build: hooksCommand },
   { build: eventsCommand, runs: [eventsList, eventsRetry] },
+  { build: emailCommand },
 ];
 
 /** Every database command by name: the control socket runs these for other processes. */

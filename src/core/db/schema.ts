@@ -147,7 +147,7 @@ export const auditLog = pgTable(
 /**
  * The outbox: lifecycle events written in the same transaction as the change
  * they describe, one row per delivery target (the hooks module or script,
- * the webhook), delivered at least once, in order per user, by `serve`.
+ * the webhook, usersvc's own email), delivered at least once, in order per user, by `serve`.
  */
 export const outboxEvents = pgTable(
   "outbox_events",
@@ -155,7 +155,7 @@ export const outboxEvents = pgTable(
     seq: bigint("seq", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
     /** The event id (`webhook-id`); shared by the rows of one event's targets. */
     eventId: uuid("event_id").notNull(),
-    target: text("target", { enum: ["hooks", "webhook"] }).notNull(),
+    target: text("target", { enum: ["hooks", "webhook", "email"] }).notNull(),
     type: text("type").notNull(),
     /** Ordering key: events of one user are delivered one after another. */
     userId: uuid("user_id"),

@@ -6,7 +6,7 @@ import { desc, eq, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { outboxEvents } from "../db/schema.ts";
 
-export type EventTarget = "hooks" | "webhook";
+export type EventTarget = "hooks" | "webhook" | "email";
 export type OutboxRow = typeof outboxEvents.$inferSelect;
 
 export interface OutboxView {

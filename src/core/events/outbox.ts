@@ -13,6 +13,7 @@ import type { Db } from "../db/client.ts";
 import { rows } from "../db/migrate.ts";
 import { outboxEvents } from "../db/schema.ts";
 import type { EventType, UsersvcEvent } from "../../hooks/types.ts";
+import { emailForEvent, emailKindOf } from "../email/emails.ts";
 import { sendWebhook, webhookSecretBytes } from "./webhook.ts";
 
 import type { EventTarget, OutboxRow } from "./outbox-queries.ts";
@@ -29,15 +30,16 @@ export interface NewEvent {
 }
 
 /** The targets configured for this event: none means nothing is written. */
-export function eventTargets(core: Core, type: EventType): EventTarget[] {
+function eventTargets(core: Core, event: NewEvent): EventTarget[] {
   const targets: EventTarget[] = [];
-  if (core.hooks.handlesEvent(type)) targets.push("hooks");
+  if (core.hooks.handlesEvent(event.type)) targets.push("hooks");
   if (core.config.webhookUrl) targets.push("webhook");
+  if (core.mailer && emailKindOf(event.type, event.data)) targets.push("email");
   return targets;
 }
 
 export async function enqueueEvent(core: Core, tx: Db, event: NewEvent): Promise<string | null> {
-  const targets = eventTargets(core, event.type);
+  const targets = eventTargets(core, event);
   if (targets.length === 0) return null;
   const now = core.now();
   const id = crypto.randomUUID();
@@ -155,6 +157,11 @@ async function deliverOne(core: Core, row: OutboxRow, lease: Date): Promise<bool
 async function deliver(core: Core, row: OutboxRow): Promise<void> {
   const event = row.payload as unknown as UsersvcEvent;
   if (row.target === "hooks") return core.hooks.deliverEvent(event);
+  if (row.target === "email") {
+    if (!core.mailer) throw new Error("USERSVC_SMTP_URL is no longer set");
+    await core.mailer.send(emailForEvent(core.config, core.theme, event));
+    return;
+  }
   const { webhookUrl, webhookSecret } = core.config;
   if (!webhookUrl || !webhookSecret) throw new Error("USERSVC_WEBHOOK_URL is no longer set");
   await sendWebhook(webhookUrl, webhookSecretBytes(webhookSecret), event.id, JSON.stringify(event), core.now());

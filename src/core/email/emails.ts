@@ -1,0 +1,117 @@
+/**
+ * Which events usersvc answers with an email of its own (SPEC §8), and what
+ * each says: a link to the hosted pages for verification and reset, a notice
+ * for a changed or reset password and for two-factor turned on or off.
+ * Written from the event alone, so a retry sends the same email.
+ */
+import { Eta } from "eta";
+import type { EventType, UsersvcEvent } from "../../hooks/types.ts";
+import type { Config } from "../../config.ts";
+import { formatMessage, type Messages, type Theme } from "../theme/theme.ts";
+import type { Email } from "./mailer.ts";
+
+type EmailKind = "verify" | "reset" | "password_changed" | "password_reset" | "mfa_enabled" | "mfa_disabled";
+
+/** The kind of email an event calls for, or null. Reads only what enqueueing has too: the type and data. */
+export function emailKindOf(type: EventType, data: UsersvcEvent["data"]): EmailKind | null {
+  switch (type) {
+    case "user.verification_requested":
+      return "verify";
+    case "user.password_reset_requested":
+      return "reset";
+    case "user.password_changed":
+      return "password_changed";
+    case "user.password_reset":
+      return "password_reset";
+    case "user.updated":
+      return data.mfa === "enabled" ? "mfa_enabled" : data.mfa === "disabled" ? "mfa_disabled" : null;
+    default:
+      return null;
+  }
+}
+
+/** What the layouts render: plain strings, escaped by the HTML layout. */
+export interface EmailContent {
+  locale: string;
+  subject: string;
+  greeting: string;
+  paragraphs: string[];
+  action: { label: string; url: string } | null;
+  after: string[];
+  linkFallback: string;
+  footer: string;
+}
+
+const eta = new Eta({ autoEscape: true, autoTrim: false });
+
+export function renderEmail(theme: Theme, to: string, content: EmailContent): Email {
+  return {
+    to,
+    subject: content.subject,
+    text: eta.renderString(theme.emailLayout("email.txt.eta"), content),
+    html: eta.renderString(theme.emailLayout("email.html.eta"), content),
+  };
+}
+
+/** The email for an event delivered to the `email` target; throws if the event cannot make one (a bug, retried then dead). */
+export function emailForEvent(config: Config, theme: Theme, event: UsersvcEvent): Email {
+  const kind = emailKindOf(event.type, event.data);
+  const user = event.data.user;
+  if (!kind || !user) throw new Error(`event ${event.type} has no email`);
+  const locale = "en";
+  const messages = theme.messages(locale);
+  const values: Record<string, string> = {
+    product: messages.product ?? "usersvc",
+    username: user.username,
+    email: user.email,
+    public_url: config.publicUrl,
+    occurred_at: formatTime(event.occurred_at, locale),
+    expires_at: typeof event.data.expires_at === "string" ? formatTime(event.data.expires_at, locale) : "",
+  };
+  const say = (key: string): string => formatMessage(messages[key] ?? key, values);
+  const token = typeof event.data.token === "string" ? event.data.token : null;
+  const link = (page: string) => {
+    if (!token) throw new Error(`event ${event.type} has no token (delivered already?)`);
+    return `${config.publicUrl}${page}?token=${encodeURIComponent(token)}`;
+  };
+  const content = (paragraphs: string[], action: EmailContent["action"], after: string[]): EmailContent => ({
+    locale,
+    subject: say(`email.${kind}.subject`),
+    greeting: say("email.greeting"),
+    paragraphs,
+    action,
+    after,
+    linkFallback: say("email.link_fallback"),
+    footer: say("email.footer"),
+  });
+  switch (kind) {
+    case "verify":
+      return renderEmail(theme, user.email, content([say("email.verify.body")], { label: say("email.verify.action"), url: link("/verify-email") }, [say("email.verify.expiry")]));
+    case "reset":
+      return renderEmail(theme, user.email, content([say("email.reset.body")], { label: say("email.reset.action"), url: link("/reset-password") }, [say("email.reset.expiry")]));
+    default:
+      return renderEmail(theme, user.email, content([say(`email.${kind}.body`)], null, [say("email.not_you")]));
+  }
+}
+
+/** The email of `usersvc email test`. */
+export function testEmail(config: Config, theme: Theme, to: string): Email {
+  const messages: Messages = theme.messages("en");
+  const values = { product: messages.product ?? "usersvc", email: to, username: to, public_url: config.publicUrl };
+  const say = (key: string): string => formatMessage(messages[key] ?? key, values);
+  return renderEmail(theme, to, {
+    locale: "en",
+    subject: say("email.test.subject"),
+    greeting: say("email.greeting"),
+    paragraphs: [say("email.test.body")],
+    action: null,
+    after: [],
+    linkFallback: say("email.link_fallback"),
+    footer: say("email.footer"),
+  });
+}
+
+function formatTime(iso: string, locale: string): string {
+  const format = new Intl.DateTimeFormat(locale, { dateStyle: "long", timeStyle: "short", timeZone: "UTC" });
+  return `${format.format(new Date(iso))} UTC`;
+}
