@@ -124,6 +124,8 @@ export interface UsersvcEvent<T extends EventType = EventType> {
     user?: HookUser;
     /** user.verification_requested / user.password_reset_requested: the single-use token. */
     token?: string;
+    /** user.verification_requested: the 6-digit code that verifies the address as the token does. */
+    code?: string;
     [key: string]: unknown;
   };
 }

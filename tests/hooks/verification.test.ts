@@ -114,16 +114,24 @@ describe("email verification", () => {
     setup = await startSetup();
   });
 
-  test("a sign-up sends user.verification_requested with a 32-byte token, stored only as its SHA-256 hash, for 24 h", async () => {
+  test("a sign-up sends user.verification_requested with a 32-byte token and a 6-digit code, stored only as SHA-256 digests, for 24 h", async () => {
     const { user } = await registered(setup);
     expect(user.is_verified).toBe(false);
     const event = await lastEvent(setup, "user.verification_requested", user.id);
-    expect(event.data).toEqual({ user, token: expect.stringMatching(TOKEN), expires_at: expect.any(String) });
+    expect(event.data).toEqual({ user, token: expect.stringMatching(TOKEN), code: expect.stringMatching(/^\d{6}$/), expires_at: expect.any(String) });
     expectLifetime(event, DAY);
 
     const stored = (await setup.server.core.db.select().from(oneTimeTokens)).filter((t) => t.userId === user.id);
-    expect(stored.map((t) => ({ tokenHash: t.tokenHash, purpose: t.purpose, usedAt: t.usedAt, expiresAt: t.expiresAt.toISOString() }))).toEqual([
-      { tokenHash: sha256(event.data.token!), purpose: "verify_email", usedAt: null, expiresAt: event.data.expires_at as string },
+    expect(
+      stored.map((t) => ({ tokenHash: t.tokenHash, codeHash: t.codeHash, purpose: t.purpose, usedAt: t.usedAt, expiresAt: t.expiresAt.toISOString() })),
+    ).toEqual([
+      {
+        tokenHash: sha256(event.data.token!),
+        codeHash: sha256(`${user.id}:${event.data.code}`),
+        purpose: "verify_email",
+        usedAt: null,
+        expiresAt: event.data.expires_at as string,
+      },
     ]);
   });
 

@@ -185,6 +185,8 @@ export const oneTimeTokens = pgTable(
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
     purpose: text("purpose", { enum: ["verify_email", "reset_password", "mfa_login"] }).notNull(),
+    /** verify_email: SHA-256 of `user id:6-digit code`, the code emailed beside the link. */
+    codeHash: text("code_hash"),
     expiresAt: timestamptz("expires_at").notNull(),
     usedAt: timestamptz("used_at"),
     createdAt: timestamptz("created_at").notNull(),

@@ -37,6 +37,8 @@ export interface EmailContent {
   greeting: string;
   paragraphs: string[];
   action: { label: string; url: string } | null;
+  /** A one-time code to type, with the sentence that introduces it. */
+  code: { intro: string; value: string } | null;
   after: string[];
   linkFallback: string;
   footer: string;
@@ -74,19 +76,23 @@ export function emailForEvent(config: Config, theme: Theme, event: UsersvcEvent)
     if (!token) throw new Error(`event ${event.type} has no token (delivered already?)`);
     return `${config.publicUrl}${page}?token=${encodeURIComponent(token)}`;
   };
-  const content = (paragraphs: string[], action: EmailContent["action"], after: string[]): EmailContent => ({
+  const content = (paragraphs: string[], action: EmailContent["action"], after: string[], code: EmailContent["code"] = null): EmailContent => ({
     locale,
     subject: say(`email.${kind}.subject`),
     greeting: say("email.greeting"),
     paragraphs,
     action,
+    code,
     after,
     linkFallback: say("email.link_fallback"),
     footer: say("email.footer"),
   });
   switch (kind) {
-    case "verify":
-      return renderEmail(theme, user.email, content([say("email.verify.body")], { label: say("email.verify.action"), url: link("/verify-email") }, [say("email.verify.expiry")]));
+    case "verify": {
+      const code = typeof event.data.code === "string" ? { intro: say("email.verify.code"), value: event.data.code } : null;
+      const action = { label: say("email.verify.action"), url: link("/verify-email") };
+      return renderEmail(theme, user.email, content([say("email.verify.body")], action, [say("email.verify.expiry")], code));
+    }
     case "reset":
       return renderEmail(theme, user.email, content([say("email.reset.body")], { label: say("email.reset.action"), url: link("/reset-password") }, [say("email.reset.expiry")]));
     default:
@@ -105,6 +111,7 @@ export function testEmail(config: Config, theme: Theme, to: string): Email {
     greeting: say("email.greeting"),
     paragraphs: [say("email.test.body")],
     action: null,
+    code: null,
     after: [],
     linkFallback: say("email.link_fallback"),
     footer: say("email.footer"),

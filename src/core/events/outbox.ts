@@ -120,7 +120,7 @@ async function deliverOne(core: Core, row: OutboxRow, lease: Date): Promise<bool
   const leaseHeld = and(eq(outboxEvents.seq, row.seq), eq(outboxEvents.lockedUntil, lease));
   try {
     await deliver(core, row);
-    // A delivered event no longer needs its single-use token (verification, reset): drop it.
+    // A delivered event no longer needs its single-use token and code (verification, reset): drop them.
     await core.db
       .update(outboxEvents)
       .set({
@@ -128,7 +128,7 @@ async function deliverOne(core: Core, row: OutboxRow, lease: Date): Promise<bool
         deliveredAt: core.now(),
         lockedUntil: null,
         lastError: null,
-        payload: sql`${outboxEvents.payload} #- '{data,token}'`,
+        payload: sql`${outboxEvents.payload} #- '{data,token}' #- '{data,code}'`,
       })
       .where(leaseHeld);
     return true;
@@ -145,7 +145,7 @@ async function deliverOne(core: Core, row: OutboxRow, lease: Date): Promise<bool
         lastError: message,
         // A dead event's single-use token is dropped too: nothing waits to deliver it, and it
         // must not sit readable in the table (the user asks for a new link instead).
-        ...(dead ? { payload: sql`${outboxEvents.payload} #- '{data,token}'` } : {}),
+        ...(dead ? { payload: sql`${outboxEvents.payload} #- '{data,token}' #- '{data,code}'` } : {}),
       })
       .where(leaseHeld);
     if (dead) log.error({ attempts: row.attempts, error: message }, "event dead-lettered after its last attempt");

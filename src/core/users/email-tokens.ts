@@ -1,25 +1,27 @@
 /**
  * Email verification and password reset: single-use random tokens, stored
- * only as SHA-256 hashes, delivered to the host project through the events
+ * only as SHA-256 hashes, delivered through the events
  * `user.verification_requested` / `user.password_reset_requested` (the only
- * place the plain token ever appears).
+ * place the plain token ever appears) to the host project or usersvc's own
+ * email. A verification also carries a 6-digit code, for typing on a device
+ * other than the one that reads the email.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import { and, eq, gt, inArray, isNull } from "drizzle-orm";
 import { type Actor, userActor } from "../audit/actor.ts";
 import { checkPasswordStrength } from "../passwords/hasher.ts";
 import { sha256Hex } from "../digest.ts";
-import { firstInCooldown } from "../rate-limits/attempts.ts";
+import { firstInCooldown, reserveAttempt } from "../rate-limits/attempts.ts";
 import { throttle } from "../rate-limits/throttle.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { oneTimeTokens } from "../db/schema.ts";
-import { DomainError, type FieldProblem } from "../errors.ts";
+import { DomainError, type FieldProblem, validationError } from "../errors.ts";
 import { recordChange, recordEvent } from "../events/record.ts";
 import { revokeUserSessions } from "../sessions/queries.ts";
 import { findUserByEmail, findUserById, updateUser } from "./queries.ts";
 import { isBlocked, type UserRecord } from "./user-record.ts";
-import { checkPasswordLength, normalizeEmail, throwIfProblems } from "./validation.ts";
+import { assertValidEmail, checkPasswordLength, normalizeEmail, throwIfProblems } from "./validation.ts";
 
 type Purpose = "verify_email" | "reset_password";
 const LIFETIME_MS: Record<Purpose, number> = { verify_email: 24 * 3_600_000, reset_password: 3_600_000 };
@@ -33,15 +35,18 @@ async function issueToken(core: Core, tx: Db, user: UserRecord, purpose: Purpose
     .set({ usedAt: now })
     .where(and(eq(oneTimeTokens.userId, user.id), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt)));
   const token = randomBytes(32).toString("base64url");
+  const code = purpose === "verify_email" ? String(randomInt(0, 1_000_000)).padStart(6, "0") : null;
   await tx.insert(oneTimeTokens).values({
     tokenHash: sha256Hex(token),
     userId: user.id,
     purpose,
+    codeHash: code === null ? null : codeHash(user.id, code),
     expiresAt: new Date(now.getTime() + LIFETIME_MS[purpose]),
     createdAt: now,
   });
   const type = purpose === "verify_email" ? "user.verification_requested" : "user.password_reset_requested";
-  await recordEvent(core, tx, { type, actor, user, data: { token, expires_at: new Date(now.getTime() + LIFETIME_MS[purpose]).toISOString() } });
+  const expiresAt = new Date(now.getTime() + LIFETIME_MS[purpose]).toISOString();
+  await recordEvent(core, tx, { type, actor, user, data: { token, ...(code === null ? {} : { code }), expires_at: expiresAt } });
 }
 
 /** Every unused verification and reset token of the user stops working (its email address changed). */
@@ -87,14 +92,57 @@ export async function resendVerification(core: Core, user: UserRecord, ip: strin
 export async function verifyEmail(core: Core, token: string, ip: string | null): Promise<UserRecord> {
   await throttle(core, "verify_email", ip);
   if (typeof token !== "string" || token.length === 0 || token.length > 200) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
+  return core.db.transaction(async (tx) => markVerified(core, tx, await spendToken(core, tx, token, "verify_email"), ip));
+}
+
+/**
+ * POST /auth/verify-email with `{email, code}`: the 6-digit code of the
+ * latest verification email. Each try counts on the account's sign-in
+ * attempts like a TOTP code (an unknown address on what was typed, so the
+ * answers and the limiter say nothing about which addresses exist); a
+ * wrong, spent or expired code is INVALID_OR_EXPIRED_TOKEN.
+ */
+export async function verifyEmailWithCode(core: Core, email: string, code: string, ip: string | null): Promise<UserRecord> {
+  await throttle(core, "verify_email", ip);
+  assertValidEmail(email);
+  const digits = code.replace(/[\s-]/g, "");
+  if (!/^\d{6}$/.test(digits)) throw validationError([{ field: "code", message: "must be the 6-digit code from the email" }]);
+  const user = await findUserByEmail(core.db, normalizeEmail(email));
+  const attempt = await reserveAttempt(core, user ? { userId: user.id } : { typed: normalizeEmail(email) }, ip);
+  if (!user) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
   const now = core.now();
-  return core.db.transaction(async (tx) => {
-    const userId = await spendToken(core, tx, token, "verify_email");
-    const user = await updateUser(tx, userId, { isVerified: true }, now);
-    if (!user || user.status === "deleted") throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
-    await recordChange(core, tx, { type: "user.verified", actor: userActor(user.id, ip), user });
-    return user;
+  const verified = await core.db.transaction(async (tx) => {
+    const [spent] = await tx
+      .update(oneTimeTokens)
+      .set({ usedAt: now })
+      .where(
+        and(
+          eq(oneTimeTokens.userId, user.id),
+          eq(oneTimeTokens.purpose, "verify_email"),
+          eq(oneTimeTokens.codeHash, codeHash(user.id, digits)),
+          isNull(oneTimeTokens.usedAt),
+          gt(oneTimeTokens.expiresAt, now),
+        ),
+      )
+      .returning({ userId: oneTimeTokens.userId });
+    return spent ? markVerified(core, tx, spent.userId, ip) : null;
   });
+  if (!verified) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
+  // A right code is not a sign-in: its slot is given back, earlier failures stay.
+  await attempt.passed();
+  return verified;
+}
+
+async function markVerified(core: Core, tx: Db, userId: string, ip: string | null): Promise<UserRecord> {
+  const user = await updateUser(tx, userId, { isVerified: true }, core.now());
+  if (!user || user.status === "deleted") throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
+  await recordChange(core, tx, { type: "user.verified", actor: userActor(user.id, ip), user });
+  return user;
+}
+
+/** Bound to the user: the same code of two users has two digests. */
+function codeHash(userId: string, code: string): string {
+  return sha256Hex(`${userId}:${code}`);
 }
 
 /**

@@ -7,7 +7,7 @@ import { refresh } from "../../core/sessions/refresh.ts";
 import { throttle } from "../../core/rate-limits/throttle.ts";
 import { createUser } from "../../core/users/users.ts";
 import { assertValidEmail } from "../../core/users/validation.ts";
-import { requestPasswordReset, resendVerification, resetPassword, verifyEmail } from "../../core/users/email-tokens.ts";
+import { requestPasswordReset, resendVerification, resetPassword, verifyEmail, verifyEmailWithCode } from "../../core/users/email-tokens.ts";
 import { toPublicUser } from "../../core/users/user-record.ts";
 import type { Actor } from "../../core/audit/actor.ts";
 import { authMacro, BEARER_SECURITY, clientInfo } from "../auth.ts";
@@ -36,6 +36,10 @@ const Body = {
   ),
   refresh: t.Object({ refresh_token: t.String() }, strict),
   token: t.Object({ token: t.String() }, strict),
+  verifyEmail: t.Union([
+    t.Object({ token: t.String({ description: "The token of the emailed link" }) }, strict),
+    t.Object({ email: t.String(), code: t.String({ description: "The 6-digit code of the email (spaces and dashes ignored)" }) }, strict),
+  ]),
   forgot: t.Object({ email: t.String() }, strict),
   reset: t.Object({ token: t.String(), new_password: t.String() }, strict),
   mfaVerify: t.Object({ mfa_token: t.String(), code: t.Union([t.String(), t.Number()], { description: "6-digit TOTP code (spaces and dashes ignored; a JSON number is zero-padded to 6 digits) or a recovery code" }) }, strict),
@@ -173,9 +177,16 @@ export function authRoutes(core: Core) {
     )
     .post(
       "/auth/verify-email",
-      async ({ body, request, server }) =>
-        ok(toPublicUser(await verifyEmail(core, body.token, clientInfo(request, server, trustProxy).ip), core.now())),
-      { body: Body.token, response: Responses.verifyEmail, detail: { tags: ["auth"], summary: "Verify an email address with the token from user.verification_requested" } },
+      async ({ body, request, server }) => {
+        const ip = clientInfo(request, server, trustProxy).ip;
+        const user = "token" in body ? await verifyEmail(core, body.token, ip) : await verifyEmailWithCode(core, body.email, body.code, ip);
+        return ok(toPublicUser(user, core.now()));
+      },
+      {
+        body: Body.verifyEmail,
+        response: Responses.verifyEmail,
+        detail: { tags: ["auth"], summary: "Verify an email address with the token of user.verification_requested, or with the address and its 6-digit code" },
+      },
     )
     .post(
       "/auth/verify-email/resend",
