@@ -13,6 +13,8 @@ export const EVENT_TYPES = [
   "user.updated",
   "user.password_changed",
   "user.password_reset_requested",
+  "user.email_change_requested",
+  "user.email_changed",
   "user.password_reset",
   "user.verification_requested",
   "user.verified",

@@ -98,6 +98,8 @@ export type EventType =
   | "user.updated"
   | "user.password_changed"
   | "user.password_reset_requested"
+  | "user.email_change_requested"
+  | "user.email_changed"
   | "user.password_reset"
   | "user.verification_requested"
   | "user.verified"

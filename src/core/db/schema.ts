@@ -184,9 +184,11 @@ export const oneTimeTokens = pgTable(
     userId: uuid("user_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
-    purpose: text("purpose", { enum: ["verify_email", "reset_password", "mfa_login"] }).notNull(),
+    purpose: text("purpose", { enum: ["verify_email", "reset_password", "mfa_login", "change_email"] }).notNull(),
     /** verify_email: SHA-256 of `user id:6-digit code`, the code emailed beside the link. */
     codeHash: text("code_hash"),
+    /** change_email: the address the user asked for, applied when the link is followed. */
+    newEmail: text("new_email"),
     expiresAt: timestamptz("expires_at").notNull(),
     usedAt: timestamptz("used_at"),
     createdAt: timestamptz("created_at").notNull(),

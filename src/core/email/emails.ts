@@ -10,7 +10,7 @@ import type { Config } from "../../config.ts";
 import { formatMessage, type Messages, type Theme } from "../theme/theme.ts";
 import type { Email } from "./mailer.ts";
 
-type EmailKind = "verify" | "reset" | "password_changed" | "password_reset" | "mfa_enabled" | "mfa_disabled";
+type EmailKind = "verify" | "reset" | "change_email" | "email_changed" | "password_changed" | "password_reset" | "mfa_enabled" | "mfa_disabled";
 
 /** The kind of email an event calls for, or null. Reads only what enqueueing has too: the type and data. */
 export function emailKindOf(type: EventType, data: UsersvcEvent["data"]): EmailKind | null {
@@ -19,6 +19,10 @@ export function emailKindOf(type: EventType, data: UsersvcEvent["data"]): EmailK
       return "verify";
     case "user.password_reset_requested":
       return "reset";
+    case "user.email_change_requested":
+      return "change_email";
+    case "user.email_changed":
+      return "email_changed";
     case "user.password_changed":
       return "password_changed";
     case "user.password_reset":
@@ -69,6 +73,8 @@ export function emailForEvent(config: Config, theme: Theme, event: UsersvcEvent)
     public_url: config.publicUrl,
     occurred_at: formatTime(event.occurred_at, locale),
     expires_at: typeof event.data.expires_at === "string" ? formatTime(event.data.expires_at, locale) : "",
+    new_email: typeof event.data.new_email === "string" ? event.data.new_email : "",
+    previous_email: typeof event.data.previous_email === "string" ? event.data.previous_email : "",
   };
   const say = (key: string): string => formatMessage(messages[key] ?? key, values);
   const token = typeof event.data.token === "string" ? event.data.token : null;
@@ -95,9 +101,22 @@ export function emailForEvent(config: Config, theme: Theme, event: UsersvcEvent)
     }
     case "reset":
       return renderEmail(theme, user.email, content([say("email.reset.body")], { label: say("email.reset.action"), url: link("/reset-password") }, [say("email.reset.expiry")]));
+    case "change_email": {
+      // To the address asked for: following the link proves it.
+      const action = { label: say("email.change_email.action"), url: link("/verify-email") };
+      return renderEmail(theme, required(values.new_email, event), content([say("email.change_email.body")], action, [say("email.change_email.expiry")]));
+    }
+    case "email_changed":
+      // To the address given up: its owner learns of the change even if it was not them.
+      return renderEmail(theme, required(values.previous_email, event), content([say("email.email_changed.body")], null, [say("email.email_changed.not_you")]));
     default:
       return renderEmail(theme, user.email, content([say(`email.${kind}.body`)], null, [say("email.not_you")]));
   }
+}
+
+function required(address: string | undefined, event: UsersvcEvent): string {
+  if (!address) throw new Error(`event ${event.type} names no address`);
+  return address;
 }
 
 /** The email of `usersvc email test`. */

@@ -13,7 +13,7 @@ import type { Core } from "../core.ts";
 import { RateLimitError } from "../errors.ts";
 import { addHits, deleteCounter, deleteCountersBefore } from "./counters.ts";
 
-export type ThrottledAction = "register" | "forgot_password" | "refresh" | "verify_email" | "resend_verification" | "mfa";
+export type ThrottledAction = "register" | "forgot_password" | "refresh" | "verify_email" | "resend_verification" | "mfa" | "change_email";
 
 /**
  * What a client IP is counted as: an IPv6 address by its /64, the block one host is given and may

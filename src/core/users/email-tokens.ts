@@ -15,20 +15,30 @@ import { firstInCooldown, reserveAttempt } from "../rate-limits/attempts.ts";
 import { throttle } from "../rate-limits/throttle.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
+import { uniqueViolation } from "../db/pg-errors.ts";
 import { oneTimeTokens } from "../db/schema.ts";
 import { DomainError, type FieldProblem, validationError } from "../errors.ts";
 import { recordChange, recordEvent } from "../events/record.ts";
+import type { EventType } from "../../hooks/types.ts";
 import { revokeUserSessions } from "../sessions/queries.ts";
 import { findUserByEmail, findUserById, updateUser } from "./queries.ts";
 import { isBlocked, type UserRecord } from "./user-record.ts";
 import { assertValidEmail, checkPasswordLength, normalizeEmail, throwIfProblems } from "./validation.ts";
 
-type Purpose = "verify_email" | "reset_password";
-const LIFETIME_MS: Record<Purpose, number> = { verify_email: 24 * 3_600_000, reset_password: 3_600_000 };
+type Purpose = "verify_email" | "reset_password" | "change_email";
+const LIFETIME_MS: Record<Purpose, number> = { verify_email: 24 * 3_600_000, reset_password: 3_600_000, change_email: 24 * 3_600_000 };
+const REQUESTED: Record<Purpose, EventType> = {
+  verify_email: "user.verification_requested",
+  reset_password: "user.password_reset_requested",
+  change_email: "user.email_change_requested",
+};
 
 
-/** Issues a token and its event inside `tx`; earlier unused tokens of the same purpose stop working. */
-async function issueToken(core: Core, tx: Db, user: UserRecord, purpose: Purpose, actor: Actor): Promise<void> {
+/**
+ * Issues a token and its event inside `tx`; earlier unused tokens of the same
+ * purpose stop working. `newEmail`: the address a change_email token applies.
+ */
+export async function issueToken(core: Core, tx: Db, user: UserRecord, purpose: Purpose, actor: Actor, newEmail: string | null = null): Promise<void> {
   const now = core.now();
   await tx
     .update(oneTimeTokens)
@@ -41,12 +51,13 @@ async function issueToken(core: Core, tx: Db, user: UserRecord, purpose: Purpose
     userId: user.id,
     purpose,
     codeHash: code === null ? null : codeHash(user.id, code),
+    newEmail,
     expiresAt: new Date(now.getTime() + LIFETIME_MS[purpose]),
     createdAt: now,
   });
-  const type = purpose === "verify_email" ? "user.verification_requested" : "user.password_reset_requested";
   const expiresAt = new Date(now.getTime() + LIFETIME_MS[purpose]).toISOString();
-  await recordEvent(core, tx, { type, actor, user, data: { token, ...(code === null ? {} : { code }), expires_at: expiresAt } });
+  const data = { token, ...(code === null ? {} : { code }), ...(newEmail === null ? {} : { new_email: newEmail }), expires_at: expiresAt };
+  await recordEvent(core, tx, { type: REQUESTED[purpose], actor, user, data });
 }
 
 /** Every unused verification and reset token of the user stops working (its email address changed). */
@@ -54,11 +65,19 @@ export async function spendOutstandingTokens(tx: Db, userId: string, now: Date):
   await tx
     .update(oneTimeTokens)
     .set({ usedAt: now })
-    .where(and(eq(oneTimeTokens.userId, userId), inArray(oneTimeTokens.purpose, ["verify_email", "reset_password"]), isNull(oneTimeTokens.usedAt)));
+    .where(
+      and(eq(oneTimeTokens.userId, userId), inArray(oneTimeTokens.purpose, ["verify_email", "reset_password", "change_email"]), isNull(oneTimeTokens.usedAt)),
+    );
 }
 
-/** Spends a token: returns its user id, or throws INVALID_OR_EXPIRED_TOKEN (also for a second use). */
-async function spendToken(core: Core, tx: Db, token: string, purpose: Purpose): Promise<string> {
+interface SpentToken {
+  userId: string;
+  purpose: string;
+  newEmail: string | null;
+}
+
+/** Spends a token of one of `purposes`, or throws INVALID_OR_EXPIRED_TOKEN (also for a second use). */
+async function spendToken(core: Core, tx: Db, token: string, purposes: Purpose[]): Promise<SpentToken> {
   const now = core.now();
   const [spent] = await tx
     .update(oneTimeTokens)
@@ -66,14 +85,14 @@ async function spendToken(core: Core, tx: Db, token: string, purpose: Purpose): 
     .where(
       and(
         eq(oneTimeTokens.tokenHash, sha256Hex(token)),
-        eq(oneTimeTokens.purpose, purpose),
+        inArray(oneTimeTokens.purpose, purposes),
         isNull(oneTimeTokens.usedAt),
         gt(oneTimeTokens.expiresAt, now),
       ),
     )
-    .returning({ userId: oneTimeTokens.userId });
+    .returning({ userId: oneTimeTokens.userId, purpose: oneTimeTokens.purpose, newEmail: oneTimeTokens.newEmail });
   if (!spent) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
-  return spent.userId;
+  return spent;
 }
 
 /** Called inside registration's transaction for users who are not verified yet. */
@@ -92,7 +111,35 @@ export async function resendVerification(core: Core, user: UserRecord, ip: strin
 export async function verifyEmail(core: Core, token: string, ip: string | null): Promise<UserRecord> {
   await throttle(core, "verify_email", ip);
   if (typeof token !== "string" || token.length === 0 || token.length > 200) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
-  return core.db.transaction(async (tx) => markVerified(core, tx, await spendToken(core, tx, token, "verify_email"), ip));
+  try {
+    return await core.db.transaction(async (tx) => {
+      const spent = await spendToken(core, tx, token, ["verify_email", "change_email"]);
+      return spent.purpose === "change_email" ? applyEmailChange(core, tx, spent, ip) : markVerified(core, tx, spent.userId, ip);
+    });
+  } catch (error) {
+    // The address was taken between the request and the link (the unique index decides).
+    throw uniqueViolation(error) === null ? error : new DomainError("EMAIL_TAKEN");
+  }
+}
+
+/**
+ * The link of an email-change confirmation: the new address is proven, so it
+ * replaces the old one, verified; every other outstanding link stops working,
+ * and the old address is told (user.email_changed). Sessions stay.
+ */
+async function applyEmailChange(core: Core, tx: Db, spent: SpentToken, ip: string | null): Promise<UserRecord> {
+  const before = await findUserById(tx, spent.userId);
+  if (!before || before.status === "deleted" || spent.newEmail === null) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
+  const taken = await findUserByEmail(tx, spent.newEmail);
+  if (taken && taken.id !== before.id) throw new DomainError("EMAIL_TAKEN");
+  const now = core.now();
+  await spendOutstandingTokens(tx, before.id, now);
+  const user = await updateUser(tx, before.id, { email: spent.newEmail, isVerified: true }, now);
+  if (!user) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
+  const actor = userActor(user.id, ip);
+  await recordChange(core, tx, { type: "user.updated", actor, user, data: { fields: ["email"] } });
+  await recordEvent(core, tx, { type: "user.email_changed", actor, user, data: { previous_email: before.email } });
+  return user;
 }
 
 /**
@@ -178,7 +225,7 @@ export async function resetPassword(core: Core, token: string, newPassword: stri
   const passwordHash = await core.passwords.hash(newPassword);
   const now = core.now();
   return core.db.transaction(async (tx) => {
-    const userId = await spendToken(core, tx, token, "reset_password");
+    const { userId } = await spendToken(core, tx, token, ["reset_password"]);
     const current = await findUserById(tx, userId);
     if (!current || current.status === "deleted") throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
     const user = await updateUser(tx, userId, { passwordHash }, now);

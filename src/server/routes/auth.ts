@@ -91,8 +91,8 @@ const Responses = {
   }),
   verifyEmail: responses({
     data: User,
-    description: "The user, now verified",
-    errors: [...BODY_ERRORS, "INVALID_OR_EXPIRED_TOKEN", "RATE_LIMITED"],
+    description: "The user, now verified (with its new address, for an email-change link)",
+    errors: [...BODY_ERRORS, "INVALID_OR_EXPIRED_TOKEN", "RATE_LIMITED", "EMAIL_TAKEN"],
   }),
   resend: responses({
     status: 202,

@@ -5,12 +5,13 @@ import { listTransactions } from "../../core/balance/balance.ts";
 import type { Core } from "../../core/core.ts";
 import { listSessions, revokeOwnSession } from "../../core/sessions/own-sessions.ts";
 import type { Principal } from "../../core/sessions/session-tokens.ts";
+import { requestEmailChange } from "../../core/users/email-change.ts";
 import { deleteOwnAccount } from "../../core/users/lifecycle.ts";
 import { toPublicUser } from "../../core/users/user-record.ts";
 import { updateProfile } from "../../core/users/users.ts";
 import { authMacro, BEARER_SECURITY } from "../auth.ts";
 import { ok } from "../envelope.ts";
-import { Mfa, Page, pageOf, Revoked, Session, TransactionPage, User } from "../models.ts";
+import { Accepted, Mfa, Page, pageOf, Revoked, Session, TransactionPage, User } from "../models.ts";
 import { AUTH_ERRORS, BODY_ERRORS, responses } from "../responses.ts";
 
 const ProfileBody = t.Object(
@@ -69,6 +70,12 @@ const Responses = {
     errors: AUTH_ERRORS,
   }),
   transactions: responses({ data: TransactionPage, description: "One page of transactions", errors: AUTH_ERRORS }),
+  emailChange: responses({
+    status: 202,
+    data: Accepted,
+    description: "A confirmation link is emailed to the new address; the change applies when it is followed",
+    errors: [...BODY_ERRORS, ...AUTH_ERRORS, ...STEP_UP_ERRORS, "EMAIL_TAKEN"],
+  }),
 };
 
 export function meRoutes(core: Core) {
@@ -129,6 +136,22 @@ export function meRoutes(core: Core) {
       response: Responses.mfaDisabled,
       detail: detail("Turn TOTP off (step-up required)"),
     })
+    .post(
+      "/email",
+      async ({ actor, principal, body, status }) => {
+        await requestEmailChange(core, { user: principal.user, session: principal.session, newEmail: body.new_email, password: body.password, ip: actor.ip });
+        return status(202, ok({ accepted: true as const }));
+      },
+      {
+        auth: true,
+        body: t.Object(
+          { new_email: t.String(), password: t.Optional(t.String({ description: "current password; needed when the sign-in is not recent" })) },
+          { additionalProperties: false },
+        ),
+        response: Responses.emailChange,
+        detail: detail("Change your email address: a confirmation link goes to the new one (step-up required)"),
+      },
+    )
     .get("/balance", ({ principal }) => ok({ balance: principal.user.balance }), {
       auth: true,
       response: Responses.balance,
