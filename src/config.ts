@@ -139,6 +139,16 @@ export class ConfigError extends Error {
   }
 }
 
+/** USERSVC_PUBLIC_URL when unset: where this process listens. */
+export function defaultPublicUrl(host: string, port: number): string {
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/** USERSVC_EMAIL_FROM when unset. */
+export function defaultEmailFrom(publicUrl: string): string {
+  return `usersvc <no-reply@${hostnameOf(publicUrl)}>`;
+}
+
 /** Throws ConfigError listing every problem found. */
 export function loadConfig(env: Env): Config {
   const problems: string[] = [];
@@ -199,12 +209,12 @@ export function loadConfig(env: Env): Config {
 
   const host = read.string(ENV_NAMES.host) ?? "127.0.0.1";
   const port = read.integer(ENV_NAMES.port, 8000, { min: 0, max: 65535 });
-  const publicUrl = readPublicUrl(ENV_NAMES.publicUrl, read.string(ENV_NAMES.publicUrl), `http://${host.includes(":") ? `[${host}]` : host}:${port}`, problems);
+  const publicUrl = readPublicUrl(ENV_NAMES.publicUrl, read.string(ENV_NAMES.publicUrl), defaultPublicUrl(host, port), problems);
   const smtpUrl = read.string(ENV_NAMES.smtpUrl);
   if (smtpUrl !== null && smtpUrl !== "log" && !isSmtpUrl(smtpUrl)) {
     problems.push(`${ENV_NAMES.smtpUrl} must be smtp://[user:pass@]host:port, smtps://…, or log`);
   }
-  const emailFrom = read.string(ENV_NAMES.emailFrom) ?? `usersvc <no-reply@${hostnameOf(publicUrl)}>`;
+  const emailFrom = read.string(ENV_NAMES.emailFrom) ?? defaultEmailFrom(publicUrl);
   const themeDir = read.string(ENV_NAMES.themeDir);
   if (themeDir !== null && !isDirectory(resolve(themeDir))) problems.push(`${ENV_NAMES.themeDir}: ${resolve(themeDir)} is not a directory`);
 

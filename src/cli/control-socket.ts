@@ -7,11 +7,12 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { type Config, ENV_NAMES } from "../config.ts";
+import { type Config, defaultEmailFrom, defaultPublicUrl, ENV_NAMES } from "../config.ts";
 import type { Core } from "../core/core.ts";
 import type { Logger } from "../logger.ts";
 import type { CoreCommand } from "./types.ts";
 import { type CliIO, OperationalError, type Output } from "./io.ts";
+import { type LineReader, type LineWriter, lineReader, lineWriter } from "./socket-lines.ts";
 
 export function controlSocketPath(dataDir: string): string {
   return join(dataDir, "usersvc.sock");
@@ -32,10 +33,20 @@ type ControlMessage =
 /** Settings that cannot differ (the same data directory) or do not matter to a command. */
 const NOT_COMPARED = new Set<keyof Config>(["dataDir", "host", "port", "logLevel"]);
 
+/**
+ * Settings left unset whose defaults follow HOST and PORT (which may differ):
+ * compared as "unset", so only a value someone chose can differ.
+ */
+function chosenSettings(config: Config): Config {
+  const publicUrl = config.publicUrl === defaultPublicUrl(config.host, config.port) ? "(default)" : config.publicUrl;
+  const emailFrom = config.emailFrom === defaultEmailFrom(config.publicUrl) ? "(default)" : config.emailFrom;
+  return { ...config, publicUrl, emailFrom };
+}
+
 /** Each compared setting as an HMAC keyed with the request's nonce: comparable, and secrets never cross the socket. */
 function settingDigests(config: Config, nonce: string): Record<string, string> {
   const digests: Record<string, string> = {};
-  for (const [key, value] of Object.entries(config)) {
+  for (const [key, value] of Object.entries(chosenSettings(config))) {
     if (NOT_COMPARED.has(key as keyof Config)) continue;
     digests[key] = createHmac("sha256", nonce).update(JSON.stringify(value ?? null)).digest("base64url");
   }
@@ -61,31 +72,36 @@ export function startControlServer(
   const path = controlSocketPath(dataDir);
   // We hold the data directory lock, so a socket file here is a dead server's leftover.
   if (existsSync(path)) unlinkSync(path);
-  const buffers = new WeakMap<object, string>();
+  const connections = new WeakMap<object, { reader: LineReader; writer: LineWriter }>();
 
   const listener = Bun.listen<undefined>({
     unix: path,
     socket: {
-      data(socket, chunk) {
-        const text = (buffers.get(socket) ?? "") + chunk.toString();
-        const newline = text.indexOf("\n");
-        if (newline === -1) {
-          buffers.set(socket, text);
-          return;
-        }
-        buffers.delete(socket);
-        const send = (message: ControlMessage): void => {
-          socket.write(`${JSON.stringify(message)}\n`);
-        };
-        const out: Output & { server(info: { pid: number; settings: Record<string, string> }): void } = {
-          stdout: (line) => send({ stream: "stdout", text: line }),
-          stderr: (line) => send({ stream: "stderr", text: line }),
-          server: (info) => send({ server: info }),
-        };
-        void handle(text.slice(0, newline), out).then((exit) => {
-          send({ exit });
-          socket.end();
+      open(socket) {
+        const writer = lineWriter(socket);
+        let handled = false;
+        const reader = lineReader((line) => {
+          // One request per connection: whatever follows its line is ignored.
+          if (handled) return;
+          handled = true;
+          const send = (message: ControlMessage): void => writer.write(JSON.stringify(message));
+          const out: Output & { server(info: { pid: number; settings: Record<string, string> }): void } = {
+            stdout: (text) => send({ stream: "stdout", text }),
+            stderr: (text) => send({ stream: "stderr", text }),
+            server: (info) => send({ server: info }),
+          };
+          void handle(line, out).then((exit) => {
+            send({ exit });
+            writer.end();
+          });
         });
+        connections.set(socket, { reader, writer });
+      },
+      data(socket, chunk) {
+        connections.get(socket)?.reader.push(chunk);
+      },
+      drain(socket) {
+        connections.get(socket)?.writer.drain();
       },
     },
   });
@@ -119,7 +135,6 @@ export async function forwardToServer(dataDir: string, command: string, args: un
   const path = controlSocketPath(dataDir);
   const nonce = randomBytes(16).toString("base64url");
   const { promise, resolve, reject } = Promise.withResolvers<number>();
-  let pending = "";
   let exitCode: number | null = null;
 
   const relay = (line: string): void => {
@@ -140,23 +155,23 @@ export async function forwardToServer(dataDir: string, command: string, args: un
   };
 
   try {
+    const reader = lineReader(relay);
+    let writer: LineWriter | null = null;
     await Bun.connect<undefined>({
       unix: path,
       socket: {
         open(socket) {
-          socket.write(`${JSON.stringify({ command, args, nonce } satisfies ControlRequest)}\n`);
+          writer = lineWriter(socket);
+          writer.write(JSON.stringify({ command, args, nonce } satisfies ControlRequest));
         },
         data(_socket, chunk) {
-          pending += chunk.toString();
-          let newline = pending.indexOf("\n");
-          while (newline !== -1) {
-            relay(pending.slice(0, newline));
-            pending = pending.slice(newline + 1);
-            newline = pending.indexOf("\n");
-          }
+          reader.push(chunk);
+        },
+        drain() {
+          writer?.drain();
         },
         close() {
-          relay(pending);
+          relay(reader.rest());
           if (exitCode === null) reject(new OperationalError("the running server closed the control socket without an answer"));
           else resolve(exitCode);
         },
