@@ -177,6 +177,22 @@ describe("a mail server that never finishes its answer", () => {
   });
 });
 
+describe("the recipient", () => {
+  test("is the stored address as one addr-spec: one that reads as a display name or a list is refused, not sent elsewhere", async () => {
+    const mailer = createMailer(loadConfig({ USERSVC_SMTP_URL: smtp.url }), createLogger("silent", { write: () => {} }))!;
+    try {
+      for (const to of ['"ceo"<attacker@evil.example>', "attacker@evil.example,corp.example"]) {
+        const outcome = await mailer.send({ to, subject: "s", text: "t", html: "<p>t</p>" }).then(() => "sent", (error: Error) => error.message);
+        expect(outcome).toMatch(/recipients were rejected/);
+      }
+      await Bun.sleep(200);
+      expect(smtp.to("attacker@evil.example")).toEqual([]);
+    } finally {
+      mailer.close();
+    }
+  });
+});
+
 describe("without USERSVC_SMTP_URL", () => {
   test("no email row is written: the host's hooks may send their own", async () => {
     const quiet = await startTestServer();

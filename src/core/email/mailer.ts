@@ -59,7 +59,9 @@ export function createMailer(config: Config, logger: Logger, timeouts: MailTimeo
     async send(email) {
       const signal = AbortSignal.timeout(timeouts.sendMs);
       try {
-        const info = await transport.sendMail({ from: config.emailFrom, ...email, signal });
+        // The account's address as one addr-spec, never parsed as an address list: a stored
+        // `"x"<a@evil.example>` (from before validation refused it) is refused, not sent to a@evil.example.
+        const info = await transport.sendMail({ from: config.emailFrom, ...email, to: { name: "", address: email.to }, signal });
         return String(info.response);
       } catch (error) {
         // ETIMEDOUT like nodemailer's own timeouts, so `usersvc email test` names the server.
