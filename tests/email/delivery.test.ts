@@ -7,9 +7,13 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { Secret, TOTP } from "otpauth";
+import { loadConfig } from "../../src/config.ts";
+import { createMailer } from "../../src/core/email/mailer.ts";
 import { deliverDueEvents } from "../../src/core/events/outbox.ts";
+import { createLogger } from "../../src/logger.ts";
 import { StartUpError } from "../../src/core/start-up.ts";
 import { outboxRows } from "../support/hooks.ts";
 import { newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
@@ -134,6 +138,58 @@ describe("emails usersvc sends itself", () => {
     expect(after!.status).toBe("delivered");
     // Once delivered, the plain token no longer sits in the outbox.
     expect(JSON.stringify(after!.payload)).not.toContain(tokenOf(smtp.to(input.email)[0]!.link, "/verify-email"));
+  });
+});
+
+describe("a mail server that never finishes its answer", () => {
+  test("is given up on at the send deadline, with its connection closed, though every line kept the socket busy", async () => {
+    // Greets, then answers EHLO one "250-" continuation line every 200 ms, for ever: the idle timeout never fires.
+    const sockets = new Set<Socket>();
+    let closed = 0;
+    const trickler = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => {});
+      socket.on("close", () => (closed += 1));
+      socket.write("220 slow.example.test ESMTP\r\n");
+      socket.once("data", () => {
+        const timer = setInterval(() => socket.destroyed || socket.write("250-still thinking\r\n"), 200);
+        socket.on("close", () => clearInterval(timer));
+      });
+    });
+    await new Promise<void>((resolve) => trickler.listen(0, "127.0.0.1", () => resolve()));
+    const config = loadConfig({ USERSVC_SMTP_URL: `smtp://127.0.0.1:${(trickler.address() as AddressInfo).port}` });
+    const mailer = createMailer(config, createLogger("silent", { write: () => {} }), { connectionMs: 1000, greetingMs: 1000, socketMs: 1000, sendMs: 1500 })!;
+    try {
+      const started = Date.now();
+      const outcome = await Promise.race([
+        mailer.send({ to: "someone@example.com", subject: "s", text: "t", html: "<p>t</p>" }).then(() => "sent", (error: Error) => error.message),
+        Bun.sleep(6000).then(() => "still waiting"),
+      ]);
+      expect(outcome).toMatch(/did not finish within 1.5 s/);
+      expect(Date.now() - started).toBeLessThan(4000);
+      for (let i = 0; i < 50 && closed === 0; i++) await Bun.sleep(20);
+      expect(closed).toBe(1);
+    } finally {
+      mailer.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => trickler.close(() => resolve()));
+    }
+  });
+});
+
+describe("the recipient", () => {
+  test("is the stored address as one addr-spec: one that reads as a display name or a list is refused, not sent elsewhere", async () => {
+    const mailer = createMailer(loadConfig({ USERSVC_SMTP_URL: smtp.url }), createLogger("silent", { write: () => {} }))!;
+    try {
+      for (const to of ['"ceo"<attacker@evil.example>', "attacker@evil.example,corp.example"]) {
+        const outcome = await mailer.send({ to, subject: "s", text: "t", html: "<p>t</p>" }).then(() => "sent", (error: Error) => error.message);
+        expect(outcome).toMatch(/recipients were rejected/);
+      }
+      await Bun.sleep(200);
+      expect(smtp.to("attacker@evil.example")).toEqual([]);
+    } finally {
+      mailer.close();
+    }
   });
 });
 

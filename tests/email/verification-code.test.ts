@@ -83,6 +83,37 @@ describe("the verification code", () => {
     expect((await verify({ email: input.email, code })).status).toBe(200);
   });
 
+  test("the account's owner signing in between tries does not reset the count (signed up with an address not theirs)", async () => {
+    const { input, code } = await signUp();
+    const wrong = code === "000000" ? "000001" : "000000";
+    // Each try from an address of its own, each sign-in too: only the account's count can stop this.
+    let n = 0;
+    const from = () => ({ "x-forwarded-for": `198.18.${Math.floor(Math.random() * 250)}.${++n}` });
+    const statuses: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < MAX_ATTEMPTS - 1; i++) {
+        statuses.push((await server.api("POST", "/api/v1/auth/verify-email", { body: { email: input.email, code: wrong }, headers: from() })).status);
+      }
+      const login = await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password }, headers: from() });
+      expect(login.status).toBe(200);
+    }
+    expect(statuses.slice(0, MAX_ATTEMPTS)).toEqual(Array(MAX_ATTEMPTS).fill(400));
+    expect(statuses.slice(MAX_ATTEMPTS).every((s) => s === 429)).toBe(true);
+    const right = await server.api("POST", "/api/v1/auth/verify-email", { body: { email: input.email, code }, headers: from() });
+    expect(right.status).toBe(429);
+  });
+
+  test("a parallel burst checks at most the limit's number of codes", async () => {
+    const { input, code } = await signUp();
+    const wrong = code === "000000" ? "000001" : "000000";
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => server.api("POST", "/api/v1/auth/verify-email", {
+      body: { email: input.email, code: wrong },
+      headers: { "x-forwarded-for": `198.19.0.${i + 1}` },
+    })));
+    expect(burst.filter((r) => r.status === 400).length).toBe(MAX_ATTEMPTS);
+    expect(burst.filter((r) => r.status === 429).length).toBe(20 - MAX_ATTEMPTS);
+  });
+
   test("a malformed code or address is a 422 that counts no attempt", async () => {
     const { input, code } = await signUp();
     for (const body of [{ email: input.email, code: "12345" }, { email: input.email, code: "abcdef" }, { email: "not-an-address", code }]) {

@@ -707,6 +707,12 @@ describe("unicode edge cases", () => {
     ["a right-to-left override", "evil\u202emoc.elpmaxe@example.com"],
     ["a zero-width space", "admin\u200b@example.com"],
     ["a lone surrogate", "ad\ud800min@example.com"],
+    // Address-list syntax: a mailer would send these to another address than the one stored.
+    ["a display name and angle brackets", '"ceo"<attacker@evil.example>'],
+    ["a comma in the domain", "attacker@evil.example,corp.example"],
+    ["a semicolon", "attacker@evil.example;corp.example"],
+    ["a comment", "attacker@evil.example(corp.example)"],
+    ["a colon (a group)", "corp:attacker@evil.example"],
   ])("an email with %s answers 422 naming email and stores nothing", async (_, email) => {
     const before = await fingerprint();
     const res = await server.api("POST", "/api/v1/users", { body: newUser({ email }) });

@@ -24,11 +24,27 @@ export interface Attempt {
 }
 
 /**
+ * Which secrets an account's counter holds. `login`: passwords and second
+ * factors, cleared by a complete sign-in. `verification_code`: the 6-digit
+ * email code, a counter of its own that no sign-in clears — whoever tries
+ * codes for an address they cannot read may well know the account's password
+ * (they signed up with that address), and a sign-in between tries must not
+ * hand them a fresh allowance. The client IP's counter is shared by both.
+ */
+export type AttemptScope = "login" | "verification_code";
+
+/**
  * `account` is the user id once the account is known, or what was typed for
  * an unknown one (counted the same way, so the limiter reveals nothing).
  */
-export async function reserveAttempt(core: Core, account: { userId: string } | { typed: string }, ip: string | null): Promise<Attempt> {
-  const accountKey = "userId" in account ? `login:user:${account.userId}` : `login:account:${typedKey(account.typed)}`;
+export async function reserveAttempt(
+  core: Core,
+  account: { userId: string } | { typed: string },
+  ip: string | null,
+  scope: AttemptScope = "login",
+): Promise<Attempt> {
+  const prefix = scope === "login" ? "login" : "verify_code";
+  const accountKey = "userId" in account ? `${prefix}:user:${account.userId}` : `${prefix}:account:${typedKey(account.typed)}`;
   const ipKey = ip ? `login:ip:${limitedIp(ip)}` : null;
   const now = core.now();
   const windowMs = core.config.loginWindow * 1000;

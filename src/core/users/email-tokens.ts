@@ -144,10 +144,11 @@ async function applyEmailChange(core: Core, tx: Db, spent: SpentToken, ip: strin
 
 /**
  * POST /auth/verify-email with `{email, code}`: the 6-digit code of the
- * latest verification email. Each try counts on the account's sign-in
- * attempts like a TOTP code (an unknown address on what was typed, so the
- * answers and the limiter say nothing about which addresses exist); a
- * wrong, spent or expired code is INVALID_OR_EXPIRED_TOKEN.
+ * latest verification email. Each try counts, per account and per client IP,
+ * within USERSVC_LOGIN_MAX_ATTEMPTS a window (an unknown address on what was
+ * typed, so the answers and the limiter say nothing about which addresses
+ * exist); the account's count is its own, which no sign-in clears. A wrong,
+ * spent or expired code is INVALID_OR_EXPIRED_TOKEN.
  */
 export async function verifyEmailWithCode(core: Core, email: string, code: string, ip: string | null): Promise<UserRecord> {
   await throttle(core, "verify_email", ip);
@@ -155,7 +156,8 @@ export async function verifyEmailWithCode(core: Core, email: string, code: strin
   const digits = code.replace(/[\s-]/g, "");
   if (!/^\d{6}$/.test(digits)) throw validationError([{ field: "code", message: "must be the 6-digit code from the email" }]);
   const user = await findUserByEmail(core.db, normalizeEmail(email));
-  const attempt = await reserveAttempt(core, user ? { userId: user.id } : { typed: normalizeEmail(email) }, ip);
+  // On a counter of its own: a sign-in, which the account's owner can do, does not clear it.
+  const attempt = await reserveAttempt(core, user ? { userId: user.id } : { typed: normalizeEmail(email) }, ip, "verification_code");
   if (!user) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
   const now = core.now();
   const verified = await core.db.transaction(async (tx) => {

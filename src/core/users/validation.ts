@@ -7,8 +7,11 @@ import { type FieldProblem, validationError } from "../errors.ts";
 
 const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
 // Deliberately plain: one @, a dot in the domain, no spaces, control characters or invisible
-// format characters (bidi overrides, zero-width spaces), which would make look-alike accounts.
-const EMAIL = /^[^\s@\p{Cc}\p{Cf}]{1,64}@[^\s@\p{Cc}\p{Cf}]+\.[^\s@\p{Cc}\p{Cf}]+$/u;
+// format characters (bidi overrides, zero-width spaces), which would make look-alike accounts,
+// and none of the address-list syntax <>()[],;:"\ — a mailer parses `"x"<a@evil.example>` as
+// a@evil.example and `a@evil.example,corp.example` as two recipients, so the address verified
+// would not be the one stored.
+const EMAIL = /^[^\s@\p{Cc}\p{Cf}<>()[\],;:"\\]{1,64}@[^\s@\p{Cc}\p{Cf}<>()[\],;:"\\]+\.[^\s@\p{Cc}\p{Cf}<>()[\],;:"\\]+$/u;
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 256;
 export const METADATA_MAX_BYTES = 8 * 1024;
