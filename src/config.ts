@@ -214,6 +214,10 @@ export function loadConfig(env: Env): Config {
   if (smtpUrl !== null && smtpUrl !== "log" && !isSmtpUrl(smtpUrl)) {
     problems.push(`${ENV_NAMES.smtpUrl} must be smtp://[user:pass@]host:port, smtps://…, or log`);
   }
+  // A default built from the listen address (0.0.0.0, a container's port) makes links nobody can open.
+  if (smtpUrl !== null && isSmtpUrl(smtpUrl) && read.string(ENV_NAMES.publicUrl) === null) {
+    problems.push(`${ENV_NAMES.publicUrl} must be set when ${ENV_NAMES.smtpUrl} is: the links in emails are built from it`);
+  }
   const emailFrom = read.string(ENV_NAMES.emailFrom) ?? defaultEmailFrom(publicUrl);
   const themeDir = read.string(ENV_NAMES.themeDir);
   if (themeDir !== null && !isDirectory(resolve(themeDir))) problems.push(`${ENV_NAMES.themeDir}: ${resolve(themeDir)} is not a directory`);

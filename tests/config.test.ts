@@ -71,7 +71,12 @@ describe("loadConfig", () => {
     for (const bad of ["mail.example.com:25", "http://mail.example.com", "smtp://"]) {
       expect(problemsOf({ USERSVC_SMTP_URL: bad })).toEqual([expect.stringMatching(/^USERSVC_SMTP_URL must be smtp:/)]);
     }
-    expect(loadConfig({ USERSVC_SMTP_URL: "smtps://user:pass@mail.example.com:465" }).smtpUrl).toBe("smtps://user:pass@mail.example.com:465");
+    expect(loadConfig({ USERSVC_SMTP_URL: "smtps://user:pass@mail.example.com:465", USERSVC_PUBLIC_URL: "https://id.example.com" }).smtpUrl).toBe(
+      "smtps://user:pass@mail.example.com:465",
+    );
+    expect(problemsOf({ USERSVC_SMTP_URL: "smtp://mail.example.com:25" })).toEqual([
+      "USERSVC_PUBLIC_URL must be set when USERSVC_SMTP_URL is: the links in emails are built from it",
+    ]);
     expect(loadConfig({ USERSVC_SMTP_URL: "log" }).smtpUrl).toBe("log");
     expect(problemsOf({ USERSVC_THEME_DIR: "/nonexistent/theme" })).toEqual(["USERSVC_THEME_DIR: /nonexistent/theme is not a directory"]);
   });

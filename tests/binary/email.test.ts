@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 test("usersvc email test sends through USERSVC_SMTP_URL and exits 0 with the server's answer", async () => {
-  const result = await run(["email", "test", "ops@example.com"], { env: { USERSVC_SMTP_URL: smtp.url } });
+  const result = await run(["email", "test", "ops@example.com"], { env: { USERSVC_PUBLIC_URL: "https://id.example.test", USERSVC_SMTP_URL: smtp.url } });
   expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({ exitCode: 0, stderr: "" });
   expect(result.stdout).toMatch(/^sent to ops@example\.com; the server answered: 250 /);
   expect((await smtp.waitFor("ops@example.com")).subject).toBe("usersvc test email");

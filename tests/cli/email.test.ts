@@ -16,7 +16,7 @@ afterAll(() => smtp.stop());
 
 describe("usersvc email test", () => {
   test("sends one email and prints the server's answer; --json prints {sent, to, reply}", async () => {
-    const env = { USERSVC_SMTP_URL: smtp.url, USERSVC_EMAIL_FROM: "Ops <ops@example.com>" };
+    const env = { USERSVC_PUBLIC_URL: "https://id.example.test", USERSVC_SMTP_URL: smtp.url, USERSVC_EMAIL_FROM: "Ops <ops@example.com>" };
     const result = await cliText(["email", "test", "first@example.com"], { env });
     expect(result).toEqual(expect.objectContaining({ exitCode: 0, stderr: "" }));
     expect(result.stdout).toMatch(/^sent to first@example\.com; the server answered: 250 /);
@@ -31,7 +31,7 @@ describe("usersvc email test", () => {
 
   test("a refusal exits 1 naming the server's reply, and nothing is delivered", async () => {
     smtp.refuseNext(1, { code: 550, message: "5.7.1 relaying denied" });
-    const result = await cliText(["email", "test", "refused@example.com"], { env: { USERSVC_SMTP_URL: smtp.url } });
+    const result = await cliText(["email", "test", "refused@example.com"], { env: { USERSVC_PUBLIC_URL: "https://id.example.test", USERSVC_SMTP_URL: smtp.url } });
     expect(result).toEqual({ exitCode: 1, stdout: "", stderr: "usersvc: the mail server refused the email: 550 5.7.1 relaying denied\n" });
     expect(smtp.to("refused@example.com")).toEqual([]);
   });
@@ -41,7 +41,7 @@ describe("usersvc email test", () => {
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", () => resolve()));
     const port = (closed.address() as { port: number }).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const result = await cliText(["email", "test", "nobody@example.com"], { env: { USERSVC_SMTP_URL: `smtp://ops:s3cret@127.0.0.1:${port}` } });
+    const result = await cliText(["email", "test", "nobody@example.com"], { env: { USERSVC_PUBLIC_URL: "https://id.example.test", USERSVC_SMTP_URL: `smtp://ops:s3cret@127.0.0.1:${port}` } });
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toStartWith(`usersvc: could not send through smtp://127.0.0.1:${port}: `);
     expect(result.stderr).not.toContain("s3cret");
@@ -51,7 +51,7 @@ describe("usersvc email test", () => {
     const unset = await cliText(["email", "test", "a@example.com"]);
     expect(unset.exitCode).toBe(1);
     expect(unset.stderr).toStartWith("usersvc: USERSVC_SMTP_URL is not set");
-    const bad = await cliText(["email", "test", "not-an-address"], { env: { USERSVC_SMTP_URL: smtp.url } });
+    const bad = await cliText(["email", "test", "not-an-address"], { env: { USERSVC_PUBLIC_URL: "https://id.example.test", USERSVC_SMTP_URL: smtp.url } });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain("email");
   });

@@ -157,7 +157,7 @@ describe("a mail server that never finishes its answer", () => {
       });
     });
     await new Promise<void>((resolve) => trickler.listen(0, "127.0.0.1", () => resolve()));
-    const config = loadConfig({ USERSVC_SMTP_URL: `smtp://127.0.0.1:${(trickler.address() as AddressInfo).port}` });
+    const config = loadConfig({ USERSVC_PUBLIC_URL: "https://id.example.test", USERSVC_SMTP_URL: `smtp://127.0.0.1:${(trickler.address() as AddressInfo).port}` });
     const mailer = createMailer(config, createLogger("silent", { write: () => {} }), { connectionMs: 1000, greetingMs: 1000, socketMs: 1000, sendMs: 1500 })!;
     try {
       const started = Date.now();
@@ -179,7 +179,7 @@ describe("a mail server that never finishes its answer", () => {
 
 describe("the recipient", () => {
   test("is the stored address as one addr-spec: one that reads as a display name or a list is refused, not sent elsewhere", async () => {
-    const mailer = createMailer(loadConfig({ USERSVC_SMTP_URL: smtp.url }), createLogger("silent", { write: () => {} }))!;
+    const mailer = createMailer(loadConfig({ USERSVC_PUBLIC_URL: "https://id.example.test", USERSVC_SMTP_URL: smtp.url }), createLogger("silent", { write: () => {} }))!;
     try {
       for (const to of ['"ceo"<attacker@evil.example>', "attacker@evil.example,corp.example"]) {
         const outcome = await mailer.send({ to, subject: "s", text: "t", html: "<p>t</p>" }).then(() => "sent", (error: Error) => error.message);

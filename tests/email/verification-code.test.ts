@@ -19,7 +19,7 @@ let server: TestServer;
 beforeAll(async () => {
   smtp = await startSmtpReceiver();
   // Each test comes from an IP of its own (X-Forwarded-For from the loopback proxy), so only its own tries count on it.
-  server = await startTestServer({ USERSVC_SMTP_URL: smtp.url, USERSVC_LOGIN_MAX_ATTEMPTS: String(MAX_ATTEMPTS), USERSVC_TRUST_PROXY: "loopback" });
+  server = await startTestServer({ USERSVC_PUBLIC_URL: "https://id.example.test", USERSVC_SMTP_URL: smtp.url, USERSVC_LOGIN_MAX_ATTEMPTS: String(MAX_ATTEMPTS), USERSVC_TRUST_PROXY: "loopback" });
 });
 afterAll(async () => {
   await server.stop();
