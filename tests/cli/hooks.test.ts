@@ -142,6 +142,24 @@ describe("usersvc hooks check / test / types", () => {
     }
   });
 
+  test("hooks test gives the email events the fields real ones carry (token, code, new_email, previous_email)", async () => {
+    const seen = join(dir, "seen.jsonl");
+    const recorder = writeHookFile(
+      dir,
+      "recorder.ts",
+      `import { appendFileSync } from "node:fs";\nexport default {\n  on(event) {\n    appendFileSync(${JSON.stringify(seen)}, JSON.stringify({ type: event.type, data: { ...event.data, user: undefined } }) + "\\n");\n  },\n};\n`,
+    );
+    const names = ["user.verification_requested", "user.password_reset_requested", "user.email_change_requested", "user.email_changed"];
+    for (const name of names) expect((await cliText(["hooks", "test", name], { env: { USERSVC_HOOKS: recorder } })).exitCode).toBe(0);
+    const events = readFileSync(seen, "utf8").trim().split("\n").map((line) => JSON.parse(line));
+    expect(events).toEqual([
+      { type: names[0], data: { token: "sample-token", code: "123456", expires_at: expect.any(String) } },
+      { type: names[1], data: { token: "sample-token", expires_at: expect.any(String) } },
+      { type: names[2], data: { token: "sample-token", new_email: "new-sample@example.com", expires_at: expect.any(String) } },
+      { type: names[3], data: { previous_email: "old-sample@example.com" } },
+    ]);
+  });
+
   test("hooks test reports a rejection, a missing handler and an unknown name", async () => {
     const only = writeHookFile(dir, "only-before.ts", `export default {\n  beforeRegister() {\n    return { reject: "No sign-ups today" };\n  },\n};\n`);
     const env = { USERSVC_HOOKS: only };

@@ -31,6 +31,23 @@ function sampleUser(): HookUser {
   };
 }
 
+/** What the email events carry besides the user, made up like the user. */
+function sampleData(type: EventType): Record<string, unknown> {
+  const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+  switch (type) {
+    case "user.verification_requested":
+      return { token: "sample-token", code: "123456", expires_at: expiresAt };
+    case "user.password_reset_requested":
+      return { token: "sample-token", expires_at: expiresAt };
+    case "user.email_change_requested":
+      return { token: "sample-token", new_email: "new-sample@example.com", expires_at: expiresAt };
+    case "user.email_changed":
+      return { previous_email: "old-sample@example.com" };
+    default:
+      return {};
+  }
+}
+
 export function hooksCommand(ctx: ProgramContext): Command {
   const load = async () => {
     const { config, logger } = ctx.runtime();
@@ -61,7 +78,9 @@ export function hooksCommand(ctx: ProgramContext): Command {
     .addHelpText(
       "after",
       "\nThe handler really runs: for an email event (user.verification_requested,\n" +
-        "user.password_reset_requested) it really sends the email, to the sample user's address.",
+        "user.password_reset_requested, user.email_change_requested) it really sends the email\n" +
+        "your handler sends, to the sample user's address. usersvc's own email (USERSVC_SMTP_URL)\n" +
+        "is not involved: check it with `usersvc email test`.",
     )
     .argument("<name>", `${BEFORE_HOOKS.join(", ")}, or an event such as user.registered`)
     .action(async (name: string) => {
@@ -82,7 +101,7 @@ export function hooksCommand(ctx: ProgramContext): Command {
           type: name as EventType,
           occurred_at: new Date().toISOString(),
           actor: { type: CLI_ACTOR.type, id: null },
-          data: { user, ...(name.endsWith("_requested") ? { token: "sample-token" } : {}) },
+          data: { user, ...sampleData(name as EventType) },
         };
         if (!hooks.handlesEvent(event.type)) throw new OperationalError(`no handler for ${name} (and no "on")`);
         try {
