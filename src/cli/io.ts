@@ -15,6 +15,8 @@ export interface Output {
 export interface CliIO extends Output {
   env: Env;
   stdinIsTTY: boolean;
+  /** Whether file descriptor 1 / 2 is a terminal (logs are then written for people). */
+  isTTY(fd: 1 | 2): boolean;
   readStdin(): Promise<string>;
 }
 
@@ -40,6 +42,7 @@ export function processIo(): CliIO {
   return {
     env: process.env,
     stdinIsTTY: Boolean(process.stdin.isTTY),
+    isTTY: (fd) => Boolean((fd === 1 ? process.stdout : process.stderr).isTTY),
     stdout: (line) => process.stdout.write(`${line}\n`),
     stderr: (line) => process.stderr.write(`${line}\n`),
     readStdin: () => Bun.stdin.text(),

@@ -2,7 +2,7 @@
 import { Command, CommanderError } from "commander";
 import pino from "pino";
 import { loadConfig } from "../config.ts";
-import { createLogger } from "../logger.ts";
+import { createLogger, prettyDestination } from "../logger.ts";
 import { VERSION } from "../version.ts";
 import { COMMANDS, CORE_COMMANDS } from "./commands/index.ts";
 import type { ProgramContext } from "./context.ts";
@@ -51,7 +51,9 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       const level = toStdout || io.env.LOG_LEVEL ? config.logLevel : "warn";
       // sync: main.ts calls process.exit as soon as a command returns, which drops an async
       // write still in flight (serve's final "stopped" line went missing that way).
-      return { config, io, logger: createLogger(level, pino.destination({ dest: toStdout ? 1 : 2, sync: true })) };
+      const fd = toStdout ? 1 : 2;
+      const destination = io.isTTY(fd) ? prettyDestination(fd) : pino.destination({ dest: fd, sync: true });
+      return { config, io, logger: createLogger(level, destination) };
     },
     async execute(command, args, options = {}) {
       const runtime = ctx.runtime();

@@ -245,3 +245,20 @@ describe("keys rotate --revoke-previous on a terminal", () => {
     expect([refused.status, refused.body.error?.code]).toEqual([401, "INVALID_TOKEN"]);
   });
 });
+
+describe("serve on a terminal", () => {
+  test("writes its log for people (time, level, message, fields on one line), not JSON, and a request shows up the same way", async () => {
+    const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+    const port = String(probe.port);
+    probe.stop(true);
+    const terminal = startTerminal(["serve", "--port", port], database.env);
+    const shown = await terminal.waitFor(/INFO: usersvc listening/);
+    expect(shown).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: usersvc listening .*"url":"http:\/\/127\.0\.0\.1:\d+"/m);
+    expect(shown).not.toContain('{"level":');
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    await terminal.waitFor(/INFO: .*\/healthz/);
+    // SIGTERM as a supervisor sends it (Ctrl-C would also end the pane's shell).
+    Bun.spawnSync(["pkill", "-TERM", "-f", `usersvc serve --port ${port}$`]);
+    expect(await terminal.exitCode()).toBe(0);
+  });
+});

@@ -47,7 +47,7 @@ test("multi-byte characters cut across chunks arrive whole, both ways", async ()
   const lines = Array.from({ length: 40 }, (_, i) => `${i} ${"ünïcödé 漢字 🎉".repeat(3000)}`);
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const io: CliIO = { env: {}, stdinIsTTY: false, stdout: (l) => void stdout.push(l), stderr: (l) => void stderr.push(l), readStdin: async () => "" };
+  const io: CliIO = { env: {}, stdinIsTTY: false, isTTY: () => false, stdout: (l) => void stdout.push(l), stderr: (l) => void stderr.push(l), readStdin: async () => "" };
   const exit = await forwardToServer(dataDir, "echo", { lines }, io);
   expect(exit).toBe(0);
   expect(stdout).toEqual(lines);

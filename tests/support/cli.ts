@@ -21,6 +21,7 @@ export async function cli(argv: string[], options: { env?: Env; stdin?: string }
     // LOG_LEVEL silent: the commands' own warnings would go to the real stderr.
     env: { LOG_LEVEL: "silent", ...options.env },
     stdinIsTTY: false,
+    isTTY: () => false,
     stdout: (line) => void stdout.push(line),
     stderr: (line) => void stderr.push(line),
     readStdin: async () => options.stdin ?? "",
