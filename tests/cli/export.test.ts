@@ -44,6 +44,7 @@ const EXPORT_FIELDS = [
   "updated_at",
   "last_login_at",
   "deleted_at",
+  "locale",
 ];
 
 function byId<T extends { id: string }>(records: T[]): T[] {

@@ -39,6 +39,8 @@ export const users = pgTable(
     createdAt: timestamptz("created_at").notNull().defaultNow(),
     updatedAt: timestamptz("updated_at").notNull().defaultNow(),
     lastLoginAt: timestamptz("last_login_at"),
+    /** The locale of the pages at sign-up (Accept-Language): what usersvc's emails to the user are written in. */
+    locale: text("locale"),
     deletedAt: timestamptz("deleted_at"),
   },
   (t) => [

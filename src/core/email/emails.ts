@@ -60,11 +60,10 @@ export function renderEmail(theme: Theme, to: string, content: EmailContent): Em
 }
 
 /** The email for an event delivered to the `email` target; throws if the event cannot make one (a bug, retried then dead). */
-export function emailForEvent(config: Config, theme: Theme, event: UsersvcEvent): Email {
+export function emailForEvent(config: Config, theme: Theme, event: UsersvcEvent, locale: string): Email {
   const kind = emailKindOf(event.type, event.data);
   const user = event.data.user;
   if (!kind || !user) throw new Error(`event ${event.type} has no email`);
-  const locale = "en";
   const messages = theme.messages(locale);
   const values: Record<string, string> = {
     product: messages.product ?? "usersvc",

@@ -14,6 +14,7 @@ import { rows } from "../db/migrate.ts";
 import { outboxEvents } from "../db/schema.ts";
 import type { EventType, UsersvcEvent } from "../../hooks/types.ts";
 import { emailForEvent, emailKindOf } from "../email/emails.ts";
+import { findUserLocale } from "../users/queries.ts";
 import { sendWebhook, webhookSecretBytes } from "./webhook.ts";
 
 import type { EventTarget, OutboxRow } from "./outbox-queries.ts";
@@ -159,7 +160,9 @@ async function deliver(core: Core, row: OutboxRow): Promise<void> {
   if (row.target === "hooks") return core.hooks.deliverEvent(event);
   if (row.target === "email") {
     if (!core.mailer) throw new Error("USERSVC_SMTP_URL is no longer set");
-    await core.mailer.send(emailForEvent(core.config, core.theme, event));
+    // The user's locale now, not at enqueueing: one who switched language gets the retry in the new one.
+    const locale = (row.userId ? await findUserLocale(core.db, row.userId) : null) ?? "en";
+    await core.mailer.send(emailForEvent(core.config, core.theme, event, locale));
     return;
   }
   const { webhookUrl, webhookSecret } = core.config;

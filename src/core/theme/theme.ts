@@ -9,17 +9,20 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import htmlLayout from "../email/templates/email.html.eta" with { type: "text" };
 import textLayout from "../email/templates/email.txt.eta" with { type: "text" };
+import de from "../messages/de.json";
 import en from "../messages/en.json";
 
 export type Messages = Readonly<Record<string, string>>;
 export type EmailLayout = "email.txt.eta" | "email.html.eta";
 
 export interface Theme {
+  /** The locales with a catalogue, embedded or the theme's; "en" first. */
+  locales: readonly string[];
   messages(locale: string): Messages;
   emailLayout(name: EmailLayout): string;
 }
 
-const EMBEDDED_MESSAGES: Record<string, Messages> = { en };
+const EMBEDDED_MESSAGES: Record<string, Messages> = { en, de };
 const EMBEDDED_LAYOUTS: Record<EmailLayout, string> = { "email.txt.eta": textLayout, "email.html.eta": htmlLayout };
 
 export class ThemeError extends Error {
@@ -45,6 +48,7 @@ export function loadTheme(themeDir: string | null): Theme {
   }
   const fallback = messages.get("en")!;
   return {
+    locales: ["en", ...[...messages.keys()].filter((locale) => locale !== "en").sort()],
     messages: (locale) => messages.get(locale) ?? fallback,
     emailLayout: (name) => layouts[name],
   };
@@ -66,4 +70,29 @@ function readCatalogue(path: string): Messages {
 /** A message with its `{name}` placeholders filled in; an unknown placeholder stays as written. */
 export function formatMessage(template: string, values: Readonly<Record<string, string>>): string {
   return template.replace(/\{(\w+)\}/g, (whole, name: string) => values[name] ?? whole);
+}
+
+/**
+ * The best of `available` for an Accept-Language header (RFC 9110 §12.5.4):
+ * by q-value, an exact tag first, then its primary language ("de-CH" → "de");
+ * null when none matches (the caller's default applies).
+ */
+export function preferredLocale(header: string | null, available: readonly string[]): string | null {
+  if (!header) return null;
+  const ranges = header
+    .split(",")
+    .slice(0, 32)
+    .map((part, index) => {
+      const [tag = "", ...params] = part.trim().split(";");
+      const q = params.map((p) => /^\s*q=([01](?:\.\d{0,3})?)\s*$/.exec(p)?.[1]).find((v) => v !== undefined);
+      return { tag: tag.trim().toLowerCase(), q: q === undefined ? 1 : Number(q), index };
+    })
+    .filter((range) => range.tag !== "" && range.q > 0)
+    .sort((a, b) => b.q - a.q || a.index - b.index);
+  const lower = new Map(available.map((locale) => [locale.toLowerCase(), locale]));
+  for (const { tag } of ranges) {
+    const match = lower.get(tag) ?? lower.get(tag.split("-")[0]!);
+    if (match) return match;
+  }
+  return null;
 }

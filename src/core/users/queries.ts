@@ -100,3 +100,9 @@ export async function countUsers(db: Db): Promise<number> {
   const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(users);
   return row?.n ?? 0;
 }
+
+/** The locale the user signed up in (for usersvc's emails), or null. */
+export async function findUserLocale(db: Db, id: string): Promise<string | null> {
+  const [row] = await db.select({ locale: users.locale }).from(users).where(eq(users.id, id));
+  return row?.locale ?? null;
+}

@@ -23,7 +23,7 @@ import { conflictFromUniqueViolation, shapeByHook } from "./users.ts";
 import { checkEmail, checkMetadata, checkUsername, normalizeEmail } from "./validation.ts";
 
 /** One exported user: the user object's stored fields plus its password hash. */
-export type UserExport = Omit<PublicUser, "is_admin" | "is_active"> & { password_hash: string };
+export type UserExport = Omit<PublicUser, "is_admin" | "is_active"> & { password_hash: string; locale: string | null };
 
 /** Streams every user, oldest id first, one JSON line each; returns the count. */
 export async function exportUsers(core: Core, writeLine: (line: string) => void): Promise<number> {
@@ -49,6 +49,7 @@ export async function exportUsers(core: Core, writeLine: (line: string) => void)
         updated_at: row.updatedAt.toISOString(),
         last_login_at: isoOrNull(row.lastLoginAt),
         deleted_at: isoOrNull(row.deletedAt),
+        locale: row.locale,
       };
       writeLine(JSON.stringify(record));
       exported += 1;
@@ -189,6 +190,8 @@ function parseRecord(text: string, now: Date): typeof users.$inferInsert {
   if (appMetadata !== undefined && appMetadata !== null) checkMetadata(appMetadata, problems, "app_metadata");
   const balance = field("balance", (v): v is number => Number.isSafeInteger(v) && (v as number) >= 0, "must be an integer >= 0");
   const blockedReason = field("blocked_reason", isString, "must be a string");
+  // A BCP 47 tag as Accept-Language gives it ("de", "pt-BR"); which catalogue it picks is decided when an email is sent.
+  const locale = field("locale", (v): v is string => typeof v === "string" && /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,3}$/.test(v), "must be a language tag like de or pt-BR");
   const dates = Object.fromEntries(
     ["blocked_until", "created_at", "updated_at", "last_login_at", "deleted_at"].map((name) => {
       const v = field(name, isDate, "must be an ISO-8601 date-time");
@@ -210,6 +213,7 @@ function parseRecord(text: string, now: Date): typeof users.$inferInsert {
     metadata: (metadata as Record<string, unknown> | undefined) ?? {},
     appMetadata: (appMetadata as Record<string, unknown> | undefined) ?? {},
     balance: balance ?? 0,
+    locale: locale ?? null,
     createdAt: dates.created_at ?? now,
     updatedAt: dates.updated_at ?? now,
     lastLoginAt: dates.last_login_at ?? null,

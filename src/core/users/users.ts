@@ -38,6 +38,8 @@ export interface CreateUserOptions {
   actor: Actor;
   roles?: string[];
   isVerified?: boolean;
+  /** The pages' locale at sign-up (one of the theme's), for usersvc's emails. */
+  locale?: string | null;
 }
 
 export async function createUser(core: Core, input: NewUserInput, options: CreateUserOptions): Promise<UserRecord> {
@@ -69,6 +71,7 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
         appMetadata: shaped.appMetadata ?? {},
         roles: options.roles ?? ["user"],
         isVerified: options.isVerified ?? false,
+        locale: options.locale ?? null,
         createdAt: now,
         updatedAt: now,
       });

@@ -14,6 +14,7 @@ import { authMacro, BEARER_SECURITY, clientInfo } from "../auth.ts";
 import { ok } from "../envelope.ts";
 import { Accepted, MfaChallenge, Revoked, Tokens, User } from "../models.ts";
 import { AUTH_ERRORS, BODY_ERRORS, responses } from "../responses.ts";
+import { preferredLocale } from "../../core/theme/theme.ts";
 
 const strict = { additionalProperties: false } as const;
 const Body = {
@@ -123,7 +124,8 @@ export function authRoutes(core: Core) {
   const register = async ({ body, request, server }: RegisterContext) => {
     // The new user is the actor; its id is filled in once it exists.
     const actor: Actor = { type: "user", id: null, ip: clientInfo(request, server, trustProxy).ip };
-    return ok(toPublicUser(await createUser(core, body, { actor }), core.now()));
+    const locale = preferredLocale(request.headers.get("accept-language"), core.theme.locales);
+    return ok(toPublicUser(await createUser(core, body, { actor, locale }), core.now()));
   };
 
   return new Elysia({ name: "routes/auth" })
