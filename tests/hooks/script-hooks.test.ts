@@ -287,7 +287,7 @@ exit 0
       actor: { type: "user", id: res.body.data.id },
       data: { user: res.body.data, roles: ["user"] },
     });
-    expect(events[1]!.event.data).toEqual({ user: res.body.data, token: expect.any(String), expires_at: expect.any(String) });
+    expect(events[1]!.event.data).toEqual({ user: res.body.data, token: expect.any(String), code: expect.stringMatching(/^\d{6}$/), expires_at: expect.any(String) });
     expect(input.email).toBe(res.body.data.email);
   });
 

@@ -368,6 +368,7 @@ describe("hostile input at every /api/v1 route", () => {
     "POST /api/v1/users/me/mfa/confirm",
     "POST /api/v1/users/me/mfa/recovery-codes",
     "DELETE /api/v1/users/me/mfa",
+    "POST /api/v1/users/me/email",
     "GET /api/v1/users/me/balance",
     "GET /api/v1/users/me/balance/transactions",
     "GET /api/v1/admin/check",
