@@ -10,16 +10,11 @@
  * time; webhooks go to a receiver in this process that checks signatures.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadConfig } from "../../src/config.ts";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
-import { type Core, createCore } from "../../src/core/core.ts";
-import { openDatabase } from "../../src/core/db/client.ts";
-import { tryLockDataDir } from "../../src/core/db/data-dir-lock.ts";
 import { deliverDueEvents, MAX_ATTEMPTS } from "../../src/core/events/outbox.ts";
 import { createUser } from "../../src/core/users/users.ts";
-import { createLogger } from "../../src/logger.ts";
 import {
   binaryEnv,
   callApi,
@@ -31,23 +26,13 @@ import {
   startServe,
 } from "../support/binary.ts";
 import { SERVER_URL, type TestDatabase } from "../support/database.ts";
-import {
-  closedPort,
-  hooksDir,
-  newWebhookSecret,
-  outboxRows,
-  pollFor,
-  startWebhookReceiver,
-  type WebhookReceiver,
-  writeHookFile,
-} from "../support/hooks.ts";
+import { closedPort, copyExample, hooksDir, newWebhookSecret, outboxRows, pollFor, startWebhookReceiver, withCore, writeHookFile } from "../support/hooks.ts";
 import { newUser } from "../support/server.ts";
 
 // These tests start serve and wait for webhook deliveries (up to ~100 s on a loaded machine).
 setDefaultTimeout(120_000);
 
 const ROOT = join(import.meta.dir, "..", "..");
-const EXAMPLES = join(ROOT, "examples", "hooks");
 const TSC = join(ROOT, "node_modules", ".bin", "tsc");
 
 /** The result with stderr split into lines, for one toEqual over all three. */
@@ -60,46 +45,6 @@ beforeAll(() => {
   dir = hooksDir("usersvc-binary-hooks-");
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Copies a shipped example into `target` (scripts executable). */
-function copyExample(name: string, target = dir): string {
-  const path = join(target, name);
-  copyFileSync(join(EXAMPLES, name), path);
-  if (name !== "hooks.ts") chmodSync(path, 0o755);
-  return path;
-}
-
-/**
- * Runs `use` with a core of this process on the test database (a clock it
- * may move), as a second usersvc would; on the embedded database it holds
- * the data directory lock meanwhile, so no binary opens it at the same time.
- */
-async function withCore<T>(
-  database: TestDatabase,
-  env: Record<string, string>,
-  use: (core: Core, advance: (seconds: number) => void) => Promise<T>,
-): Promise<T> {
-  const lock = database.kind === "pglite" ? tryLockDataDir(database.env.USERSVC_DATA_DIR) : null;
-  if (database.kind === "pglite" && !lock) throw new Error("the data directory is held by a running usersvc");
-  const config = loadConfig({ ...database.env, ...env });
-  const handle = await openDatabase(config);
-  let offsetMs = 0;
-  try {
-    const core = await createCore({
-      config,
-      db: handle.db,
-      dbKind: handle.kind,
-      logger: createLogger("silent", { write: () => {} }),
-      now: () => new Date(Date.now() + offsetMs),
-    });
-    return await use(core, (seconds) => {
-      offsetMs += seconds * 1000;
-    });
-  } finally {
-    await handle.close();
-    lock?.release();
-  }
-}
 
 /** `events list --json` (and its filters), parsed. */
 async function eventsList(env: Record<string, string>, args: string[] = []): Promise<any[]> {
@@ -122,7 +67,7 @@ async function registerThrough(serve: ServeProcess, count: number): Promise<{ id
 describe("usersvc hooks check / types (the binary loads a module and carries the contract)", () => {
   let module: string;
   beforeAll(() => {
-    module = copyExample("hooks.ts");
+    module = copyExample("hooks.ts", dir);
   });
 
   test("hooks check lists a module's handlers; --json prints {kind, path, handlers}", async () => {

@@ -8,20 +8,15 @@
  * tests/binary/hooks.test.ts's.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadConfig } from "../../src/config.ts";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
-import { type Core, createCore } from "../../src/core/core.ts";
-import { openDatabase } from "../../src/core/db/client.ts";
-import { tryLockDataDir } from "../../src/core/db/data-dir-lock.ts";
 import { deliverDueEvents, MAX_ATTEMPTS } from "../../src/core/events/outbox.ts";
 import { createUser } from "../../src/core/users/users.ts";
-import { createLogger } from "../../src/logger.ts";
 import { createMigratedTestDatabase } from "../support/binary.ts";
 import { cliText } from "../support/cli.ts";
 import type { TestDatabase } from "../support/database.ts";
-import { closedPort, hooksDir, newWebhookSecret, outboxRows, writeHookFile } from "../support/hooks.ts";
+import { closedPort, copyExample, hooksDir, newWebhookSecret, outboxRows, withCore, writeHookFile } from "../support/hooks.ts";
 import { linesOf, outcome } from "../support/operator.ts";
 import { newUser } from "../support/server.ts";
 
@@ -29,8 +24,6 @@ import { newUser } from "../support/server.ts";
 // until they are dead-lettered, and a script hook is a process per call.
 setDefaultTimeout(30_000);
 
-const ROOT = join(import.meta.dir, "..", "..");
-const EXAMPLES = join(ROOT, "examples", "hooks");
 const PASSWORD = "a long operator passphrase 7";
 
 let dir: string;
@@ -46,46 +39,6 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Copies a shipped example into `target` (scripts executable). */
-function copyExample(name: string, target = dir): string {
-  const path = join(target, name);
-  copyFileSync(join(EXAMPLES, name), path);
-  if (name !== "hooks.ts") chmodSync(path, 0o755);
-  return path;
-}
-
-/**
- * Runs `use` with a core of this process on the test database (a clock it
- * may move); on the embedded database it holds the data directory lock
- * meanwhile, so no command opens it at the same time.
- */
-async function withCore<T>(
-  database: TestDatabase,
-  env: Record<string, string>,
-  use: (core: Core, advance: (seconds: number) => void) => Promise<T>,
-): Promise<T> {
-  const lock = database.kind === "pglite" ? tryLockDataDir(database.env.USERSVC_DATA_DIR) : null;
-  if (database.kind === "pglite" && !lock) throw new Error("the data directory is held by a running usersvc");
-  const config = loadConfig({ ...database.env, ...env });
-  const handle = await openDatabase(config);
-  let offsetMs = 0;
-  try {
-    const core = await createCore({
-      config,
-      db: handle.db,
-      dbKind: handle.kind,
-      logger: createLogger("silent", { write: () => {} }),
-      now: () => new Date(Date.now() + offsetMs),
-    });
-    return await use(core, (seconds) => {
-      offsetMs += seconds * 1000;
-    });
-  } finally {
-    await handle.close();
-    lock?.release();
-  }
-}
-
 /** `events list --json` (and its filters), parsed. */
 async function eventsList(env: Record<string, string>, args: string[] = []): Promise<any[]> {
   const result = await cliText(["events", "list", "--json", "--limit", "1000", ...args], { env });
@@ -97,8 +50,8 @@ describe("usersvc hooks check / test / types", () => {
   let module: string;
   let script: string;
   beforeAll(() => {
-    module = copyExample("hooks.ts");
-    script = copyExample("hooks.sh");
+    module = copyExample("hooks.ts", dir);
+    script = copyExample("hooks.sh", dir);
   });
 
   test("hooks check lists a module's handlers; --json prints {kind, path, handlers}", async () => {

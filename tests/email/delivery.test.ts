@@ -1,7 +1,7 @@
 /**
  * SPEC §8: with USERSVC_SMTP_URL set, usersvc sends its own emails through
  * the outbox to a real SMTP server on a loopback port. Delivery passes are
- * direct calls to deliverDueEvents (what serve's worker runs), so retries
+ * direct calls to deliverDueEvents through deliverUntilIdle (what serve's worker runs), so retries
  * are driven by moving the clock, not by waiting.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -12,10 +12,9 @@ import { join } from "node:path";
 import { Secret, TOTP } from "otpauth";
 import { loadConfig } from "../../src/config.ts";
 import { createMailer } from "../../src/core/email/mailer.ts";
-import { deliverDueEvents } from "../../src/core/events/outbox.ts";
 import { createLogger } from "../../src/logger.ts";
 import { StartUpError } from "../../src/core/start-up.ts";
-import { outboxRows } from "../support/hooks.ts";
+import { deliverUntilIdle, outboxRows } from "../support/hooks.ts";
 import { newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
 import { type SmtpReceiver, startSmtpReceiver } from "../support/smtp.ts";
 
@@ -35,10 +34,6 @@ afterAll(async () => {
   await smtp.stop();
 });
 
-/** Delivery passes until nothing is due (what serve's worker does every half second). */
-async function deliverAll(): Promise<void> {
-  while ((await deliverDueEvents(server.core)) > 0);
-}
 
 function tokenOf(link: string | null, page: string): string {
   expect(link).toStartWith(`${PUBLIC_URL}${page}?token=`);
@@ -50,7 +45,7 @@ describe("emails usersvc sends itself", () => {
     const input = newUser();
     const registered = await server.api("POST", "/api/v1/users", { body: input });
     expect(registered.status).toBe(201);
-    await deliverAll();
+    await deliverUntilIdle(server.core);
     const mail = await smtp.waitFor(input.email, /Confirm your email/);
     expect(mail.from).toBe('"usersvc" <no-reply@id.example.test>');
     expect(mail.text).toStartWith(`Hello ${input.username},\n\n`);
@@ -64,19 +59,19 @@ describe("emails usersvc sends itself", () => {
 
   test("forgot-password sends a reset email whose token sets a new password; the reset itself sends a notice", async () => {
     const { input } = await registerAndLogin(server.api);
-    await deliverAll();
+    await deliverUntilIdle(server.core);
     const accepted = await server.api("POST", "/api/v1/auth/forgot-password", { body: { email: input.email } });
     expect(accepted.status).toBe(202);
     // The reset request is written after the answer (timing safety): wait for its row.
     for (let i = 0; i < 100 && smtp.to(input.email).every((m) => !/Reset your password/.test(m.subject)); i++) {
-      await deliverAll();
+      await deliverUntilIdle(server.core);
       await Bun.sleep(20);
     }
     const mail = await smtp.waitFor(input.email, /Reset your password/);
     const token = tokenOf(mail.link, "/reset-password");
     const reset = await server.api("POST", "/api/v1/auth/reset-password", { body: { token, new_password: "another horse battery staple" } });
     expect(reset.status).toBe(200);
-    await deliverAll();
+    await deliverUntilIdle(server.core);
     const notice = await smtp.waitFor(input.email, /Your password was reset/);
     expect(notice.link).toBe(`${PUBLIC_URL}/forgot-password`);
   });
@@ -88,7 +83,7 @@ describe("emails usersvc sends itself", () => {
       body: { current_password: input.password, new_password: "a brand new horse battery" },
     });
     expect(changed.status).toBe(200);
-    await deliverAll();
+    await deliverUntilIdle(server.core);
     expect((await smtp.waitFor(input.email, /Your password was changed/)).text).toContain("Your other sessions were signed out.");
 
     // Two-factor needs a verified address: verify it with the emailed link first.
@@ -103,11 +98,11 @@ describe("emails usersvc sends itself", () => {
       body: { code: totp.generate({ timestamp: server.clock.now().getTime() }) },
     });
     expect(confirmed.status).toBe(200);
-    await deliverAll();
+    await deliverUntilIdle(server.core);
     await smtp.waitFor(input.email, /Two-factor authentication is on/);
     const disabled = await server.api("DELETE", "/api/v1/users/me/mfa", { token: access, body: { password: "a brand new horse battery" } });
     expect(disabled.status).toBe(200);
-    await deliverAll();
+    await deliverUntilIdle(server.core);
     await smtp.waitFor(input.email, /Two-factor authentication is off/);
     // Regenerating recovery codes or other profile changes send nothing.
     const subjects = smtp.to(input.email).map((m) => m.subject);
@@ -124,15 +119,15 @@ describe("emails usersvc sends itself", () => {
     const input = newUser();
     const registered = await server.api("POST", "/api/v1/users", { body: input });
     expect(registered.status).toBe(201);
-    await deliverAll();
+    await deliverUntilIdle(server.core);
     expect(smtp.refused).toBeGreaterThanOrEqual(1);
     expect(smtp.to(input.email)).toHaveLength(0);
     const [row] = (await outboxRows(server.core.db)).filter((r) => r.userId === registered.body.data.id && r.target === "email");
     expect(row).toEqual(expect.objectContaining({ status: "pending", attempts: 1 }));
     expect(row!.lastError).toContain("451");
     server.clock.advance((row!.nextAttemptAt.getTime() - server.clock.now().getTime()) / 1000 + 1);
-    await deliverAll();
-    await deliverAll();
+    await deliverUntilIdle(server.core);
+    await deliverUntilIdle(server.core);
     expect(smtp.to(input.email)).toHaveLength(1);
     const [after] = (await outboxRows(server.core.db)).filter((r) => r.userId === registered.body.data.id && r.target === "email");
     expect(after!.status).toBe("delivered");
@@ -212,7 +207,7 @@ describe("USERSVC_SMTP_URL=log", () => {
     try {
       const input = newUser();
       await logged.api("POST", "/api/v1/users", { body: input });
-      while ((await deliverDueEvents(logged.core)) > 0);
+      await deliverUntilIdle(logged.core);
       const line = logged.logs.map((l) => JSON.parse(l)).find((entry) => entry.module === "email");
       expect(line).toEqual(expect.objectContaining({ to: input.email, subject: "Confirm your email address" }));
       expect(line.text).toContain(`${PUBLIC_URL}/verify-email?token=`);
@@ -258,7 +253,7 @@ describe("a theme directory", () => {
   test("overrides messages key by key, and what it says is escaped in the HTML part", async () => {
     const input = newUser();
     await themed.api("POST", "/api/v1/users", { body: input });
-    while ((await deliverDueEvents(themed.core)) > 0);
+    await deliverUntilIdle(themed.core);
     const mail = await smtp.waitFor(input.email, /Welcome to Example/);
     expect(mail.text).toContain(`<b>Hi</b> ${input.email} & co`);
     expect(mail.html).toContain(`&lt;b&gt;Hi&lt;/b&gt; ${input.email} &amp; co`);

@@ -5,7 +5,7 @@
  * then told. Step-up as for the other sensitive changes.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { deliverDueEvents } from "../../src/core/events/outbox.ts";
+import { deliverUntilIdle } from "../support/hooks.ts";
 import { newUser, registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
 import { type SmtpReceiver, startSmtpReceiver } from "../support/smtp.ts";
 
@@ -24,9 +24,6 @@ afterAll(async () => {
   await smtp.stop();
 });
 
-async function deliverAll(): Promise<void> {
-  while ((await deliverDueEvents(server.core)) > 0);
-}
 
 const change = (access: string, body: unknown) => server.api("POST", "/api/v1/users/me/email", { token: access, body });
 const tokenOf = (link: string | null) => new URL(link!).searchParams.get("token")!;
@@ -39,7 +36,7 @@ describe("changing one's email address", () => {
     expect({ status: asked.status, body: asked.body }).toEqual({ status: 202, body: { success: true, data: { accepted: true }, error: null } });
     // Nothing changed yet.
     expect((await server.api("GET", "/api/v1/users/me", { token: tokens.access_token })).body.data.email).toBe(input.email);
-    await deliverAll();
+    await deliverUntilIdle(server.core);
     const mail = await smtp.waitFor(newEmail, /Confirm your new email address/);
     expect(mail.text).toContain(`You asked to use ${newEmail} for your account instead of ${input.email}.`);
     expect(mail.link).toStartWith(`${PUBLIC_URL}/verify-email?token=`);
@@ -51,7 +48,7 @@ describe("changing one's email address", () => {
     expect((await server.api("GET", "/api/v1/users/me", { token: tokens.access_token })).body.data.email).toBe(newEmail);
     const login = await server.api("POST", "/api/v1/auth/login", { body: { email: newEmail, password: input.password } });
     expect(login.status).toBe(200);
-    await deliverAll();
+    await deliverUntilIdle(server.core);
     const notice = await smtp.waitFor(input.email, /Your email address was changed/);
     expect(notice.text).toContain(`changed from ${input.email} to ${newEmail}`);
     expect(notice.text).toContain("contact support");
@@ -70,7 +67,7 @@ describe("changing one's email address", () => {
       expect(res.status).toBe(422);
       expect(res.body.error.details).toEqual([expect.objectContaining({ field: "new_email" })]);
     }
-    await deliverAll();
+    await deliverUntilIdle(server.core);
     expect(smtp.to(target)).toEqual([]);
   });
 
@@ -83,7 +80,7 @@ describe("changing one's email address", () => {
 
     const wanted = newUser().email;
     expect((await change(first.tokens.access_token, { new_email: wanted, password: first.input.password })).status).toBe(202);
-    await deliverAll();
+    await deliverUntilIdle(server.core);
     const mail = await smtp.waitFor(wanted, /Confirm your new email address/);
     // Someone signs up with that address before the link is followed.
     expect((await server.api("POST", "/api/v1/users", { body: newUser({ email: wanted }) })).status).toBe(201);
@@ -98,7 +95,7 @@ describe("changing one's email address", () => {
     const [a, b] = [newUser().email, newUser().email];
     await change(tokens.access_token, { new_email: a, password: input.password });
     await change(tokens.access_token, { new_email: b, password: input.password });
-    await deliverAll();
+    await deliverUntilIdle(server.core);
     const older = await smtp.waitFor(a, /Confirm your new email address/);
     const newer = await smtp.waitFor(b, /Confirm your new email address/);
     expect((await server.api("POST", "/api/v1/auth/verify-email", { body: { token: tokenOf(older.link) } })).status).toBe(400);

@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import de from "../../src/core/messages/de.json";
 import en from "../../src/core/messages/en.json";
-import { deliverDueEvents } from "../../src/core/events/outbox.ts";
 import { preferredLocale } from "../../src/core/theme/theme.ts";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
 import { exportUsers, importUsers } from "../../src/core/users/transfer.ts";
+import { deliverUntilIdle } from "../support/hooks.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
 import { type SmtpReceiver, startSmtpReceiver } from "../support/smtp.ts";
 
@@ -66,7 +66,7 @@ describe("emails in the user's locale", () => {
     const input = newUser();
     const headers: Record<string, string> = acceptLanguage === null ? {} : { "accept-language": acceptLanguage };
     expect((await server.api("POST", "/api/v1/users", { body: input, headers })).status).toBe(201);
-    while ((await deliverDueEvents(server.core)) > 0);
+    await deliverUntilIdle(server.core);
     return smtp.waitFor(input.email);
   }
 

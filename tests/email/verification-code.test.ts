@@ -5,8 +5,7 @@
  * on the account's sign-in attempts like a TOTP code.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { deliverDueEvents } from "../../src/core/events/outbox.ts";
-import { outboxRows } from "../support/hooks.ts";
+import { deliverUntilIdle, outboxRows } from "../support/hooks.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
 import { type ReceivedMail, type SmtpReceiver, startSmtpReceiver } from "../support/smtp.ts";
 
@@ -30,7 +29,7 @@ async function signUp(): Promise<{ input: ReturnType<typeof newUser>; id: string
   const input = newUser();
   const registered = await server.api("POST", "/api/v1/users", { body: input });
   expect(registered.status).toBe(201);
-  while ((await deliverDueEvents(server.core)) > 0);
+  await deliverUntilIdle(server.core);
   const mail = await smtp.waitFor(input.email, /Confirm your email/);
   const code = /enter this code where you were asked for it: (\d{6})/.exec(mail.text)?.[1];
   expect(code).toMatch(/^\d{6}$/);

@@ -5,16 +5,20 @@
  * outbox.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { asc } from "drizzle-orm";
-import type { Core } from "../../src/core/core.ts";
-import type { Db } from "../../src/core/db/client.ts";
+import { loadConfig } from "../../src/config.ts";
+import { type Core, createCore } from "../../src/core/core.ts";
+import { type Db, openDatabase } from "../../src/core/db/client.ts";
+import { tryLockDataDir } from "../../src/core/db/data-dir-lock.ts";
 import { outboxEvents } from "../../src/core/db/schema.ts";
 import { deliverDueEvents } from "../../src/core/events/outbox.ts";
 import type { OutboxRow } from "../../src/core/events/outbox-queries.ts";
 import type { UsersvcEvent } from "../../src/hooks/types.ts";
+import { createLogger } from "../../src/logger.ts";
+import type { TestDatabase } from "./database.ts";
 
 /** A new temporary directory for hook files. */
 export function hooksDir(prefix = "usersvc-hooks-"): string {
@@ -171,4 +175,47 @@ export async function turnsUntil<T>(what: string, check: () => Promise<T | undef
 /** The claims of a JWT, decoded without checking it. */
 export function jwtClaims(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")) as Record<string, unknown>;
+}
+
+const EXAMPLES = join(import.meta.dir, "..", "..", "examples", "hooks");
+
+/** Copies a shipped example hooks file into `target` (scripts executable); returns its path. */
+export function copyExample(name: string, target: string): string {
+  const path = join(target, name);
+  copyFileSync(join(EXAMPLES, name), path);
+  if (name !== "hooks.ts") chmodSync(path, 0o755);
+  return path;
+}
+
+/**
+ * Runs `use` with a core of this process on the test database (a clock it
+ * may move), as a second usersvc would; on the embedded database it holds
+ * the data directory lock meanwhile, so no command or binary opens it at the
+ * same time.
+ */
+export async function withCore<T>(
+  database: TestDatabase,
+  env: Record<string, string>,
+  use: (core: Core, advance: (seconds: number) => void) => Promise<T>,
+): Promise<T> {
+  const lock = database.kind === "pglite" ? tryLockDataDir(database.env.USERSVC_DATA_DIR) : null;
+  if (database.kind === "pglite" && !lock) throw new Error("the data directory is held by a running usersvc");
+  const config = loadConfig({ ...database.env, ...env });
+  const handle = await openDatabase(config);
+  let offsetMs = 0;
+  try {
+    const core = await createCore({
+      config,
+      db: handle.db,
+      dbKind: handle.kind,
+      logger: createLogger("silent", { write: () => {} }),
+      now: () => new Date(Date.now() + offsetMs),
+    });
+    return await use(core, (seconds) => {
+      offsetMs += seconds * 1000;
+    });
+  } finally {
+    await handle.close();
+    lock?.release();
+  }
 }

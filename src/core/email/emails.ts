@@ -59,31 +59,19 @@ export function renderEmail(theme: Theme, to: string, content: EmailContent): Em
   };
 }
 
-/** The email for an event delivered to the `email` target; throws if the event cannot make one (a bug, retried then dead). */
-export function emailForEvent(config: Config, theme: Theme, event: UsersvcEvent, locale: string): Email {
-  const kind = emailKindOf(event.type, event.data);
-  const user = event.data.user;
-  if (!kind || !user) throw new Error(`event ${event.type} has no email`);
-  const messages = theme.messages(locale);
-  const values: Record<string, string> = {
-    product: messages.product ?? "usersvc",
-    username: user.username,
-    email: user.email,
-    public_url: config.publicUrl,
-    occurred_at: formatTime(event.occurred_at, locale),
-    expires_at: typeof event.data.expires_at === "string" ? formatTime(event.data.expires_at, locale) : "",
-    new_email: typeof event.data.new_email === "string" ? event.data.new_email : "",
-    previous_email: typeof event.data.previous_email === "string" ? event.data.previous_email : "",
-  };
-  const say = (key: string): string => formatMessage(messages[key] ?? key, values);
-  const token = typeof event.data.token === "string" ? event.data.token : null;
-  const link = (page: string) => {
-    if (!token) throw new Error(`event ${event.type} has no token (delivered already?)`);
-    return `${config.publicUrl}${page}?token=${encodeURIComponent(token)}`;
-  };
-  const content = (paragraphs: string[], action: EmailContent["action"], after: string[], code: EmailContent["code"] = null): EmailContent => ({
+/** Messages of one locale with the values their placeholders take, and the parts every email shares. */
+function composer(theme: Theme, locale: string, values: Record<string, string>) {
+  const messages: Messages = theme.messages(locale);
+  const say = (key: string): string => formatMessage(messages[key] ?? key, { product: messages.product ?? "usersvc", ...values });
+  const content = (
+    subjectKey: string,
+    paragraphs: string[],
+    action: EmailContent["action"],
+    after: string[],
+    code: EmailContent["code"] = null,
+  ): EmailContent => ({
     locale,
-    subject: say(`email.${kind}.subject`),
+    subject: say(subjectKey),
     greeting: say("email.greeting"),
     paragraphs,
     action,
@@ -92,6 +80,31 @@ export function emailForEvent(config: Config, theme: Theme, event: UsersvcEvent,
     linkFallback: say("email.link_fallback"),
     footer: say("email.footer"),
   });
+  return { say, content };
+}
+
+/** The email for an event delivered to the `email` target; throws if the event cannot make one (a bug, retried then dead). */
+export function emailForEvent(config: Config, theme: Theme, event: UsersvcEvent, locale: string): Email {
+  const kind = emailKindOf(event.type, event.data);
+  const user = event.data.user;
+  if (!kind || !user) throw new Error(`event ${event.type} has no email`);
+  const values: Record<string, string> = {
+    username: user.username,
+    email: user.email,
+    public_url: config.publicUrl,
+    occurred_at: formatTime(event.occurred_at, locale),
+    expires_at: typeof event.data.expires_at === "string" ? formatTime(event.data.expires_at, locale) : "",
+    new_email: typeof event.data.new_email === "string" ? event.data.new_email : "",
+    previous_email: typeof event.data.previous_email === "string" ? event.data.previous_email : "",
+  };
+  const { say, content: compose } = composer(theme, locale, values);
+  const content = (paragraphs: string[], action: EmailContent["action"], after: string[], code: EmailContent["code"] = null) =>
+    compose(`email.${kind}.subject`, paragraphs, action, after, code);
+  const token = typeof event.data.token === "string" ? event.data.token : null;
+  const link = (page: string) => {
+    if (!token) throw new Error(`event ${event.type} has no token (delivered already?)`);
+    return `${config.publicUrl}${page}?token=${encodeURIComponent(token)}`;
+  };
   switch (kind) {
     case "verify": {
       const code = typeof event.data.code === "string" ? { intro: say("email.verify.code"), value: event.data.code } : null;
@@ -120,20 +133,8 @@ function required(address: string | undefined, event: UsersvcEvent): string {
 
 /** The email of `usersvc email test`. */
 export function testEmail(config: Config, theme: Theme, to: string): Email {
-  const messages: Messages = theme.messages("en");
-  const values = { product: messages.product ?? "usersvc", email: to, username: to, public_url: config.publicUrl };
-  const say = (key: string): string => formatMessage(messages[key] ?? key, values);
-  return renderEmail(theme, to, {
-    locale: "en",
-    subject: say("email.test.subject"),
-    greeting: say("email.greeting"),
-    paragraphs: [say("email.test.body")],
-    action: null,
-    code: null,
-    after: [],
-    linkFallback: say("email.link_fallback"),
-    footer: say("email.footer"),
-  });
+  const { say, content } = composer(theme, "en", { email: to, username: to, public_url: config.publicUrl });
+  return renderEmail(theme, to, content("email.test.subject", [say("email.test.body")], null, []));
 }
 
 function formatTime(iso: string, locale: string): string {

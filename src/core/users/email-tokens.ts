@@ -7,7 +7,7 @@
  * other than the one that reads the email.
  */
 import { randomBytes, randomInt } from "node:crypto";
-import { and, eq, gt, inArray, isNull } from "drizzle-orm";
+import { and, eq, gt, inArray, isNull, type SQL } from "drizzle-orm";
 import { type Actor, userActor } from "../audit/actor.ts";
 import { checkPasswordStrength } from "../passwords/hasher.ts";
 import { sha256Hex } from "../digest.ts";
@@ -76,15 +76,19 @@ interface SpentToken {
   newEmail: string | null;
 }
 
-/** Spends a token of one of `purposes`, or throws INVALID_OR_EXPIRED_TOKEN (also for a second use). */
-async function spendToken(core: Core, tx: Db, token: string, purposes: Purpose[]): Promise<SpentToken> {
+/**
+ * Spends the unused, unexpired token of one of `purposes` that `match` picks
+ * (its link's digest, or a user's code digest), or throws
+ * INVALID_OR_EXPIRED_TOKEN (also for a second use).
+ */
+async function spendToken(core: Core, tx: Db, match: SQL | undefined, purposes: Purpose[]): Promise<SpentToken> {
   const now = core.now();
   const [spent] = await tx
     .update(oneTimeTokens)
     .set({ usedAt: now })
     .where(
       and(
-        eq(oneTimeTokens.tokenHash, sha256Hex(token)),
+        match,
         inArray(oneTimeTokens.purpose, purposes),
         isNull(oneTimeTokens.usedAt),
         gt(oneTimeTokens.expiresAt, now),
@@ -113,7 +117,7 @@ export async function verifyEmail(core: Core, token: string, ip: string | null):
   if (typeof token !== "string" || token.length === 0 || token.length > 200) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
   try {
     return await core.db.transaction(async (tx) => {
-      const spent = await spendToken(core, tx, token, ["verify_email", "change_email"]);
+      const spent = await spendToken(core, tx, byLink(token), ["verify_email", "change_email"]);
       return spent.purpose === "change_email" ? applyEmailChange(core, tx, spent, ip) : markVerified(core, tx, spent.userId, ip);
     });
   } catch (error) {
@@ -159,24 +163,11 @@ export async function verifyEmailWithCode(core: Core, email: string, code: strin
   // On a counter of its own: a sign-in, which the account's owner can do, does not clear it.
   const attempt = await reserveAttempt(core, user ? { userId: user.id } : { typed: normalizeEmail(email) }, ip, "verification_code");
   if (!user) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
-  const now = core.now();
+  const byCode = and(eq(oneTimeTokens.userId, user.id), eq(oneTimeTokens.codeHash, codeHash(user.id, digits)));
   const verified = await core.db.transaction(async (tx) => {
-    const [spent] = await tx
-      .update(oneTimeTokens)
-      .set({ usedAt: now })
-      .where(
-        and(
-          eq(oneTimeTokens.userId, user.id),
-          eq(oneTimeTokens.purpose, "verify_email"),
-          eq(oneTimeTokens.codeHash, codeHash(user.id, digits)),
-          isNull(oneTimeTokens.usedAt),
-          gt(oneTimeTokens.expiresAt, now),
-        ),
-      )
-      .returning({ userId: oneTimeTokens.userId });
-    return spent ? markVerified(core, tx, spent.userId, ip) : null;
+    const spent = await spendToken(core, tx, byCode, ["verify_email"]);
+    return markVerified(core, tx, spent.userId, ip);
   });
-  if (!verified) throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
   // A right code is not a sign-in: its slot is given back, earlier failures stay.
   await attempt.passed();
   return verified;
@@ -187,6 +178,10 @@ async function markVerified(core: Core, tx: Db, userId: string, ip: string | nul
   if (!user || user.status === "deleted") throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
   await recordChange(core, tx, { type: "user.verified", actor: userActor(user.id, ip), user });
   return user;
+}
+
+function byLink(token: string): SQL {
+  return eq(oneTimeTokens.tokenHash, sha256Hex(token));
 }
 
 /** Bound to the user: the same code of two users has two digests. */
@@ -227,7 +222,7 @@ export async function resetPassword(core: Core, token: string, newPassword: stri
   const passwordHash = await core.passwords.hash(newPassword);
   const now = core.now();
   return core.db.transaction(async (tx) => {
-    const { userId } = await spendToken(core, tx, token, ["reset_password"]);
+    const { userId } = await spendToken(core, tx, byLink(token), ["reset_password"]);
     const current = await findUserById(tx, userId);
     if (!current || current.status === "deleted") throw new DomainError("INVALID_OR_EXPIRED_TOKEN");
     const user = await updateUser(tx, userId, { passwordHash }, now);
