@@ -31,3 +31,7 @@ declare module "*.eta" {
   const text: string;
   export default text;
 }
+declare module "*.svg" {
+  const text: string;
+  export default text;
+}

@@ -81,6 +81,8 @@ export interface Config {
   emailFrom: string;
   /** A directory whose files override the embedded templates and messages, file by file. */
   themeDir: string | null;
+  /** Absolute URL prefixes that `return_to` may lead to besides the public URL. */
+  allowedReturnUrls: string[];
 }
 
 /** The environment variable each setting is read from (the compiler keeps it complete). */
@@ -122,6 +124,7 @@ export const ENV_NAMES = {
   smtpUrl: "USERSVC_SMTP_URL",
   emailFrom: "USERSVC_EMAIL_FROM",
   themeDir: "USERSVC_THEME_DIR",
+  allowedReturnUrls: "USERSVC_ALLOWED_RETURN_URLS",
 } as const satisfies Record<keyof Config, string>;
 
 
@@ -219,6 +222,11 @@ export function loadConfig(env: Env): Config {
     problems.push(`${ENV_NAMES.publicUrl} must be set when ${ENV_NAMES.smtpUrl} is: the links in emails are built from it`);
   }
   const emailFrom = read.string(ENV_NAMES.emailFrom) ?? defaultEmailFrom(publicUrl);
+  const allowedReturnUrls = (read.string(ENV_NAMES.allowedReturnUrls) ?? "")
+    .split(",")
+    .map((prefix) => prefix.trim())
+    .filter(Boolean)
+    .map((prefix) => readPublicUrl(ENV_NAMES.allowedReturnUrls, prefix, "", problems));
   const themeDir = read.string(ENV_NAMES.themeDir);
   if (themeDir !== null && !isDirectory(resolve(themeDir))) problems.push(`${ENV_NAMES.themeDir}: ${resolve(themeDir)} is not a directory`);
 
@@ -260,6 +268,7 @@ export function loadConfig(env: Env): Config {
     smtpUrl,
     emailFrom,
     themeDir: themeDir === null ? null : resolve(themeDir),
+    allowedReturnUrls: allowedReturnUrls.filter(Boolean),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -53,6 +53,7 @@ describe("loadConfig", () => {
       smtpUrl: null,
       emailFrom: "usersvc <no-reply@127.0.0.1>",
       themeDir: null,
+      allowedReturnUrls: [],
     });
   });
 

@@ -9,6 +9,7 @@ import { metricsRoute } from "./metrics.ts";
 import { requestLog } from "./request-log.ts";
 import { declaredCodes } from "./responses.ts";
 import { securityHeaders } from "./security.ts";
+import { pageRoutes } from "./pages/pages.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { meRoutes } from "./routes/me.ts";
@@ -35,6 +36,7 @@ export function createApp(core: Core, options: AppOptions = {}) {
     .use(errorHandler(core.logger, { allowedMethods, declaredErrors, strictErrors: options.strictErrors === true }))
     .use(jsonBodies())
     .use(systemRoutes(core))
+    .use(pageRoutes(core))
     .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(meRoutes(core)).use(adminRoutes(core)));
   if (options.docs !== false) app.use(apiDocs(VERSION, () => app.routes));
   if (core.config.metrics === "on") app.use(metricsRoute(core.metrics, core.config.metricsToken));

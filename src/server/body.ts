@@ -1,5 +1,6 @@
 /**
- * Request bodies: JSON only, at most 64 KiB, refused before they are read
+ * Request bodies: JSON for the API and HTML form posts
+ * (application/x-www-form-urlencoded) for the hosted pages, at most 64 KiB, refused before they are read
  * when the declared length is already too large, and counted while reading
  * when no length is declared (chunked uploads); nested at most 64 deep, and
  * with no NUL or unpaired surrogate in any key or string (nor a NUL in the URL).
@@ -7,6 +8,7 @@
 import { Elysia } from "elysia";
 import { DomainError } from "../core/errors.ts";
 import { malformedBody } from "./errors.ts";
+import { isPagePath, pathOf } from "./paths.ts";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 const METHODS_WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -21,12 +23,14 @@ export function jsonBodies() {
       // Thrown, not returned: a Response returned from onRequest skips the error handler and the request log.
       if (length > MAX_BODY_BYTES) throw new DomainError("PAYLOAD_TOO_LARGE");
       const hasBody = length > 0 || request.headers.has("transfer-encoding");
-      if (hasBody && !isJson(request.headers.get("content-type"))) {
+      const type = request.headers.get("content-type");
+      if (hasBody && !(isPagePath(pathOf(request.url)) ? isForm(type) : isJson(type))) {
         throw new DomainError("UNSUPPORTED_MEDIA_TYPE");
       }
     })
     .onParse({ as: "global" }, async ({ request }) => {
       const text = await readLimited(request);
+      if (isForm(request.headers.get("content-type"))) return formFields(text);
       if (text.trim() === "") return undefined;
       // Before validation: Elysia's error report recurses through the value and overflows on deep nesting.
       if (exceedsDepth(text, MAX_BODY_DEPTH)) throw invalidBody("body", `must not nest deeper than ${MAX_BODY_DEPTH} levels`);
@@ -86,6 +90,23 @@ function findUnstorableText(value: unknown, path: string): string | null {
 
 function isStorableText(text: string): boolean {
   return !text.includes("\u0000") && text.isWellFormed();
+}
+
+/**
+ * A form's fields as strings; a repeated name keeps its first value. The same
+ * refusal of unstorable text as JSON, so a page's error names the field.
+ */
+function formFields(text: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(text)) {
+    if (!isStorableText(name) || !isStorableText(value)) throw invalidBody(isStorableText(name) ? name : "body", UNSTORABLE_TEXT);
+    if (!Object.hasOwn(fields, name)) fields[name] = value;
+  }
+  return fields;
+}
+
+function isForm(contentType: string | null): boolean {
+  return contentType?.split(";")[0]!.trim().toLowerCase() === "application/x-www-form-urlencoded";
 }
 
 function isJson(contentType: string | null): boolean {

@@ -1,9 +1,11 @@
 /**
  * Security headers on every response, and CORS for the origins in
  * USERSVC_CORS_ORIGINS only (none by default). The API answers JSON and is
- * never framed or sniffed; /docs gets the one policy its page needs.
+ * never framed or sniffed; /docs gets the one policy its page needs; the
+ * hosted pages set their own Content-Security-Policy (pages/respond.ts).
  */
 import { Elysia } from "elysia";
+import { isPagePath, pathOf } from "./paths.ts";
 
 const COMMON: Record<string, string> = {
   "x-content-type-options": "nosniff",
@@ -22,6 +24,8 @@ const DOCS_CSP =
 const API_HEADERS = { ...COMMON, "content-security-policy": API_CSP, "cache-control": "no-store" };
 const DOCS_HEADERS = { ...COMMON, "content-security-policy": DOCS_CSP };
 const OTHER_HEADERS = { ...COMMON, "content-security-policy": API_CSP };
+// The pages post forms to themselves: under no-referrer Chromium would send `Origin: null`, which the CSRF check refuses.
+const PAGE_HEADERS = { ...COMMON, "referrer-policy": "same-origin", "cache-control": "no-store" };
 const CORS_METHODS = "GET, POST, PUT, PATCH, DELETE";
 const CORS_HEADERS = "authorization, content-type, x-request-id";
 
@@ -31,7 +35,10 @@ export function securityHeaders(corsOrigins: readonly string[]) {
 
   return new Elysia({ name: "security-headers" }).onRequest(({ request, set }) => {
     const path = pathOf(request.url);
-    Object.assign(set.headers, path.startsWith("/api/") ? API_HEADERS : path.startsWith("/docs") ? DOCS_HEADERS : OTHER_HEADERS);
+    Object.assign(
+      set.headers,
+      path.startsWith("/api/") ? API_HEADERS : path.startsWith("/docs") ? DOCS_HEADERS : isPagePath(path) ? PAGE_HEADERS : OTHER_HEADERS,
+    );
 
     const origin = request.headers.get("origin");
     if (!origin || corsOrigins.length === 0) return;
@@ -51,11 +58,4 @@ export function securityHeaders(corsOrigins: readonly string[]) {
       });
     }
   });
-}
-
-/** The path of a request URL without the cost of a URL object. */
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  const end = url.indexOf("?", start);
-  return start === -1 ? "/" : url.slice(start, end === -1 ? undefined : end);
 }

@@ -84,6 +84,8 @@ export const sessions = pgTable(
     expiresAt: timestamptz("expires_at").notNull(),
     revokedAt: timestamptz("revoked_at"),
     revokedReason: text("revoked_reason"),
+    /** A browser session's cookie secret, SHA-256 hex; null for a session of tokens. */
+    cookieHash: text("cookie_hash"),
   },
   (t) => [index("sessions_user_id_idx").on(t.userId)],
 );

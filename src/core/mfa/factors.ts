@@ -29,6 +29,13 @@ export async function isMfaEnabled(core: Core, userId: string): Promise<boolean>
   return (await mfaStatus(core, userId)).enabled;
 }
 
+/** The secret of an enrolment begun and not yet confirmed, for the account page to show again; null otherwise. */
+export async function pendingEnrollment(core: Core, user: UserRecord): Promise<{ secret: string; otpauth_uri: string } | null> {
+  const [factor] = await core.db.select().from(mfaFactors).where(eq(mfaFactors.userId, user.id));
+  if (!factor || factor.confirmedAt) return null;
+  return { secret: factor.secret, otpauth_uri: totpFor(core, user, factor.secret).toString() };
+}
+
 /** Who asks for a change of factors, and how they proved it is them (step-up). */
 export interface FactorChange {
   user: UserRecord;

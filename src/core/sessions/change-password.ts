@@ -7,7 +7,7 @@ import { recordChange } from "../events/record.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
 import { updateUser } from "../users/queries.ts";
 import { checkPasswordLength, throwIfProblems } from "../users/validation.ts";
-import { renewSession, revokeUserSessions } from "./queries.ts";
+import { renewSession, revokeUserSessions, type SessionRow } from "./queries.ts";
 import { type ClientInfo, mintPair, type Principal, type TokenPair } from "./session-tokens.ts";
 
 export interface PasswordChange {
@@ -16,12 +16,13 @@ export interface PasswordChange {
 }
 
 /** Revokes the user's other sessions and answers with a fresh pair for this one. */
-export async function changePassword(
-  core: Core,
-  principal: Principal,
-  change: PasswordChange,
-  client: ClientInfo,
-): Promise<TokenPair> {
+export async function changePassword(core: Core, principal: Principal, change: PasswordChange, client: ClientInfo): Promise<TokenPair> {
+  const renewed = await changePasswordKeepingSession(core, principal, change, client);
+  return mintPair(core, principal.user, renewed, renewed.refreshJti);
+}
+
+/** The change itself: the caller's session is renewed (a new generation: its older access tokens stop) and kept. */
+export async function changePasswordKeepingSession(core: Core, principal: Principal, change: PasswordChange, client: ClientInfo): Promise<SessionRow> {
   const problems: FieldProblem[] = [];
   checkPasswordLength(change.new_password, problems, "new_password");
   throwIfProblems(problems);
@@ -30,7 +31,7 @@ export async function changePassword(
 
   const now = core.now();
   const passwordHash = await core.passwords.hash(change.new_password);
-  const renewed = await core.db.transaction(async (tx) => {
+  return core.db.transaction(async (tx) => {
     await updateUser(tx, principal.user.id, { passwordHash }, now);
     const revoked = await revokeUserSessions(tx, principal.user.id, "password_changed", now, { except: principal.session.id });
     const session = await renewSession(tx, principal.session.id, crypto.randomUUID(), now);
@@ -40,5 +41,4 @@ export async function changePassword(
     await recordChange(core, tx, { type: "user.password_changed", actor, user: principal.user, data: { sessions_revoked: revoked } });
     return session;
   });
-  return mintPair(core, principal.user, renewed, renewed.refreshJti);
 }

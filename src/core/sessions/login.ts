@@ -9,7 +9,7 @@ import { DomainError } from "../errors.ts";
 import { findCredentialsBy, updateUser } from "../users/queries.ts";
 import { isBlocked, toPublicUser, type UserRecord } from "../users/user-record.ts";
 import { normalizeEmail } from "../users/validation.ts";
-import { type ClientInfo, startSession, type TokenPair } from "./session-tokens.ts";
+import { type ClientInfo, type SessionStarter, startSession, type TokenPair } from "./session-tokens.ts";
 
 export interface LoginInput {
   email?: string;
@@ -17,11 +17,19 @@ export interface LoginInput {
   password: string;
 }
 
-/** Tokens, or — for a user with two-factor authentication — a challenge for POST /auth/mfa/verify. */
-export async function login(core: Core, input: LoginInput, client: ClientInfo): Promise<TokenPair | MfaChallenge> {
+/**
+ * Tokens (or what `start` makes: a browser session), or — for a user with
+ * two-factor authentication — a challenge for POST /auth/mfa/verify.
+ */
+export async function login<T = TokenPair>(
+  core: Core,
+  input: LoginInput,
+  client: ClientInfo,
+  start: SessionStarter<T> = startSession as SessionStarter<T>,
+): Promise<T | MfaChallenge> {
   try {
-    const result = await attemptLogin(core, input, client);
-    core.metrics.loginOutcome("mfa_required" in result ? "mfa_required" : "success");
+    const result = await attemptLogin(core, input, client, start);
+    core.metrics.loginOutcome(isChallenge(result) ? "mfa_required" : "success");
     return result;
   } catch (error) {
     core.metrics.loginOutcome(error instanceof DomainError ? error.code : "INTERNAL_ERROR");
@@ -29,7 +37,11 @@ export async function login(core: Core, input: LoginInput, client: ClientInfo): 
   }
 }
 
-async function attemptLogin(core: Core, input: LoginInput, client: ClientInfo): Promise<TokenPair | MfaChallenge> {
+export function isChallenge(result: unknown): result is MfaChallenge {
+  return typeof result === "object" && result !== null && "mfa_required" in result;
+}
+
+async function attemptLogin<T>(core: Core, input: LoginInput, client: ClientInfo, start: SessionStarter<T>): Promise<T | MfaChallenge> {
   const key = loginKey(input);
   const found = await findCredentialsBy(core.db, key);
   // Counted per account, whatever identifier was typed; reserved before the password is checked.
@@ -63,19 +75,20 @@ async function attemptLogin(core: Core, input: LoginInput, client: ClientInfo): 
     return createMfaChallenge(core, user);
   }
   const updated = (await updateUser(core.db, user.id, { lastLoginAt: now, passwordHash: rehashed }, now)) ?? user;
-  return startSession(core, updated, client);
+  return start(core, updated, client);
 }
 
 /** Login's second step for users with two-factor authentication. */
-export async function completeMfaLogin(
+export async function completeMfaLogin<T = TokenPair>(
   core: Core,
   input: { mfa_token: string; code: string | number },
   client: ClientInfo,
-): Promise<TokenPair> {
+  start: SessionStarter<T> = startSession as SessionStarter<T>,
+): Promise<T> {
   const user = await completeMfaChallenge(core, input.mfa_token, input.code, client.ip);
   const now = core.now();
   const updated = (await updateUser(core.db, user.id, { lastLoginAt: now }, now)) ?? user;
-  return startSession(core, updated, client);
+  return start(core, updated, client);
 }
 
 /**

@@ -106,3 +106,12 @@ export async function listActiveSessions(db: Db, userId: string, now: Date): Pro
     .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
     .orderBy(desc(sessions.createdAt));
 }
+
+/** A browser session in use: its idle end moves on (never past its absolute end, which the caller computes). */
+export async function touchSession(db: Db, sessionId: string, now: Date, expiresAt: Date): Promise<void> {
+  await db
+    .update(sessions)
+    .set({ lastUsedAt: now, expiresAt })
+    .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)));
+  changed(db, { sessionId });
+}

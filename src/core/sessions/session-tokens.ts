@@ -9,7 +9,6 @@ import { DomainError } from "../errors.ts";
 import { isBlocked, toPublicUser, type UserRecord } from "../users/user-record.ts";
 import { insertSession, type SessionRow } from "./queries.ts";
 
-
 export interface ClientInfo {
   ip: string | null;
   userAgent: string | null;
@@ -29,8 +28,17 @@ export interface Principal {
   session: SessionRow;
 }
 export async function startSession(core: Core, user: UserRecord, client: ClientInfo): Promise<TokenPair> {
+  const session = await openSession(core, user, client, null);
+  return mintPair(core, user, session, session.refreshJti);
+}
+
+/**
+ * Inserts a session and its `user.logged_in` event in one transaction.
+ * `cookieHash`: the digest of a browser session's cookie secret (browser-sessions.ts), null for tokens.
+ */
+export async function openSession(core: Core, user: UserRecord, client: ClientInfo, cookieHash: string | null): Promise<SessionRow> {
   const now = core.now();
-  const session = await core.db.transaction(async (tx) => {
+  return core.db.transaction(async (tx) => {
     const created = await insertSession(tx, {
       userId: user.id,
       refreshJti: crypto.randomUUID(),
@@ -39,13 +47,17 @@ export async function startSession(core: Core, user: UserRecord, client: ClientI
       createdAt: now,
       lastUsedAt: now,
       expiresAt: sessionExpiry(core, now, now),
+      cookieHash,
     });
     const actor = userActor(user.id, client.ip);
     await recordEvent(core, tx, { type: "user.logged_in", actor, user, data: { session_id: created.id, ip: client.ip } });
     return created;
   });
-  return mintPair(core, user, session, session.refreshJti);
 }
+
+/** How a sign-in ends once the credentials are right: a token pair (the API) or a browser session (the pages). */
+export type SessionStarter<T> = (core: Core, user: UserRecord, client: ClientInfo) => Promise<T>;
+
 /**
  * A refresh token's lifetime from `now`, cut at the session's absolute end
  * (USERSVC_SESSION_MAX_AGE after its sign-in): refreshing never stretches a session.

@@ -25,7 +25,7 @@ import { findUserByEmail, findUserById, updateUser } from "./queries.ts";
 import { isBlocked, type UserRecord } from "./user-record.ts";
 import { assertValidEmail, checkPasswordLength, normalizeEmail, throwIfProblems } from "./validation.ts";
 
-type Purpose = "verify_email" | "reset_password" | "change_email";
+export type Purpose = "verify_email" | "reset_password" | "change_email";
 const LIFETIME_MS: Record<Purpose, number> = { verify_email: 24 * 3_600_000, reset_password: 3_600_000, change_email: 24 * 3_600_000 };
 const REQUESTED: Record<Purpose, EventType> = {
   verify_email: "user.verification_requested",
@@ -198,7 +198,13 @@ function codeHash(userId: string, code: string): string {
  * an unknown email and a known one then cost the caller the same (the lookup,
  * the cooldown and the token are done later, and their failures only logged).
  */
-export function requestPasswordReset(core: Core, email: string, ip: string | null): void {
+export async function forgotPassword(core: Core, email: string, ip: string | null): Promise<void> {
+  assertValidEmail(email);
+  await throttle(core, "forgot_password", ip);
+  requestPasswordReset(core, email, ip);
+}
+
+function requestPasswordReset(core: Core, email: string, ip: string | null): void {
   setImmediate(() => {
     issuePasswordReset(core, email, ip).catch((error: unknown) => core.logger.error({ err: error }, "password reset request failed"));
   });
@@ -209,6 +215,21 @@ async function issuePasswordReset(core: Core, email: string, ip: string | null):
   if (!user || user.status === "deleted" || isBlocked(user, core.now())) return;
   if (!(await firstInCooldown(core, "reset_password", user.id))) return;
   await core.db.transaction((tx) => issueToken(core, tx, user, "reset_password", userActor(user.id, ip)));
+}
+
+/**
+ * Whether a link's token would still be accepted, without spending it: the
+ * pages show a dead link at once instead of after the form is filled in.
+ */
+export async function isLiveToken(core: Core, token: string, purposes: Purpose[]): Promise<boolean> {
+  if (token.length === 0 || token.length > 200) return false;
+  const now = core.now();
+  const [row] = await core.db
+    .select({ userId: oneTimeTokens.userId })
+    .from(oneTimeTokens)
+    .where(and(byLink(token), inArray(oneTimeTokens.purpose, purposes), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, now)))
+    .limit(1);
+  return row !== undefined;
 }
 
 /** Sets the new password and revokes every session. */

@@ -4,10 +4,8 @@ import { changePassword } from "../../core/sessions/change-password.ts";
 import { completeMfaLogin, login } from "../../core/sessions/login.ts";
 import { logout, logoutAll } from "../../core/sessions/own-sessions.ts";
 import { refresh } from "../../core/sessions/refresh.ts";
-import { throttle } from "../../core/rate-limits/throttle.ts";
 import { createUser } from "../../core/users/users.ts";
-import { assertValidEmail } from "../../core/users/validation.ts";
-import { requestPasswordReset, resendVerification, resetPassword, verifyEmail, verifyEmailWithCode } from "../../core/users/email-tokens.ts";
+import { forgotPassword, resendVerification, resetPassword, verifyEmail, verifyEmailWithCode } from "../../core/users/email-tokens.ts";
 import { toPublicUser } from "../../core/users/user-record.ts";
 import type { Actor } from "../../core/audit/actor.ts";
 import { authMacro, BEARER_SECURITY, clientInfo } from "../auth.ts";
@@ -205,10 +203,7 @@ export function authRoutes(core: Core) {
     .post(
       "/auth/forgot-password",
       async ({ body, request, server, status }) => {
-        assertValidEmail(body.email);
-        const ip = clientInfo(request, server, trustProxy).ip;
-        await throttle(core, "forgot_password", ip);
-        requestPasswordReset(core, body.email, ip);
+        await forgotPassword(core, body.email, clientInfo(request, server, trustProxy).ip);
         return status(202, ok({ accepted: true as const }));
       },
       { body: Body.forgot, response: Responses.forgot, detail: { tags: ["auth"], summary: "Ask for a password reset token (same answer for every email)" } },

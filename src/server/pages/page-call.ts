@@ -1,0 +1,218 @@
+/**
+ * One request to a page: who is signed in (the browser session), in which
+ * language, where to go next, the form's fields and its CSRF check; and the
+ * answers a page gives: an HTML page (with the API's error code in
+ * `data-error-code`) or a 303 to the next page.
+ */
+import { Eta } from "eta";
+import type { Core } from "../../core/core.ts";
+import { DomainError, RateLimitError } from "../../core/errors.ts";
+import { browserPrincipal } from "../../core/sessions/browser-sessions.ts";
+import type { ClientInfo, Principal } from "../../core/sessions/session-tokens.ts";
+import { formatMessage, preferredLocale, type Messages } from "../../core/theme/theme.ts";
+import { clientInfo } from "../auth.ts";
+import { HTTP_STATUS } from "../errors.ts";
+import { type PageCookies, pageCookies } from "./cookies.ts";
+import { csrfToken, isSameOrigin, isValidCsrfToken, newCsrfSecret } from "./csrf.ts";
+import { returnToChecker } from "./return-to.ts";
+import { loadPageFiles, type PageFiles, type TemplateName } from "./theme-files.ts";
+
+/** What every page shares for the life of the process. */
+export interface Pages {
+  core: Core;
+  files: PageFiles;
+  eta: Eta;
+  cookies: PageCookies;
+  checkReturnTo: (raw: string | undefined | null) => string | null;
+  /** The public URL's path ("" at the root): pages behind a proxy prefix link under it. */
+  basePath: string;
+  csp: string;
+}
+
+export function createPages(core: Core): Pages {
+  const files = loadPageFiles(core.config.themeDir);
+  const eta = new Eta({ autoEscape: true });
+  for (const [name, text] of Object.entries(files.templates)) eta.loadTemplate(`@${name}`, text);
+  const formTargets = core.config.allowedReturnUrls.map((prefix) => new URL(prefix).origin);
+  const csp = [
+    "default-src 'none'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    // A sign-in's redirect to an allowed application is part of the form's navigation.
+    ["form-action 'self'", ...new Set(formTargets)].join(" "),
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+  ].join("; ");
+  return {
+    core,
+    files,
+    eta,
+    cookies: pageCookies(core.config),
+    checkReturnTo: returnToChecker(core.config),
+    basePath: new URL(core.config.publicUrl).pathname.replace(/\/$/, ""),
+    csp,
+  };
+}
+
+export interface ElysiaPageContext {
+  request: Request;
+  server: { requestIP(request: Request): { address: string } | null } | null;
+  query: Record<string, string | undefined>;
+  body?: unknown;
+}
+
+/** A field error shown beside its input; the whole error above the form. */
+export interface PageError {
+  code: string;
+  message: string;
+  fields: Record<string, string>;
+}
+
+export class PageCall {
+  readonly client: ClientInfo;
+  readonly form: Record<string, string>;
+  readonly locale: string;
+  readonly messages: Messages;
+  readonly returnTo: string | null;
+  readonly uiLocales: string | null;
+  readonly setCookies: string[] = [];
+  private readonly csrfSecret: string;
+
+  private constructor(
+    readonly pages: Pages,
+    readonly request: Request,
+    readonly query: Record<string, string | undefined>,
+    form: unknown,
+    public principal: Principal | null,
+    csrfSecret: string | undefined,
+    client: ClientInfo,
+  ) {
+    const { core } = pages;
+    this.client = client;
+    this.form = form && typeof form === "object" ? (form as Record<string, string>) : {};
+    const uiLocales = this.field("ui_locales") ?? query.ui_locales;
+    this.uiLocales = uiLocales && /^[A-Za-z0-9 -]{1,100}$/.test(uiLocales) ? uiLocales : null;
+    this.locale =
+      (this.uiLocales && preferredLocale(this.uiLocales.split(" ").join(","), core.theme.locales)) ||
+      preferredLocale(request.headers.get("accept-language"), core.theme.locales) ||
+      "en";
+    this.messages = core.theme.messages(this.locale);
+    this.returnTo = pages.checkReturnTo(this.field("return_to") ?? query.return_to);
+    if (csrfSecret && /^[A-Za-z0-9_-]{43}$/.test(csrfSecret)) {
+      this.csrfSecret = csrfSecret;
+    } else {
+      this.csrfSecret = newCsrfSecret();
+      this.setCookies.push(pages.cookies.set("csrf", this.csrfSecret));
+    }
+  }
+
+  static async open(pages: Pages, context: ElysiaPageContext): Promise<PageCall> {
+    const { core, cookies } = pages;
+    const header = context.request.headers.get("cookie");
+    const principal = await browserPrincipal(core, cookies.read(header, "session"));
+    const client = clientInfo(context.request, context.server, core.config.trustProxy);
+    const call = new PageCall(pages, context.request, context.query ?? {}, context.body, principal, cookies.read(header, "csrf"), client);
+    // A cookie naming a session that ended is dropped, so the browser stops sending it.
+    if (!principal && cookies.read(header, "session") !== undefined) call.setCookies.push(cookies.clear("session"));
+    return call;
+  }
+
+  field(name: string): string | undefined {
+    const value = this.form[name];
+    return typeof value === "string" ? value : undefined;
+  }
+
+  t(key: string, values: Record<string, string> = {}): string {
+    return formatMessage(this.messages[key] ?? key, { product: this.messages.product ?? "usersvc", ...values });
+  }
+
+  /** A path of the pages, under the public URL's path. */
+  url(path: string): string {
+    return `${this.pages.basePath}${path}`;
+  }
+
+  /** A link to another page that keeps where to go next and the language asked for. */
+  link(path: string, extra: Record<string, string> = {}): string {
+    const params = new URLSearchParams(extra);
+    if (this.returnTo) params.set("return_to", this.returnTo);
+    if (this.uiLocales) params.set("ui_locales", this.uiLocales);
+    const query = params.toString();
+    return `${this.url(path)}${query ? `?${query}` : ""}`;
+  }
+
+  /** Where a finished sign-in goes: return_to when allowed, else the account page. */
+  next(): string {
+    return this.returnTo ?? this.url("/account");
+  }
+
+  /** The binding of this call's forms: the browser session, or none yet. */
+  private binding(): string {
+    return this.principal ? this.principal.session.id : "anonymous";
+  }
+
+  /** Refuses a post without this browser's CSRF token, or from another origin (FORBIDDEN). */
+  checkForm(): void {
+    const { publicUrl } = this.pages.core.config;
+    if (!isSameOrigin(this.request, publicUrl) || !isValidCsrfToken(this.csrfSecret, this.binding(), this.field("csrf_token"))) {
+      throw new DomainError("FORBIDDEN", this.t("error.csrf"));
+    }
+  }
+
+  signedIn(principal: Principal, cookie: string): void {
+    this.principal = principal;
+    this.setCookies.push(this.pages.cookies.set("session", cookie, this.pages.core.config.sessionMaxAge));
+  }
+
+  signedOut(): void {
+    this.principal = null;
+    this.setCookies.push(this.pages.cookies.clear("session"));
+  }
+
+  errorOf(error: DomainError): PageError {
+    const fields: Record<string, string> = {};
+    for (const problem of error.details ?? []) fields[problem.field] ??= problem.message;
+    const known = this.messages[`error.${error.code}`];
+    // A hook's refusal and a CSRF refusal carry their own words.
+    const message = error.code === "FORBIDDEN" || error.code === "HOOK_REJECTED" || !known ? error.message : known;
+    return { code: error.code, message, fields };
+  }
+
+  /** An HTML page: `data` plus what every template may use. */
+  render(template: TemplateName, data: Record<string, unknown> = {}, status = 200, headers: Record<string, string> = {}): Response {
+    const hidden: Record<string, string> = {};
+    if (this.returnTo) hidden.return_to = this.returnTo;
+    if (this.uiLocales) hidden.ui_locales = this.uiLocales;
+    const html = this.pages.eta.render(`@${template}`, {
+      lang: this.locale,
+      t: (key: string, values?: Record<string, string>) => this.t(key, values),
+      url: (path: string) => this.url(path),
+      link: (path: string, extra?: Record<string, string>) => this.link(path, extra),
+      csrf: csrfToken(this.csrfSecret, this.binding()),
+      hidden,
+      user: this.principal?.user ?? null,
+      error: null,
+      notice: null,
+      values: {},
+      ...data,
+    });
+    return new Response(html, { status, headers: this.headers({ "content-type": "text/html; charset=utf-8", ...headers }) });
+  }
+
+  /** The page again with the error shown, and the API's status for its code. */
+  renderError(template: TemplateName, error: unknown, data: Record<string, unknown> = {}): Response {
+    if (!(error instanceof DomainError)) throw error;
+    const headers: Record<string, string> = error instanceof RateLimitError ? { "retry-after": String(error.retryAfterSeconds) } : {};
+    return this.render(template, { ...data, error: this.errorOf(error) }, HTTP_STATUS[error.code], headers);
+  }
+
+  redirect(location: string): Response {
+    return new Response(null, { status: 303, headers: this.headers({ location }) });
+  }
+
+  private headers(extra: Record<string, string>): Headers {
+    const headers = new Headers(extra);
+    headers.set("content-security-policy", this.pages.csp);
+    for (const cookie of this.setCookies) headers.append("set-cookie", cookie);
+    return headers;
+  }
+}

@@ -1,0 +1,49 @@
+/** The hosted pages (SPEC §7) as one Elysia plugin: each route opens a PageCall and hands it to its page. */
+import { Elysia } from "elysia";
+import type { Core } from "../../core/core.ts";
+import { accountForms, showAccount } from "./account.ts";
+import { createPages, type ElysiaPageContext, PageCall } from "./page-call.ts";
+import { showForgot, showReset, showVerify, submitForgot, submitReset, submitVerify } from "./recovery.ts";
+import { showLogin, showMfa, showRegister, submitLogin, submitLogout, submitMfa, submitRegister } from "./sign-in.ts";
+
+/** Pages are HTML, not API: kept out of /docs and the OpenAPI document. */
+const HIDDEN = { detail: { hide: true } };
+
+type PageHandler = (call: PageCall) => Response | Promise<Response>;
+
+export function pageRoutes(core: Core) {
+  const pages = createPages(core);
+  const handle = (page: PageHandler) => async (context: ElysiaPageContext) => page(await PageCall.open(pages, context));
+  const asset = (body: string, type: string) => () =>
+    new Response(body, { headers: { "content-type": type, "cache-control": "public, max-age=3600" } });
+  const { files } = pages;
+
+  return new Elysia({ name: "pages" })
+    .get("/assets/theme.css", asset(files.css, "text/css; charset=utf-8"), HIDDEN)
+    .get("/assets/logo.svg", asset(files.logo, "image/svg+xml"), HIDDEN)
+    .get("/login", handle(showLogin), HIDDEN)
+    .post("/login", handle(submitLogin), HIDDEN)
+    .get("/login/mfa", handle(showMfa), HIDDEN)
+    .post("/login/mfa", handle(submitMfa), HIDDEN)
+    .get("/register", handle(showRegister), HIDDEN)
+    .post("/register", handle(submitRegister), HIDDEN)
+    .post("/logout", handle(submitLogout), HIDDEN)
+    .get("/forgot-password", handle(showForgot), HIDDEN)
+    .post("/forgot-password", handle(submitForgot), HIDDEN)
+    .get("/reset-password", handle(showReset), HIDDEN)
+    .post("/reset-password", handle(submitReset), HIDDEN)
+    .get("/verify-email", handle(showVerify), HIDDEN)
+    .post("/verify-email", handle(submitVerify), HIDDEN)
+    .get("/account", handle(showAccount), HIDDEN)
+    .post("/account/profile", handle(accountForms.profile), HIDDEN)
+    .post("/account/verify-email", handle(accountForms.resendVerification), HIDDEN)
+    .post("/account/email", handle(accountForms.email), HIDDEN)
+    .post("/account/password", handle(accountForms.password), HIDDEN)
+    .post("/account/sessions/revoke", handle(accountForms.revokeSession), HIDDEN)
+    .post("/account/logout-all", handle(accountForms.logoutAll), HIDDEN)
+    .post("/account/mfa/enroll", handle(accountForms.enrollMfa), HIDDEN)
+    .post("/account/mfa/confirm", handle(accountForms.confirmMfa), HIDDEN)
+    .post("/account/mfa/recovery-codes", handle(accountForms.recoveryCodes), HIDDEN)
+    .post("/account/mfa/disable", handle(accountForms.disableMfa), HIDDEN)
+    .post("/account/delete", handle(accountForms.deleteAccount), HIDDEN);
+}

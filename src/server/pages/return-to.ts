@@ -1,0 +1,30 @@
+/**
+ * Where a page may send the browser next (SPEC §7): a path of usersvc's own,
+ * or an absolute URL under the public URL or under a prefix of
+ * USERSVC_ALLOWED_RETURN_URLS. Compared as parsed URLs (origin, then whole
+ * path segments), so `https://app.example.com.evil.test`, `//evil.test`,
+ * `/\evil.test` and `https://user@app.example.com` never pass.
+ */
+import type { Config } from "../../config.ts";
+
+export function returnToChecker(config: Config): (raw: string | undefined | null) => string | null {
+  const prefixes = [config.publicUrl, ...config.allowedReturnUrls].map((prefix) => new URL(prefix));
+  const base = new URL(`${config.publicUrl}/`);
+  return (raw) => {
+    if (!raw || raw.length > 2048 || /[\u0000-\u001f\\]/.test(raw)) return null;
+    let url: URL;
+    try {
+      url = new URL(raw, base);
+    } catch {
+      return null;
+    }
+    if (url.username || url.password) return null;
+    const allowed = prefixes.some((prefix) => url.origin === prefix.origin && underPath(url.pathname, prefix.pathname));
+    return allowed ? url.href : null;
+  };
+}
+
+function underPath(path: string, prefix: string): boolean {
+  const dir = prefix.endsWith("/") ? prefix : `${prefix}/`;
+  return prefix === "/" || path === prefix || path.startsWith(dir);
+}

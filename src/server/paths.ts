@@ -1,0 +1,15 @@
+/** Which part of usersvc a request path belongs to, read without building a URL object. */
+
+/** The hosted pages (SPEC §7) and their assets: HTML, forms and cookies instead of JSON and tokens. */
+const PAGE_ROOTS = ["/login", "/register", "/forgot-password", "/reset-password", "/verify-email", "/account", "/logout", "/assets"];
+
+export function isPagePath(path: string): boolean {
+  return PAGE_ROOTS.some((root) => path === root || (path.startsWith(root) && path[root.length] === "/"));
+}
+
+/** The path of a request URL. */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const end = url.indexOf("?", start);
+  return start === -1 ? "/" : url.slice(start, end === -1 ? undefined : end);
+}
