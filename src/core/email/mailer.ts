@@ -43,7 +43,9 @@ export function createMailer(config: Config, logger: Logger, timeouts: MailTimeo
     const log = logger.child({ module: "email" });
     return {
       async send(email) {
-        log.info({ to: email.to, subject: email.subject, text: email.text }, "email written to the log (USERSVC_SMTP_URL=log), not sent");
+        // The links first, so a person reading the terminal finds them without reading the whole text.
+        const links = email.text.match(/https?:\/\/\S+/g) ?? [];
+        log.info({ to: email.to, subject: email.subject, links, text: email.text }, "email written to the log (USERSVC_SMTP_URL=log), not sent");
         return "written to the log";
       },
       close() {},
