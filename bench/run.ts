@@ -7,8 +7,9 @@
  *   hash ceiling:  raw Bun.password argon2id hashes per second, one per core
  *                  (register is compared with hash, login with verify: the
  *                  same cost in theory, verify measures ~8 % slower in Bun)
- * Phases (wrk, from Debian): register, login, GET /users/me, refresh, and
- * /users/me while logins saturate the server. Each prints requests/s, p50,
+ * Phases (wrk, from Debian): register, login, GET /users/me, refresh,
+ * /users/me while logins saturate the server, and the hosted pages: GET
+ * /login (vs the floor) and a sign-in posted by the /login form (vs verify). Each prints requests/s, p50,
  * p99, errors, the server's peak RSS and the ratios. Also: idle RSS and the
  * time from start to the first 200 on /readyz.
  *
@@ -230,7 +231,19 @@ const tokens = (
     })
   ).json()) as { data: { access_token: string; refresh_token: string } }
 ).data;
-const vars = { BENCH_EMAIL: email, BENCH_TOKEN: tokens.access_token, BENCH_REFRESH: tokens.refresh_token };
+// The page sign-in posts the form of one fetched /login page, with that page's CSRF cookie and token.
+const loginPage = await fetch(`${base}/login`);
+const csrfCookie = /usersvc_csrf=([^;]+)/.exec(loginPage.headers.get("set-cookie") ?? "")?.[1];
+const csrfToken = /name="csrf_token" value="([^"]+)"/.exec(await loginPage.text())?.[1];
+must(csrfCookie && csrfToken, "GET /login gave no CSRF cookie and token");
+const vars = {
+  BENCH_EMAIL: email,
+  BENCH_USERNAME: "benchuser",
+  BENCH_TOKEN: tokens.access_token,
+  BENCH_REFRESH: tokens.refresh_token,
+  BENCH_CSRF_COOKIE: csrfCookie,
+  BENCH_CSRF_TOKEN: csrfToken,
+};
 
 const rows: { phase: string; result: WrkResult; rss: number; vsFloor: number | null; vsHash: number | null }[] = [];
 async function phase(name: string, path: string, script: string, connections: number, against: "floor" | "hash" | "verify"): Promise<WrkResult> {
@@ -267,6 +280,9 @@ const loginDuring = await loginLoad;
 const floorAfterMix = await measureFloor();
 rows.push({ phase: "/users/me under login load", result: meUnderLoad, rss: peakRssMb(server.pid), vsFloor: meUnderLoad.rps / floorAfterMix, vsHash: null });
 rows.push({ phase: "  (the login load itself)", result: loginDuring, rss: peakRssMb(server.pid), vsFloor: null, vsHash: loginDuring.rps / mean([verifyBefore, await measureCeiling("verify")]) });
+
+await phase("GET /login (page)", "/login", "page.lua", 32, "floor");
+await phase("sign-in on the /login page", "/login", "page-login.lua", cores * 4, "verify");
 
 server.kill("SIGTERM");
 await server.exited;

@@ -5,3 +5,5 @@
  */
 process.env.USERSVC_SMTP_URL ??= "log";
 await import("../src/main.ts");
+
+export {};

@@ -13,7 +13,11 @@ type PageHandler = (call: PageCall) => Response | Promise<Response>;
 
 export function pageRoutes(core: Core) {
   const pages = createPages(core);
-  const handle = (page: PageHandler) => async (context: ElysiaPageContext) => page(await PageCall.open(pages, context));
+  // Destructured, not passed on whole: Elysia reads which context fields a handler uses and parses only those.
+  const handle =
+    (page: PageHandler) =>
+    async ({ request, server, query, body }: ElysiaPageContext) =>
+      page(await PageCall.open(pages, { request, server, query, body }));
   const asset = (body: string, type: string) => () =>
     new Response(body, { headers: { "content-type": type, "cache-control": "public, max-age=3600" } });
   const { files } = pages;
