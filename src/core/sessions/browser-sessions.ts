@@ -35,7 +35,8 @@ export async function startBrowserSession(core: Core, user: UserRecord, client: 
 export async function browserPrincipal(core: Core, cookie: string | undefined): Promise<Principal | null> {
   const dot = cookie?.indexOf(".") ?? -1;
   if (!cookie || dot !== 36 || cookie.length > 100) return null;
-  const sessionId = cookie.slice(0, dot);
+  // Lower-cased: the auth cache is keyed by the id as PostgreSQL prints it, and a logout drops that key.
+  const sessionId = cookie.slice(0, dot).toLowerCase();
   if (!isUuid(sessionId)) return null;
   const found = await core.authCache.sessionWithUser(sessionId, () => findSessionWithUser(core.db, sessionId));
   if (!found?.session.cookieHash || !sameDigest(sha256Hex(cookie.slice(dot + 1)), found.session.cookieHash)) return null;
