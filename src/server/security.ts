@@ -25,7 +25,8 @@ const API_HEADERS = { ...COMMON, "content-security-policy": API_CSP, "cache-cont
 const DOCS_HEADERS = { ...COMMON, "content-security-policy": DOCS_CSP };
 const OTHER_HEADERS = { ...COMMON, "content-security-policy": API_CSP };
 // The pages post forms to themselves: under no-referrer Chromium would send `Origin: null`, which the CSRF check refuses.
-const PAGE_HEADERS = { ...COMMON, "referrer-policy": "same-origin", "cache-control": "no-store" };
+// The pages' own responses replace this policy with theirs; it stays on what a page path answers otherwise (413, 415, 404).
+const PAGE_HEADERS = { ...COMMON, "content-security-policy": API_CSP, "referrer-policy": "same-origin", "cache-control": "no-store" };
 const CORS_METHODS = "GET, POST, PUT, PATCH, DELETE";
 const CORS_HEADERS = "authorization, content-type, x-request-id";
 
