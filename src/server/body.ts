@@ -24,8 +24,9 @@ export function jsonBodies() {
       if (length > MAX_BODY_BYTES) throw new DomainError("PAYLOAD_TOO_LARGE");
       const hasBody = length > 0 || request.headers.has("transfer-encoding");
       const type = request.headers.get("content-type");
-      if (hasBody && !(isPagePath(pathOf(request.url)) ? isForm(type) : isJson(type))) {
-        throw new DomainError("UNSUPPORTED_MEDIA_TYPE");
+      const page = isPagePath(pathOf(request.url));
+      if (hasBody && !(page ? isForm(type) : isJson(type))) {
+        throw new DomainError("UNSUPPORTED_MEDIA_TYPE", page ? "Content-Type must be application/x-www-form-urlencoded" : undefined);
       }
     })
     .onParse({ as: "global" }, async ({ request }) => {

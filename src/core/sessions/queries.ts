@@ -112,6 +112,7 @@ export async function touchSession(db: Db, sessionId: string, now: Date, expires
   await db
     .update(sessions)
     .set({ lastUsedAt: now, expiresAt })
-    .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)));
+    // Neither a revoked session nor one that ended meanwhile (a revoke-all skips those) comes back.
+    .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)));
   changed(db, { sessionId });
 }

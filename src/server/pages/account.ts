@@ -4,9 +4,10 @@
  * A success answers 303 back to /account with a notice; an error shows the
  * page again with the error in the form's section.
  */
+import { timingSafeEqual } from "node:crypto";
 import QRCode from "qrcode";
 import { userActor } from "../../core/audit/actor.ts";
-import { DomainError } from "../../core/errors.ts";
+import { DomainError, validationError } from "../../core/errors.ts";
 import { confirmMfa, disableMfa, enrollMfa, mfaStatus, pendingEnrollment, regenerateRecoveryCodes } from "../../core/mfa/factors.ts";
 import { changePasswordKeepingSession } from "../../core/sessions/change-password.ts";
 import { listSessions, logoutAll, revokeOwnSession } from "../../core/sessions/own-sessions.ts";
@@ -29,16 +30,36 @@ export async function showAccount(call: PageCall): Promise<Response> {
   return call.render("account", await accountView(call, call.principal, { notice: done ? call.t(`account.done.${done}`) : null }));
 }
 
-/** The account page's data; `extra` adds an error (with its section) or a notice. */
-async function accountView(call: PageCall, principal: Principal, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+/**
+ * The account page's data; `extra` adds an error (with its section) or a
+ * notice. `enrolment`: the TOTP secret being set up, shown only in the
+ * answer to the enrolment (and to its confirm form): a page opened later,
+ * perhaps by another session of the same user, never shows it.
+ */
+async function accountView(
+  call: PageCall,
+  principal: Principal,
+  extra: Record<string, unknown> = {},
+  enrolment: { secret: string; otpauth_uri: string } | null = null,
+): Promise<Record<string, unknown>> {
   const { core } = call.pages;
-  const [mfa, pending, sessions] = await Promise.all([
-    mfaStatus(core, principal.user.id),
-    pendingEnrollment(core, principal.user),
-    listSessions(core, principal),
-  ]);
-  const qr = pending ? await qrSvg(pending.otpauth_uri, call.t("mfa.qr_label")) : null;
-  return { account: principal.user, mfa, pending: pending ? { secret: pending.secret, qr } : null, sessions, section: null, ...extra };
+  const [mfa, sessions] = await Promise.all([mfaStatus(core, principal.user.id), listSessions(core, principal)]);
+  const qr = enrolment ? await qrSvg(enrolment.otpauth_uri, call.t("mfa.qr_label")) : null;
+  return { account: principal.user, mfa, enrolment: enrolment ? { secret: enrolment.secret, qr } : null, sessions, section: null, ...extra };
+}
+
+/**
+ * The enrolment a confirm form continues: its hidden `secret` must be the
+ * pending one, so only the person who saw the enrolment's answer can finish
+ * it (a second session cannot read the secret, nor confirm without it).
+ */
+async function enrolmentOf(call: PageCall, principal: Principal): Promise<{ secret: string; otpauth_uri: string }> {
+  const pending = await pendingEnrollment(call.pages.core, principal.user);
+  const given = Buffer.from(call.field("secret") ?? "");
+  if (!pending || given.length !== pending.secret.length || !timingSafeEqual(given, Buffer.from(pending.secret))) {
+    throw validationError([{ field: "mfa", message: call.t("mfa.restart") }]);
+  }
+  return pending;
 }
 
 /** The QR code of an otpauth:// URI, drawn here as inline SVG: the secret never leaves for a QR service. */
@@ -48,9 +69,11 @@ async function qrSvg(uri: string, label: string): Promise<string> {
 }
 
 type AccountAction = (call: PageCall, principal: Principal) => Promise<Notice | Response>;
+/** Shows the account page again after an error, with whatever the failed form needs kept (an enrolment). */
+type ErrorView = (call: PageCall, principal: Principal, extra: Record<string, unknown>) => Promise<Record<string, unknown>>;
 
 /** A form of the account page: CSRF checked, signed in required, the action's outcome shown. */
-function accountForm(section: AccountSection, action: AccountAction) {
+function accountForm(section: AccountSection, action: AccountAction, errorView: ErrorView = accountView) {
   return async (call: PageCall): Promise<Response> => {
     const principal = call.principal;
     if (!principal) return call.redirect(call.link("/login", { return_to: call.url("/account") }));
@@ -62,7 +85,7 @@ function accountForm(section: AccountSection, action: AccountAction) {
       if (!(error instanceof DomainError)) throw error;
       // The action may have ended this very session (a revoke, a block meanwhile): start from the sign-in.
       if (!call.principal) return call.redirect(call.link("/login"));
-      return call.renderError("account", error, await accountView(call, call.principal, { section }));
+      return call.renderError("account", error, await errorView(call, call.principal, { section }));
     }
   };
 }
@@ -107,13 +130,19 @@ export const accountForms = {
     return call.redirect(call.link("/login"));
   }),
   enrollMfa: accountForm("mfa", async (call, principal) => {
-    await enrollMfa(call.pages.core, { user: principal.user, session: principal.session, password: stepUpPassword(call), ip: call.client.ip });
-    return call.redirect(`${call.url("/account")}#mfa`);
+    const enrolment = await enrollMfa(call.pages.core, { user: principal.user, session: principal.session, password: stepUpPassword(call), ip: call.client.ip });
+    return call.render("account", await accountView(call, principal, { section: "mfa" }, enrolment));
   }),
-  confirmMfa: accountForm("mfa", async (call, principal) => {
-    const { recovery_codes } = await confirmMfa(call.pages.core, actorOf(call, principal), principal.user, call.field("code") ?? "");
-    return call.render("recovery-codes", { codes: recovery_codes, title: call.t("mfa.enabled.title") });
-  }),
+  confirmMfa: accountForm(
+    "mfa",
+    async (call, principal) => {
+      await enrolmentOf(call, principal);
+      const { recovery_codes } = await confirmMfa(call.pages.core, actorOf(call, principal), principal.user, call.field("code") ?? "");
+      return call.render("recovery-codes", { codes: recovery_codes, title: call.t("mfa.enabled.title") });
+    },
+    // A wrong code: the same enrolment again, if the form carried it.
+    async (call, principal, extra) => accountView(call, principal, extra, await enrolmentOf(call, principal).catch(() => null)),
+  ),
   recoveryCodes: accountForm("mfa", async (call, principal) => {
     const change = { user: principal.user, session: principal.session, password: stepUpPassword(call), ip: call.client.ip };
     const { recovery_codes } = await regenerateRecoveryCodes(call.pages.core, actorOf(call, principal), change);

@@ -9,7 +9,14 @@ export type CookieName = "session" | "csrf" | "mfa";
 const NAMES: Record<CookieName, string> = { session: "usersvc_session", csrf: "usersvc_csrf", mfa: "usersvc_mfa" };
 
 export interface PageCookies {
+  /**
+   * The cookie's value; undefined when absent or sent more than once (a
+   * sibling host on plain http can add a same-named cookie with a longer
+   * path, which browsers send first: neither copy is trusted).
+   */
   read(header: string | null, name: CookieName): string | undefined;
+  /** How many cookies of this name the browser sent. */
+  count(header: string | null, name: CookieName): number;
   /** A Set-Cookie value; `maxAge` in seconds, none for a cookie that ends with the browser. */
   set(name: CookieName, value: string, maxAge?: number): string;
   clear(name: CookieName): string;
@@ -21,15 +28,21 @@ export function pageCookies(config: Config): PageCookies {
   const attributes = `; Path=/; HttpOnly; SameSite=Lax${secure ? "; Secure" : ""}`;
   return {
     read(header, name) {
-      if (!header) return undefined;
-      const wanted = fullName(name);
-      for (const part of header.split(";")) {
-        const eq = part.indexOf("=");
-        if (eq !== -1 && part.slice(0, eq).trim() === wanted) return part.slice(eq + 1).trim();
-      }
-      return undefined;
+      const values = valuesOf(header, fullName(name));
+      return values.length === 1 ? values[0] : undefined;
     },
+    count: (header, name) => valuesOf(header, fullName(name)).length,
     set: (name, value, maxAge) => `${fullName(name)}=${value}${attributes}${maxAge === undefined ? "" : `; Max-Age=${maxAge}`}`,
     clear: (name) => `${fullName(name)}=${attributes}; Max-Age=0`,
   };
+}
+
+function valuesOf(header: string | null, wanted: string): string[] {
+  if (!header) return [];
+  const values: string[] = [];
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq !== -1 && part.slice(0, eq).trim() === wanted) values.push(part.slice(eq + 1).trim());
+  }
+  return values;
 }

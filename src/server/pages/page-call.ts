@@ -76,7 +76,7 @@ export class PageCall {
   readonly returnTo: string | null;
   readonly uiLocales: string | null;
   readonly setCookies: string[] = [];
-  private readonly csrfSecret: string;
+  private csrfSecret: string;
 
   private constructor(
     readonly pages: Pages,
@@ -112,8 +112,9 @@ export class PageCall {
     const principal = await browserPrincipal(core, cookies.read(header, "session"));
     const client = clientInfo(context.request, context.server, core.config.trustProxy);
     const call = new PageCall(pages, context.request, context.query ?? {}, context.body, principal, cookies.read(header, "csrf"), client);
-    // A cookie naming a session that ended is dropped, so the browser stops sending it.
-    if (!principal && cookies.read(header, "session") !== undefined) call.setCookies.push(cookies.clear("session"));
+    // A cookie naming a session that ended is dropped, so the browser stops sending it (not when two were
+    // sent: the clear would hit ours and leave the planted one).
+    if (!principal && cookies.count(header, "session") === 1) call.setCookies.push(cookies.clear("session"));
     return call;
   }
 
@@ -161,11 +162,19 @@ export class PageCall {
   signedIn(principal: Principal, cookie: string): void {
     this.principal = principal;
     this.setCookies.push(this.pages.cookies.set("session", cookie, this.pages.core.config.sessionMaxAge));
+    this.renewCsrfSecret();
   }
 
   signedOut(): void {
     this.principal = null;
     this.setCookies.push(this.pages.cookies.clear("session"));
+    this.renewCsrfSecret();
+  }
+
+  /** Whoever knew this browser's CSRF secret before a sign-in or sign-out knows nothing after it. */
+  private renewCsrfSecret(): void {
+    this.csrfSecret = newCsrfSecret();
+    this.setCookies.push(this.pages.cookies.set("csrf", this.csrfSecret));
   }
 
   errorOf(error: DomainError): PageError {

@@ -34,9 +34,9 @@ export async function submitReset(call: PageCall): Promise<Response> {
   const token = call.field("token") ?? "";
   try {
     call.checkForm();
-    await resetPassword(call.pages.core, token, call.field("new_password") ?? "", call.client.ip);
-    // Every session ended with the old password, this browser's included.
-    if (call.principal) call.signedOut();
+    const user = await resetPassword(call.pages.core, token, call.field("new_password") ?? "", call.client.ip);
+    // Every session of that account ended with the old password, this browser's included.
+    if (call.principal?.user.id === user.id) call.signedOut();
     return call.render("message", {
       title: call.t("reset.done.title"),
       paragraphs: [call.t("reset.done.body")],

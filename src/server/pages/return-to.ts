@@ -20,7 +20,11 @@ export function returnToChecker(config: Config): (raw: string | undefined | null
     }
     if (url.username || url.password) return null;
     const allowed = prefixes.some((prefix) => url.origin === prefix.origin && underPath(url.pathname, prefix.pathname));
-    return allowed ? url.href : null;
+    if (!allowed) return null;
+    // usersvc's own pages stay relative, so a Location works whichever host name the browser used;
+    // never as `//…`, which a browser would read as another host.
+    const relative = url.origin === base.origin && !url.pathname.startsWith("//");
+    return relative ? `${url.pathname}${url.search}${url.hash}` : url.href;
   };
 }
 

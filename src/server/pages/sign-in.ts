@@ -93,7 +93,9 @@ export async function submitLogout(call: PageCall): Promise<Response> {
   return call.redirect(call.returnTo ?? call.link("/login"));
 }
 
-function signedIn(call: PageCall, session: BrowserSession): Response {
+/** The browser's new session replaces the one it had, which ends (it would otherwise live on, unseen). */
+async function signedIn(call: PageCall, session: BrowserSession): Promise<Response> {
+  if (call.principal) await logout(call.pages.core, call.principal, call.client);
   call.signedIn(session.principal, session.cookie);
   return call.redirect(call.next());
 }
