@@ -103,10 +103,11 @@ async function signedInBrowser(options: { verified?: boolean } = {}): Promise<Si
 /** A signed-in person whose two-factor sign-in is on (enrolled and confirmed on /account); the clock is past the confirming code. */
 async function signedInWithMfa(): Promise<SignedIn> {
   const person = await signedInBrowser({ verified: true });
+  // The enrolment's answer shows the secret and the confirm form (which carries it).
   const enroll = await person.browser.submit(await person.browser.get("/account"), "/account/mfa/enroll", { password: person.input.password });
-  expect(enroll.status).toBe(303);
+  expect(enroll.status).toBe(200);
   const secret = (await factorRow(person.id))!.secret;
-  const confirm = await person.browser.submit(await person.browser.get("/account"), "/account/mfa/confirm", { code: totp(secret) });
+  const confirm = await person.browser.submit(enroll, "/account/mfa/confirm", { code: totp(secret) });
   expect(confirm.status).toBe(200);
   expect((await factorRow(person.id))!.confirmedAt).not.toBeNull();
   server.clock.advance(30);
@@ -391,14 +392,17 @@ async function accountTarget(
   fill: Record<string, string>,
   checks: Pick<Target, "unchanged" | "changed">,
   foreign: SignedIn = attacker,
+  shown?: PageResponse,
 ): Promise<Target> {
-  const page = await person.browser.get("/account");
+  const page = shown ?? (await person.browser.get("/account"));
   expect(page.status).toBe(200);
+  const foreignPage = (await foreign.browser.get("/account")).html;
   return {
     browser: person.browser,
     action,
     fields: { ...formOf(page.html, action).fields, ...fill },
-    foreignToken: formOf((await foreign.browser.get("/account")).html, action).fields.csrf_token!,
+    // One token serves every form of a session: the attacker's own form of this action, else their sign-out form's.
+    foreignToken: formOf(foreignPage, foreignPage.includes(`action="${action}"`) ? action : "/logout").fields.csrf_token!,
     anonymousToken: person.anonymousToken,
     ...checks,
   };
@@ -562,8 +566,9 @@ attackForm(
         expect(await factorRow(person.id)).toBeUndefined();
       },
       changed: async (res) => {
-        expect(res.status).toBe(303);
-        expect(await factorRow(person.id)).toBeDefined();
+        // The answer is the page with the new secret (shown there only).
+        expect(res.status).toBe(200);
+        expect(res.html).toContain((await factorRow(person.id))!.secret);
       },
     });
   },
@@ -575,10 +580,8 @@ attackForm(
   async () => {
     const person = await signedInBrowser({ verified: true });
     const enroll = await person.browser.submit(await person.browser.get("/account"), "/account/mfa/enroll", { password: person.input.password });
-    expect(enroll.status).toBe(303);
+    expect(enroll.status).toBe(200);
     const secret = (await factorRow(person.id))!.secret;
-    // The attacker's own pending enrollment, so their page shows the same form.
-    await attacker.browser.submit(await attacker.browser.get("/account"), "/account/mfa/enroll", { password: attacker.input.password });
     return accountTarget(person, "/account/mfa/confirm", { code: totp(secret) }, {
       unchanged: async () => {
         expect((await factorRow(person.id))!.confirmedAt).toBeNull();
@@ -588,7 +591,7 @@ attackForm(
         expect(res.status).toBe(200);
         expect((await factorRow(person.id))!.confirmedAt).not.toBeNull();
       },
-    });
+    }, attacker, enroll);
   },
   { signedIn: true },
 );
@@ -693,7 +696,7 @@ describe("login CSRF", () => {
 });
 
 describe("a signed-in person's forms after signing out", () => {
-  test("a token bound to an ended session is refused on the sign-in form (the binding is the session, not the cookie alone)", async () => {
+  test("a token of an ended session, and the pre-sign-in token, are refused on the sign-in form; a fresh page's token works", async () => {
     const person = await signedInBrowser();
     const accountPage = await person.browser.get("/account");
     const sessionToken = formOf(accountPage.html, "/account/profile").fields.csrf_token!;
@@ -702,8 +705,11 @@ describe("a signed-in person's forms after signing out", () => {
     const res = await person.browser.post("/login", { identifier: person.input.email, password: person.input.password, csrf_token: sessionToken });
     expect(res.status).toBe(403);
     expect(errorCodeOf(res.html)).toBe("FORBIDDEN");
-    // The anonymous token of the same browser works again.
-    const again = await person.browser.post("/login", { identifier: person.input.email, password: person.input.password, csrf_token: person.anonymousToken });
+    // The sign-out renewed the browser's CSRF secret: even its own pre-sign-in token is spent.
+    const old = await person.browser.post("/login", { identifier: person.input.email, password: person.input.password, csrf_token: person.anonymousToken });
+    expect(old.status).toBe(403);
+    // A fresh sign-in page's token works.
+    const again = await person.browser.submit(await person.browser.get("/login"), "/login", { identifier: person.input.email, password: person.input.password });
     expect(again.status).toBe(303);
   });
 });

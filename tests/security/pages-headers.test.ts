@@ -283,6 +283,18 @@ describe("failures do not tell known accounts from unknown ones", () => {
     expect(known.headers.get("content-length")).toBe(String(Number(unknown.headers.get("content-length")) + input.email.length - unknownEmail.length));
   });
 
+  test("/verify-email by code: a known address with a wrong code and an unknown address get the same page", async () => {
+    const { input } = await apiUser();
+    const browser = new Browserless(server.url);
+    const unknownEmail = `nobody${Date.now().toString(36)}@example.com`;
+    const known = await browser.submit(await browser.get("/verify-email"), "/verify-email", { email: input.email, code: "000000" });
+    const unknown = await browser.submit(await browser.get("/verify-email"), "/verify-email", { email: unknownEmail, code: "000000" });
+    expect(known.status).toBe(400);
+    expect(unknown.status).toBe(400);
+    expect(errorCodeOf(known.html)).toBe("INVALID_OR_EXPIRED_TOKEN");
+    expect(without(known.html, input.email)).toBe(without(unknown.html, unknownEmail));
+  });
+
   test("/register with a taken email or username says EMAIL_TAKEN / USERNAME_TAKEN, as the API does (an enumeration SPEC §4 accepts)", async () => {
     const { input } = await apiUser();
     const browser = new Browserless(server.url);

@@ -71,8 +71,10 @@ function hostileValues(): [string, string][] {
 
 /** Values that may be followed, and the Location each must give. */
 const ALLOWED_VALUES: [string, string][] = [
-  ["/account?tab=sessions", `${PUBLIC}/account?tab=sessions`],
-  [`${PUBLIC}/verify-email`, `${PUBLIC}/verify-email`],
+  // usersvc's own pages stay relative paths.
+  ["/account?tab=sessions", "/account?tab=sessions"],
+  [`${PUBLIC}/verify-email`, "/verify-email"],
+  ["http://ID.EXAMPLE.TEST:80/account#x", "/account#x"],
   ["https://app.example.test/callback", "https://app.example.test/callback"],
   ["https://app.example.test/callback/x?code=1#done", "https://app.example.test/callback/x?code=1#done"],
   ["HTTPS://APP.EXAMPLE.TEST:443/callback/x", "https://app.example.test/callback/x"],
@@ -81,6 +83,9 @@ const ALLOWED_VALUES: [string, string][] = [
 /** Where a finished sign-in may send the browser at all: a path of usersvc, the public URL, or under the allowed prefix. */
 function expectSafeLocation(location: string | null): void {
   expect(location).not.toBeNull();
+  // A browser reads `//host` (and `/\\host`) as another host, whatever the server meant.
+  expect(location!.startsWith("//")).toBe(false);
+  expect(location).not.toContain("\\");
   const url = new URL(location!, `${PUBLIC}/`);
   const underAllowed = url.origin === new URL(ALLOWED).origin && (url.pathname === "/callback" || url.pathname.startsWith("/callback/"));
   expect(url.origin === PUBLIC || underAllowed).toBe(true);
@@ -92,6 +97,12 @@ async function signIn(browser: Browserless, query = "", fields: Record<string, s
   const page = await browser.get(`/login${query}`);
   expect(page.status).toBe(200);
   return browser.submit(page, "/login", { identifier: account.email, password: account.password, ...fields });
+}
+
+/** A value of usersvc's own, as the pages carry it on: its parsed path, query and fragment. */
+function ownPath(value: string): string {
+  const url = new URL(value, `${PUBLIC}/`);
+  return `${url.pathname}${url.search}${url.hash}`;
 }
 
 const q = (value: string) => `?return_to=${encodeURIComponent(value)}`;
@@ -173,6 +184,16 @@ describe("allowed return_to values are followed, exactly", () => {
     });
   }
 
+  test("a path that normalizes to //evil.test is never given as a scheme-relative Location", async () => {
+    for (const value of ["/.//evil.test", "/..//evil.test/x", "/a/..//evil.test", "/%2e//evil.test"]) {
+      const browser = new Browserless(server.url);
+      const res = await signIn(browser, q(value));
+      expect(res.status).toBe(303);
+      expectSafeLocation(res.location);
+      expect(new URL(res.location!, `${PUBLIC}/`).host).toBe("id.example.test");
+    }
+  });
+
   test("/register follows an allowed return_to", async () => {
     const browser = new Browserless(server.url);
     const res = await browser.submit(await browser.get(`/register${q("https://app.example.test/callback/welcome")}`), "/register", newUser());
@@ -251,13 +272,13 @@ describe("return_to in the page's HTML", () => {
       const hidden = /<input type="hidden" name="return_to" value="([^"]*)">/.exec(page.html);
       expect(hidden).not.toBeNull();
       expect(hidden![1]).not.toMatch(/[<>'"]/);
-      // The parsed URL, as the Location after sign-in will be.
-      expect(formOf(page.html, path).fields.return_to).toBe(new URL(value, `${PUBLIC}/`).href);
+      // The parsed URL (a path: it is usersvc's own), as the Location after sign-in will be.
+      expect(formOf(page.html, path).fields.return_to).toBe(ownPath(value));
       // & is an entity inside the attribute.
       expect(hidden![1]).toContain("&amp;y=");
     }
     const res = await browser.submit(await browser.get(`/login${q(value)}`), "/login", { identifier: account.email, password: account.password });
-    expect(res.location).toBe(new URL(value, `${PUBLIC}/`).href);
+    expect(res.location).toBe(ownPath(value));
     expect(res.location).not.toContain("<");
     expect(res.location).not.toContain('"');
   });
@@ -281,7 +302,7 @@ describe("a public URL with a path", () => {
 
   test("return_to may point under the path only; other paths of the host, and the path without its boundary, land on the account page", async () => {
     const cases: [string, string][] = [
-      ["http://id.example.test/auth/account?x=1", "http://id.example.test/auth/account?x=1"],
+      ["http://id.example.test/auth/account?x=1", "/auth/account?x=1"],
       ["/other", "/auth/account"],
       ["http://id.example.test/authevil", "/auth/account"],
       ["http://id.example.test/", "/auth/account"],

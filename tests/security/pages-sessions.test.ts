@@ -176,6 +176,12 @@ describe("session fixation", () => {
     const second = person.browser.cookie("usersvc_session")!;
     expect(second).not.toBe(first);
     expect(second.split(".")[0]).not.toBe(first.split(".")[0]);
+    // The session the browser had ends: it would otherwise live on, unseen.
+    const [old] = await server.core.db.select().from(sessions).where(eq(sessions.id, first.split(".")[0]!));
+    expect(old!.revokedAt).not.toBeNull();
+    const replay = new Browserless(server.url);
+    replay.jar.set("usersvc_session", first);
+    await expectSignedOut(replay);
   });
 });
 
