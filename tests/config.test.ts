@@ -80,6 +80,13 @@ describe("loadConfig", () => {
     ]);
     expect(loadConfig({ USERSVC_SMTP_URL: "log" }).smtpUrl).toBe("log");
     expect(problemsOf({ USERSVC_THEME_DIR: "/nonexistent/theme" })).toEqual(["USERSVC_THEME_DIR: /nonexistent/theme is not a directory"]);
+    expect(loadConfig({ USERSVC_ALLOWED_RETURN_URLS: " https://app.example.com/callback/ , http://localhost:3000" }).allowedReturnUrls).toEqual([
+      "https://app.example.com/callback",
+      "http://localhost:3000",
+    ]);
+    for (const bad of ["app.example.com", "ftp://app.example.com", "https://app.example.com/?next=1", "https://user:pw@app.example.com"]) {
+      expect(problemsOf({ USERSVC_ALLOWED_RETURN_URLS: `https://ok.example.com,${bad}` })).toEqual([expect.stringMatching(/^USERSVC_ALLOWED_RETURN_URLS must be an http/)]);
+    }
   });
 
   test("every bad setting is reported, one line each, naming its variable", () => {
