@@ -221,7 +221,11 @@ describe("two-step verification", () => {
 
     const wrongCode = String((Number(codeNow(secret!)) + 500_000) % 1_000_000).padStart(6, "0");
     const wrong = await b.submit(pending, "/account/mfa/confirm", { code: wrongCode });
-    expectError(wrong, 401, "INVALID_CREDENTIALS");
+    expect({ status: wrong.status, code: errorCodeOf(wrong.html), heading: headingOf(wrong.html) }).toEqual({
+      status: 401,
+      code: "INVALID_CREDENTIALS",
+      heading: "Set up two-step verification",
+    });
     expect(wrong.html).toContain('<div class="qr"><svg');
     expect(secretOn(wrong.html)).toBe(secret);
 

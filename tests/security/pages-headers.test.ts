@@ -30,7 +30,7 @@ async function apiUser() {
 async function signedIn(userAgent?: string) {
   const { input, id } = await apiUser();
   const browser = new Browserless(server.url);
-  const headers = userAgent ? { "user-agent": userAgent } : {};
+  const headers: Record<string, string> = userAgent ? { "user-agent": userAgent } : {};
   const page = await browser.get("/login", headers);
   const res = await browser.post("/login", { ...formOf(page.html, "/login").fields, identifier: input.email, password: input.password }, headers);
   expect(res.status).toBe(303);
@@ -377,14 +377,14 @@ describe("only form posts of at most 64 KiB reach the pages", () => {
       body: new URLSearchParams({ email: input.email, password: input.password }).toString(),
     });
     expect(res.status).toBe(415);
-    expect((await res.json()).error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
   });
 
   test("a 100 KB form → 413, declared or streamed without a length", async () => {
     const body = `identifier=a&password=${"x".repeat(100_000)}`;
     const declared = await fetch(`${server.url}/login`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
     expect(declared.status).toBe(413);
-    expect((await declared.json()).error.code).toBe("PAYLOAD_TOO_LARGE");
+    expect(((await declared.json()) as { error: { code: string } }).error.code).toBe("PAYLOAD_TOO_LARGE");
     const bytes = new TextEncoder().encode(body);
     const stream = new ReadableStream({
       start(controller) {

@@ -62,7 +62,7 @@ describe("a TOTP enrolment belongs to the answer that started it", () => {
     expect(seen.html).not.toContain(secret);
     expect(seen.html).not.toContain("<svg");
     // Knowing a valid code is not enough without the enrolment's secret in the form.
-    for (const forged of [{}, { secret: "A".repeat(32) }]) {
+    for (const forged of [{}, { secret: "A".repeat(32) }] as Record<string, string>[]) {
       const refused = await other.post("/account/mfa/confirm", { ...formOf(seen.html, "/account/profile").fields, ...forged, code: codeNow(secret) });
       expect({ status: refused.status, code: errorCodeOf(refused.html) }).toEqual({ status: 422, code: "VALIDATION_ERROR" });
     }

@@ -30,22 +30,21 @@ export async function showAccount(call: PageCall): Promise<Response> {
   return call.render("account", await accountView(call, call.principal, { notice: done ? call.t(`account.done.${done}`) : null }));
 }
 
-/**
- * The account page's data; `extra` adds an error (with its section) or a
- * notice. `enrolment`: the TOTP secret being set up, shown only in the
- * answer to the enrolment (and to its confirm form): a page opened later,
- * perhaps by another session of the same user, never shows it.
- */
-async function accountView(
-  call: PageCall,
-  principal: Principal,
-  extra: Record<string, unknown> = {},
-  enrolment: { secret: string; otpauth_uri: string } | null = null,
-): Promise<Record<string, unknown>> {
+/** The account page's data; `extra` adds an error (with its section) or a notice. */
+async function accountView(call: PageCall, principal: Principal, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
   const { core } = call.pages;
   const [mfa, sessions] = await Promise.all([mfaStatus(core, principal.user.id), listSessions(core, principal)]);
-  const qr = enrolment ? await qrSvg(enrolment.otpauth_uri, call.t("mfa.qr_label")) : null;
-  return { account: principal.user, mfa, enrolment: enrolment ? { secret: enrolment.secret, qr } : null, sessions, section: null, ...extra };
+  return { account: principal.user, mfa, sessions, section: null, ...extra };
+}
+
+/**
+ * The TOTP set-up page: the QR code and the key, shown only in the answer to
+ * the enrolment and to its confirm form (a page opened later, perhaps by
+ * another session of the same user, never shows them).
+ */
+async function setupPage(call: PageCall, enrolment: { secret: string; otpauth_uri: string }, error?: unknown): Promise<Response> {
+  const data = { secret: enrolment.secret, qr: await qrSvg(enrolment.otpauth_uri, call.t("mfa.qr_label")) };
+  return error === undefined ? call.render("mfa-setup", data) : call.renderError("mfa-setup", error, data);
 }
 
 /**
@@ -69,11 +68,12 @@ async function qrSvg(uri: string, label: string): Promise<string> {
 }
 
 type AccountAction = (call: PageCall, principal: Principal) => Promise<Notice | Response>;
-/** Shows the account page again after an error, with whatever the failed form needs kept (an enrolment). */
-type ErrorView = (call: PageCall, principal: Principal, extra: Record<string, unknown>) => Promise<Record<string, unknown>>;
+/** The page an error is shown on: the account page, with the error in the form's section, unless the form says otherwise. */
+type ErrorPage = (call: PageCall, principal: Principal, error: DomainError, section: AccountSection) => Promise<Response>;
+const onAccountPage: ErrorPage = async (call, principal, error, section) => call.renderError("account", error, await accountView(call, principal, { section }));
 
 /** A form of the account page: CSRF checked, signed in required, the action's outcome shown. */
-function accountForm(section: AccountSection, action: AccountAction, errorView: ErrorView = accountView) {
+function accountForm(section: AccountSection, action: AccountAction, errorPage: ErrorPage = onAccountPage) {
   return async (call: PageCall): Promise<Response> => {
     const principal = call.principal;
     if (!principal) return call.redirect(call.link("/login", { return_to: call.url("/account") }));
@@ -85,7 +85,7 @@ function accountForm(section: AccountSection, action: AccountAction, errorView: 
       if (!(error instanceof DomainError)) throw error;
       // The action may have ended this very session (a revoke, a block meanwhile): start from the sign-in.
       if (!call.principal) return call.redirect(call.link("/login"));
-      return call.renderError("account", error, await errorView(call, call.principal, { section }));
+      return errorPage(call, call.principal, error, section);
     }
   };
 }
@@ -131,7 +131,7 @@ export const accountForms = {
   }),
   enrollMfa: accountForm("mfa", async (call, principal) => {
     const enrolment = await enrollMfa(call.pages.core, { user: principal.user, session: principal.session, password: stepUpPassword(call), ip: call.client.ip });
-    return call.render("account", await accountView(call, principal, { section: "mfa" }, enrolment));
+    return setupPage(call, enrolment);
   }),
   confirmMfa: accountForm(
     "mfa",
@@ -140,8 +140,11 @@ export const accountForms = {
       const { recovery_codes } = await confirmMfa(call.pages.core, actorOf(call, principal), principal.user, call.field("code") ?? "");
       return call.render("recovery-codes", { codes: recovery_codes, title: call.t("mfa.enabled.title") });
     },
-    // A wrong code: the same enrolment again, if the form carried it.
-    async (call, principal, extra) => accountView(call, principal, extra, await enrolmentOf(call, principal).catch(() => null)),
+    // A wrong code: the same set-up page again, when the form carried the enrolment; else the account page.
+    async (call, principal, error, section) => {
+      const enrolment = await enrolmentOf(call, principal).catch(() => null);
+      return enrolment ? setupPage(call, enrolment, error) : onAccountPage(call, principal, error, section);
+    },
   ),
   recoveryCodes: accountForm("mfa", async (call, principal) => {
     const change = { user: principal.user, session: principal.session, password: stepUpPassword(call), ip: call.client.ip };

@@ -17,6 +17,7 @@ import layout from "./templates/layout.eta" with { type: "text" };
 import login from "./templates/login.eta" with { type: "text" };
 import loginMfa from "./templates/login-mfa.eta" with { type: "text" };
 import message from "./templates/message.eta" with { type: "text" };
+import mfaSetup from "./templates/mfa-setup.eta" with { type: "text" };
 import recoveryCodes from "./templates/recovery-codes.eta" with { type: "text" };
 import register from "./templates/register.eta" with { type: "text" };
 import resetPassword from "./templates/reset-password.eta" with { type: "text" };
@@ -32,6 +33,7 @@ const TEMPLATES = {
   login,
   "login-mfa": loginMfa,
   message,
+  "mfa-setup": mfaSetup,
   "recovery-codes": recoveryCodes,
   register,
   "reset-password": resetPassword,
