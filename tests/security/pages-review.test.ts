@@ -90,6 +90,25 @@ describe("a session cookie sent twice", () => {
   });
 });
 
+describe("first visits are rendered once", () => {
+  test("two anonymous visitors of /login get the same page but each their own CSRF token, valid only with their own cookie", async () => {
+    const first = new Browserless(server.url);
+    const second = new Browserless(server.url);
+    const [a, b] = [await first.get("/login"), await second.get("/login")];
+    const tokenA = formOf(a.html, "/login").fields.csrf_token!;
+    const tokenB = formOf(b.html, "/login").fields.csrf_token!;
+    expect(tokenA).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(tokenB).not.toBe(tokenA);
+    expect(a.html.replace(tokenA, "")).toBe(b.html.replace(tokenB, ""));
+    expect(a.html).not.toContain("\u0001");
+    const { input } = await registerAndLogin(server.api);
+    const swapped = await second.post("/login", { ...formOf(a.html, "/login").fields, identifier: input.email, password: input.password });
+    expect(errorCodeOf(swapped.html)).toBe("FORBIDDEN");
+    const own = await second.submit(b, "/login", { identifier: input.email, password: input.password });
+    expect(own.location).toBe("/account");
+  });
+});
+
 describe("headers under the page paths", () => {
   test("an error answer under /account and /login keeps a default-src 'none' CSP; assets are sandboxed", async () => {
     for (const path of ["/account/nothing-here", "/login/nothing-here"]) {

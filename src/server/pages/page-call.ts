@@ -17,8 +17,29 @@ import { csrfToken, isSameOrigin, isValidCsrfToken, newCsrfSecret } from "./csrf
 import { returnToChecker } from "./return-to.ts";
 import { loadPageFiles, type PageFiles, type TemplateName } from "./theme-files.ts";
 
+/** Stands for the CSRF token in a cached page; no token (base64url) or escaped text contains it. */
+const CSRF_PLACEHOLDER = "\u0001csrf\u0001";
+
+/**
+ * The pages of a first visit (GET /login, /register… without query or
+ * session), rendered once per locale and kept with a placeholder for the
+ * CSRF token: such a visit costs a string replace, not a template run.
+ */
+class PageCache {
+  private readonly pages = new Map<string, string>();
+  get(key: string): string | undefined {
+    return this.pages.get(key);
+  }
+  set(key: string, html: string): void {
+    // A handful of templates times the locales; the bound is only a guard.
+    if (this.pages.size >= 500) this.pages.clear();
+    this.pages.set(key, html);
+  }
+}
+
 /** What every page shares for the life of the process. */
 export interface Pages {
+  anonymousPages: PageCache;
   core: Core;
   files: PageFiles;
   eta: Eta;
@@ -44,6 +65,7 @@ export function createPages(core: Core): Pages {
     "base-uri 'none'",
   ].join("; ");
   return {
+    anonymousPages: new PageCache(),
     core,
     files,
     eta,
@@ -69,7 +91,7 @@ export interface PageError {
 }
 
 export class PageCall {
-  readonly client: ClientInfo;
+  private clientOnce: ClientInfo | null = null;
   readonly form: Record<string, string>;
   readonly locale: string;
   readonly messages: Messages;
@@ -85,10 +107,9 @@ export class PageCall {
     form: unknown,
     public principal: Principal | null,
     csrfSecret: string | undefined,
-    client: ClientInfo,
+    private readonly server: ElysiaPageContext["server"],
   ) {
     const { core } = pages;
-    this.client = client;
     this.form = form && typeof form === "object" ? (form as Record<string, string>) : {};
     const uiLocales = this.field("ui_locales") ?? query.ui_locales;
     this.uiLocales = uiLocales && /^[A-Za-z0-9 -]{1,100}$/.test(uiLocales) ? uiLocales : null;
@@ -110,12 +131,17 @@ export class PageCall {
     const { core, cookies } = pages;
     const header = context.request.headers.get("cookie");
     const principal = await browserPrincipal(core, cookies.read(header, "session"));
-    const client = clientInfo(context.request, context.server, core.config.trustProxy);
-    const call = new PageCall(pages, context.request, context.query ?? {}, context.body, principal, cookies.read(header, "csrf"), client);
+    const call = new PageCall(pages, context.request, context.query ?? {}, context.body, principal, cookies.read(header, "csrf"), context.server);
     // A cookie naming a session that ended is dropped, so the browser stops sending it (not when two were
     // sent: the clear would hit ours and leave the planted one).
     if (!principal && cookies.count(header, "session") === 1) call.setCookies.push(cookies.clear("session"));
     return call;
+  }
+
+  /** The caller's IP and user agent, for the use cases (read when first needed: a page view needs neither). */
+  get client(): ClientInfo {
+    this.clientOnce ??= clientInfo(this.request, this.server, this.pages.core.config.trustProxy);
+    return this.clientOnce;
   }
 
   field(name: string): string | undefined {
@@ -123,8 +149,11 @@ export class PageCall {
     return typeof value === "string" ? value : undefined;
   }
 
-  t(key: string, values: Record<string, string> = {}): string {
-    return formatMessage(this.messages[key] ?? key, { product: this.messages.product ?? "usersvc", ...values });
+  t(key: string, values?: Record<string, string>): string {
+    const template = this.messages[key] ?? key;
+    // Most messages have no placeholder: nothing to fill in (the pages call this a few dozen times each).
+    if (!template.includes("{")) return template;
+    return formatMessage(template, { product: this.messages.product ?? "usersvc", ...values });
   }
 
   /** A path of the pages, under the public URL's path. */
@@ -133,7 +162,8 @@ export class PageCall {
   }
 
   /** A link to another page that keeps where to go next and the language asked for. */
-  link(path: string, extra: Record<string, string> = {}): string {
+  link(path: string, extra?: Record<string, string>): string {
+    if (!extra && !this.returnTo && !this.uiLocales) return this.url(path);
     const params = new URLSearchParams(extra);
     if (this.returnTo) params.set("return_to", this.returnTo);
     if (this.uiLocales) params.set("ui_locales", this.uiLocales);
@@ -188,15 +218,29 @@ export class PageCall {
 
   /** An HTML page: `data` plus what every template may use. */
   render(template: TemplateName, data: Record<string, unknown> = {}, status = 200, headers: Record<string, string> = {}): Response {
+    const csrf = csrfToken(this.csrfSecret, this.binding());
+    // A first visit (a GET without query or session) differs between visitors only by its CSRF token.
+    const shared = this.principal === null && status === 200 && this.request.method === "GET" && !this.request.url.includes("?");
+    const key = shared ? `${template}\n${this.locale}\n${JSON.stringify(data)}` : null;
+    let html = key === null ? undefined : this.pages.anonymousPages.get(key);
+    if (html === undefined) {
+      html = this.renderTemplate(template, data, shared ? CSRF_PLACEHOLDER : csrf);
+      if (key !== null) this.pages.anonymousPages.set(key, html);
+    }
+    if (shared) html = html.replaceAll(CSRF_PLACEHOLDER, csrf);
+    return new Response(html, { status, headers: this.headers({ "content-type": "text/html; charset=utf-8", ...headers }) });
+  }
+
+  private renderTemplate(template: TemplateName, data: Record<string, unknown>, csrf: string): string {
     const hidden: Record<string, string> = {};
     if (this.returnTo) hidden.return_to = this.returnTo;
     if (this.uiLocales) hidden.ui_locales = this.uiLocales;
-    const html = this.pages.eta.render(`@${template}`, {
+    return this.pages.eta.render(`@${template}`, {
       lang: this.locale,
       t: (key: string, values?: Record<string, string>) => this.t(key, values),
       url: (path: string) => this.url(path),
       link: (path: string, extra?: Record<string, string>) => this.link(path, extra),
-      csrf: csrfToken(this.csrfSecret, this.binding()),
+      csrf,
       hidden,
       user: this.principal?.user ?? null,
       error: null,
@@ -204,7 +248,6 @@ export class PageCall {
       values: {},
       ...data,
     });
-    return new Response(html, { status, headers: this.headers({ "content-type": "text/html; charset=utf-8", ...headers }) });
   }
 
   /** The page again with the error shown, and the API's status for its code. */
@@ -218,10 +261,10 @@ export class PageCall {
     return new Response(null, { status: 303, headers: this.headers({ location }) });
   }
 
-  private headers(extra: Record<string, string>): Headers {
-    const headers = new Headers(extra);
-    headers.set("content-security-policy", this.pages.csp);
-    for (const cookie of this.setCookies) headers.append("set-cookie", cookie);
+  private headers(extra: Record<string, string>): [string, string][] {
+    const headers: [string, string][] = [["content-security-policy", this.pages.csp]];
+    for (const name in extra) headers.push([name, extra[name]!]);
+    for (const cookie of this.setCookies) headers.push(["set-cookie", cookie]);
     return headers;
   }
 }
