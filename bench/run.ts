@@ -9,7 +9,8 @@
  *                  same cost in theory, verify measures ~8 % slower in Bun)
  * Phases (wrk, from Debian): register, login, GET /users/me, refresh,
  * /users/me while logins saturate the server, and the hosted pages: GET
- * /login (vs the floor) and a sign-in posted by the /login form (vs verify). Each prints requests/s, p50,
+ * /login (vs the floor), a sign-in posted by the /login form (vs verify),
+ * and /users/me while such page sign-ins saturate the server. Each prints requests/s, p50,
  * p99, errors, the server's peak RSS and the ratios. Also: idle RSS and the
  * time from start to the first 200 on /readyz.
  *
@@ -283,6 +284,14 @@ rows.push({ phase: "  (the login load itself)", result: loginDuring, rss: peakRs
 
 await phase("GET /login (page)", "/login", "page.lua", 32, "floor");
 await phase("sign-in on the /login page", "/login", "page-login.lua", cores * 4, "verify");
+// /me while sign-ins through the page form saturate the hash slots, as the API logins did above.
+await settle(server.pid);
+const pageLoad = wrk(`${base}/login`, "page-login.lua", cores * 8, { ...vars, BENCH_USERNAME: "benchcrowd" });
+await Bun.sleep(500);
+const meUnderPageLoad = await wrk(`${base}/api/v1/users/me`, "me.lua", 32, vars);
+await pageLoad;
+const floorAfterPageMix = await measureFloor();
+rows.push({ phase: "/users/me under page sign-ins", result: meUnderPageLoad, rss: peakRssMb(server.pid), vsFloor: meUnderPageLoad.rps / floorAfterPageMix, vsHash: null });
 
 server.kill("SIGTERM");
 await server.exited;
@@ -321,3 +330,4 @@ console.log("");
 const readFloorRps = mean(readFloors.map((r) => r.rps));
 console.log(`refresh vs the read floor (Bun.serve + one primary-key read, measured around it): ${refreshed.rps.toFixed(0)} vs ${readFloorRps.toFixed(0)} req/s (${pct(refreshed.rps / readFloorRps)})`);
 console.log(`/users/me p99 under login load: ${fixed(meUnderLoad.p99)} ms vs ${fixed(meAlone.p99)} ms alone (×${(meUnderLoad.p99 / meAlone.p99).toFixed(2)})`);
+console.log(`/users/me under page sign-ins vs under API logins: ${meUnderPageLoad.rps.toFixed(0)} vs ${meUnderLoad.rps.toFixed(0)} req/s, p99 ${fixed(meUnderPageLoad.p99)} vs ${fixed(meUnderLoad.p99)} ms`);
