@@ -248,10 +248,13 @@ describe("sign-up in Chromium with JavaScript on", () => {
   });
 });
 
-describe("two-step verification in Chromium", () => {
-  test("enrol on /account (QR, secret, TOTP code, 10 recovery codes), then sign in through /login/mfa", async () => {
+describe.each([
+  ["on", true],
+  ["off", false],
+])("two-step verification, sessions and deletion in Chromium with JavaScript %s", (_label, javaScriptEnabled) => {
+  test("enrol on /account (QR, secret, TOTP code, 10 recovery codes), sign in through /login/mfa, sign out another session, delete the account", async () => {
     const { input } = await verifiedUser();
-    const context = await newContext();
+    const context = await newContext({ javaScriptEnabled });
     const page = await context.newPage();
     await signIn(page, input.username, input.password);
     await page.waitForURL(`${server.url}/account`);
@@ -288,6 +291,28 @@ describe("two-step verification in Chromium", () => {
     await page.getByRole("button", { name: "Verify" }).click();
     await page.waitForURL(`${server.url}/account`);
     expect(await page.locator("#mfa .badge").innerText()).toBe("on");
+
+    // An API session of the same user is listed beside this browser's, and signed out from here.
+    const apiLogin = await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });
+    expect(apiLogin.body.data.mfa_required).toBe(true);
+    nextTotpStep();
+    const apiSession = await server.api("POST", "/api/v1/auth/mfa/verify", { body: { mfa_token: apiLogin.body.data.mfa_token, code: totp(secret) } });
+    expect(apiSession.status).toBe(200);
+    await page.reload();
+    const sessions = page.locator(".sessions li");
+    expect(await sessions.count()).toBe(2);
+    const other = sessions.filter({ hasNotText: "this browser" });
+    await other.getByRole("button", { name: /^Sign out/ }).click();
+    await page.locator('[role="status"]').filter({ hasText: "The session is signed out." }).waitFor();
+    expect(await page.locator(".sessions li").count()).toBe(1);
+    expect((await server.api("POST", "/api/v1/auth/refresh", { body: { refresh_token: apiSession.body.data.refresh_token } })).status).toBe(401);
+
+    await page.locator("#delete").getByLabel("Current password").fill(input.password);
+    await page.getByRole("button", { name: "Delete my account" }).click();
+    await heading(page).filter({ hasText: "Your account is deleted" }).waitFor();
+    await page.goto(`${server.url}/account`);
+    await page.waitForURL(/\/login\?return_to=/);
+    expect((await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } })).status).toBe(401);
   });
 });
 
