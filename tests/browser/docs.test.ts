@@ -5,25 +5,16 @@
  * (it is never skipped), so CI cannot pass without having looked at the page.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, statSync } from "node:fs";
+import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, type Page } from "playwright-core";
+import { launchChromium } from "../support/chromium.ts";
 import { registerAndLogin, startTestServer, type TestServer } from "../support/server.ts";
 
 // More than bun's 5 s default: real servers on real databases, on a shared machine.
 setDefaultTimeout(30_000);
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 const AUTH_ROUTES = [
   "/api/v1/auth/register",
   "/api/v1/auth/login",
@@ -43,15 +34,9 @@ const requested: string[] = [];
 let screenshots: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} not found. The docs browser test needs Debian's Chromium: ` +
-        "run `apt-get update && apt-get install -y chromium` (never a browser download).",
-    );
-  }
   screenshots = mkdtempSync(join(tmpdir(), "usersvc-docs-"));
   server = await startTestServer();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   context.on("request", (request) => void requested.push(request.url()));
   page = await context.newPage();

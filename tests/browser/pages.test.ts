@@ -17,11 +17,12 @@
  * and are opened as path + query on the test server.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Secret, TOTP } from "otpauth";
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, type BrowserContextOptions, type Page } from "playwright-core";
+import { launchChromium } from "../support/chromium.ts";
 import { deliverUntilIdle } from "../support/hooks.ts";
 import { issueResetToken, newUser, startTestServer, type TestServer } from "../support/server.ts";
 import { type ReceivedMail, type SmtpReceiver, startSmtpReceiver } from "../support/smtp.ts";
@@ -31,16 +32,6 @@ import { type ReceivedMail, type SmtpReceiver, startSmtpReceiver } from "../supp
 // and the axe test runs axe-core about fifty times.
 setDefaultTimeout(120_000);
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 const PUBLIC_URL = "http://id.example.test";
 const WIDE = { width: 1280, height: 900 };
 const NARROW = { width: 360, height: 740 };
@@ -60,16 +51,10 @@ const requested: string[] = [];
 const cspMessages: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} not found. The pages browser test needs Debian's Chromium: ` +
-        "run `apt-get update && apt-get install -y chromium` (never a browser download).",
-    );
-  }
   mkdirSync(SCREENSHOTS, { recursive: true });
   smtp = await startSmtpReceiver();
   server = await startTestServer({ USERSVC_SMTP_URL: smtp.url, USERSVC_PUBLIC_URL: PUBLIC_URL, USERSVC_EMAIL_COOLDOWN: "0" });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
