@@ -7,9 +7,9 @@
  * stored. The session's idle end moves on with use, never past
  * USERSVC_SESSION_MAX_AGE after the sign-in.
  */
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { Core } from "../core.ts";
-import { sha256Hex } from "../digest.ts";
+import { sameSecret, sha256Hex } from "../digest.ts";
 import { isBlocked, type UserRecord } from "../users/user-record.ts";
 import { isUuid } from "../uuid.ts";
 import { findSessionWithUser, touchSession } from "./queries.ts";
@@ -39,7 +39,7 @@ export async function browserPrincipal(core: Core, cookie: string | undefined): 
   const sessionId = cookie.slice(0, dot).toLowerCase();
   if (!isUuid(sessionId)) return null;
   const found = await core.authCache.sessionWithUser(sessionId, () => findSessionWithUser(core.db, sessionId));
-  if (!found?.session.cookieHash || !sameDigest(sha256Hex(cookie.slice(dot + 1)), found.session.cookieHash)) return null;
+  if (!found?.session.cookieHash || !sameSecret(sha256Hex(cookie.slice(dot + 1)), found.session.cookieHash)) return null;
   const { session, user } = found;
   const now = core.now();
   if (session.revokedAt || session.expiresAt <= now || user.status === "deleted" || isBlocked(user, now)) return null;
@@ -47,8 +47,4 @@ export async function browserPrincipal(core: Core, cookie: string | undefined): 
     await touchSession(core.db, session.id, now, sessionExpiry(core, session.createdAt, now));
   }
   return { user, session };
-}
-
-function sameDigest(a: string, b: string): boolean {
-  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }

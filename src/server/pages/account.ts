@@ -4,9 +4,9 @@
  * A success answers 303 back to /account with a notice; an error shows the
  * page again with the error in the form's section.
  */
-import { timingSafeEqual } from "node:crypto";
 import QRCode from "qrcode";
 import { userActor } from "../../core/audit/actor.ts";
+import { sameSecret } from "../../core/digest.ts";
 import { DomainError, validationError } from "../../core/errors.ts";
 import { confirmMfa, disableMfa, enrollMfa, mfaStatus, pendingEnrollment, regenerateRecoveryCodes } from "../../core/mfa/factors.ts";
 import { changePasswordKeepingSession } from "../../core/sessions/change-password.ts";
@@ -54,8 +54,7 @@ async function setupPage(call: PageCall, enrolment: { secret: string; otpauth_ur
  */
 async function enrolmentOf(call: PageCall, principal: Principal): Promise<{ secret: string; otpauth_uri: string }> {
   const pending = await pendingEnrollment(call.pages.core, principal.user);
-  const given = Buffer.from(call.field("secret") ?? "");
-  if (!pending || given.length !== pending.secret.length || !timingSafeEqual(given, Buffer.from(pending.secret))) {
+  if (!pending || !sameSecret(call.field("secret") ?? "", pending.secret)) {
     throw validationError([{ field: "mfa", message: call.t("mfa.restart") }]);
   }
   return pending;

@@ -9,7 +9,8 @@
  * origin or the request's own; a browser sends one on every form post, and a
  * client that sends none (a script) still needs the cookie and the token.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
+import { sameSecret } from "../../core/digest.ts";
 
 export function newCsrfSecret(): string {
   return randomBytes(32).toString("base64url");
@@ -21,9 +22,7 @@ export function csrfToken(secret: string, binding: string): string {
 
 export function isValidCsrfToken(secret: string | undefined, binding: string, token: string | undefined): boolean {
   if (!secret || !token) return false;
-  const expected = Buffer.from(csrfToken(secret, binding));
-  const given = Buffer.from(token);
-  return expected.length === given.length && timingSafeEqual(expected, given);
+  return sameSecret(csrfToken(secret, binding), token);
 }
 
 /** The Origin (or, without one, the Referer) of a form post is usersvc itself. */
