@@ -4,6 +4,8 @@
  * sweeping one database never do a change twice.
  */
 import type { Core } from "./core.ts";
+import { sweepExpiredCodes } from "./oidc/codes.ts";
+import { sweepRevokedTokens } from "./oidc/revoked-tokens.ts";
 import { runLifecycleSweep } from "./users/lifecycle.ts";
 
 export const SWEEP_INTERVAL_MS = 60_000;
@@ -16,6 +18,8 @@ export function scheduleMaintenance(core: Core, intervalMs = SWEEP_INTERVAL_MS):
       .then((done) => {
         if (done.unblocked || done.purged) log.info(done, "lifecycle sweep");
       })
+      // Spent or expired codes and the revocations of expired machine tokens have nothing left to guard.
+      .then(() => Promise.all([sweepExpiredCodes(core.db, core.now()), sweepRevokedTokens(core.db, core.now())]))
       // Retired keys whose tokens have all expired leave the JWKS.
       .then(() => core.tokens.reload())
       .catch((error: unknown) => log.error({ err: error }, "lifecycle sweep failed"));

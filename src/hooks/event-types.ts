@@ -26,6 +26,11 @@ export const EVENT_TYPES = [
   "user.mfa_reset",
   "session.revoked",
   "balance.changed",
+  "oauth.client_created",
+  "oauth.client_updated",
+  "oauth.client_removed",
+  "oauth.consent_granted",
+  "oauth.consent_revoked",
 ] as const satisfies readonly EventType[];
 
 // An event type added to the union but not here fails to compile on this line.

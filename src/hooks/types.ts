@@ -46,6 +46,30 @@ export interface HookUser {
   deleted_at: string | null;
 }
 
+/**
+ * An OpenID Connect client as the admin API and the `oauth.client_*` events
+ * show it: never its secret, nor the secret's hash.
+ */
+export interface HookOAuthClient {
+  client_id: string;
+  name: string;
+  /** A public client (a browser or native app) has no secret and authenticates with PKCE alone. */
+  public: boolean;
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  grant_types: ("authorization_code" | "refresh_token" | "client_credentials")[];
+  scopes: string[];
+  /** The `aud` of the client's access tokens: the audience it was given, or its client_id. */
+  audience: string;
+  cors_origins: string[];
+  /** First-party: its users are not asked for consent. */
+  skip_consent: boolean;
+  id_token_alg: "RS256" | "EdDSA";
+  created_at: string;
+  updated_at: string;
+  secret_rotated_at: string | null;
+}
+
 /** Given to every hook as its second argument. */
 export interface HookContext {
   /** Writes a line to usersvc's log (JSON, with the hook's name). */
@@ -86,6 +110,8 @@ export interface BeforeLoginInput {
 export interface AccessTokenClaimsInput {
   user: HookUser;
   session: { id: string };
+  /** Set when the token is for an OpenID Connect client (SPEC §9): which one, and the scopes granted. */
+  client?: { id: string; name: string; scopes: string[] };
 }
 
 /** Claims usersvc sets itself; a hook's value for any of them is ignored. */
@@ -110,7 +136,12 @@ export type EventType =
   | "user.purged"
   | "user.mfa_reset"
   | "session.revoked"
-  | "balance.changed";
+  | "balance.changed"
+  | "oauth.client_created"
+  | "oauth.client_updated"
+  | "oauth.client_removed"
+  | "oauth.consent_granted"
+  | "oauth.consent_revoked";
 
 /**
  * A lifecycle event, as hooks and webhooks receive it. `id` is stable across
@@ -122,8 +153,10 @@ export interface UsersvcEvent<T extends EventType = EventType> {
   occurred_at: string;
   actor: { type: "user" | "admin" | "cli" | "system"; id: string | null };
   data: {
-    /** The user the event is about (absent only for a login failure on an unknown account). */
+    /** The user the event is about (absent for a login failure on an unknown account, and for `oauth.client_*`). */
     user?: HookUser;
+    /** `oauth.client_*`: the client as it is after the change (before it, for `oauth.client_removed`). */
+    client?: HookOAuthClient;
     /** user.verification_requested / user.password_reset_requested: the single-use token. */
     token?: string;
     /** user.verification_requested: the 6-digit code that verifies the address as the token does. */

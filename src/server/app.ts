@@ -9,8 +9,10 @@ import { metricsRoute } from "./metrics.ts";
 import { requestLog } from "./request-log.ts";
 import { declaredCodes } from "./responses.ts";
 import { securityHeaders } from "./security.ts";
+import { oidcRoutes } from "./oidc/routes.ts";
 import { pageRoutes } from "./pages/pages.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { adminClientRoutes } from "./routes/admin-clients.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { meRoutes } from "./routes/me.ts";
 import { systemRoutes } from "./routes/system.ts";
@@ -37,7 +39,8 @@ export function createApp(core: Core, options: AppOptions = {}) {
     .use(jsonBodies())
     .use(systemRoutes(core))
     .use(pageRoutes(core))
-    .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(meRoutes(core)).use(adminRoutes(core)));
+    .use(oidcRoutes(core))
+    .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(meRoutes(core)).use(adminRoutes(core)).use(adminClientRoutes(core)));
   if (options.docs !== false) app.use(apiDocs(VERSION, () => app.routes));
   if (core.config.metrics === "on") app.use(metricsRoute(core.metrics, core.config.metricsToken));
 

@@ -8,7 +8,7 @@
 import { Elysia } from "elysia";
 import { DomainError } from "../core/errors.ts";
 import { malformedBody } from "./errors.ts";
-import { isPagePath, pathOf } from "./paths.ts";
+import { isOAuthApiPath, isPagePath, pathOf } from "./paths.ts";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 const METHODS_WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -24,7 +24,8 @@ export function jsonBodies() {
       if (length > MAX_BODY_BYTES) throw new DomainError("PAYLOAD_TOO_LARGE");
       const hasBody = length > 0 || request.headers.has("transfer-encoding");
       const type = request.headers.get("content-type");
-      const page = isPagePath(pathOf(request.url));
+      const path = pathOf(request.url);
+      const page = isPagePath(path) || isOAuthApiPath(path);
       if (hasBody && !(page ? isForm(type) : isJson(type))) {
         throw new DomainError("UNSUPPORTED_MEDIA_TYPE", page ? "Content-Type must be application/x-www-form-urlencoded" : undefined);
       }

@@ -1,7 +1,26 @@
 /** Which part of usersvc a request path belongs to, read without building a URL object. */
 
 /** The hosted pages (SPEC §7) and their assets: HTML, forms and cookies instead of JSON and tokens. */
-const PAGE_ROOTS = ["/login", "/register", "/forgot-password", "/reset-password", "/verify-email", "/account", "/logout", "/assets"];
+const PAGE_ROOTS = [
+  "/login",
+  "/register",
+  "/forgot-password",
+  "/reset-password",
+  "/verify-email",
+  "/account",
+  "/logout",
+  "/assets",
+  "/consent",
+  "/oauth/authorize",
+  "/oauth/logout",
+];
+
+/** The provider's endpoints for clients, not browsers (SPEC §9): forms in, JSON out, CORS per client. */
+const OAUTH_API_ROOTS = ["/oauth/token", "/oauth/userinfo", "/oauth/revoke", "/oauth/introspect"];
+
+export function isOAuthApiPath(path: string): boolean {
+  return OAUTH_API_ROOTS.includes(path);
+}
 
 export function isPagePath(path: string): boolean {
   return PAGE_ROOTS.some((root) => path === root || (path.startsWith(root) && path[root.length] === "/"));

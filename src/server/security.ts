@@ -42,7 +42,8 @@ export function securityHeaders(corsOrigins: readonly string[]) {
     );
 
     const origin = request.headers.get("origin");
-    if (!origin || corsOrigins.length === 0) return;
+    // The provider's endpoints answer CORS per client (oidc/cors.ts), and the authorization endpoint never does.
+    if (!origin || corsOrigins.length === 0 || path.startsWith("/oauth/") || path === "/consent") return;
     set.headers.vary = "Origin";
     if (!allowed(origin)) return;
     set.headers["access-control-allow-origin"] = anyOrigin ? "*" : origin;

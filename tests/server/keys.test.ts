@@ -8,6 +8,8 @@ import { registerAndLogin, startTestServer, type TestServer } from "../support/s
 setDefaultTimeout(30_000);
 
 const kidOf = (token: string): string | undefined => decodeProtectedHeader(token).kid;
+/** The JWKS's key ids of one algorithm: EdDSA signs usersvc's tokens, RS256 the id_tokens, each rotating with the other. */
+const kidsOf = (jwks: { keys: { kid: string; alg: string }[] }, alg = "EdDSA"): string[] => jwks.keys.filter((k) => k.alg === alg).map((k) => k.kid);
 
 async function rotate(server: TestServer): Promise<string> {
   const kid = await rotateSigningKeys(server.core.db, server.core.now());
@@ -31,7 +33,8 @@ describe("signing key rotation", () => {
     expect(kidOf(after.tokens.access_token)).toBe(newKid);
     expect(newKid).not.toBe(oldKid);
     const jwks = await server.api("GET", "/.well-known/jwks.json");
-    expect(jwks.body.keys.map((k: { kid: string }) => k.kid).sort()).toEqual([oldKid, newKid].sort());
+    expect(kidsOf(jwks.body).sort()).toEqual([oldKid, newKid].sort());
+    expect(kidsOf(jwks.body, "RS256")).toHaveLength(2);
 
     for (const token of [before.tokens.access_token, after.tokens.access_token]) {
       expect((await server.api("GET", "/api/v1/users/me", { token })).status).toBe(200);
@@ -48,7 +51,9 @@ describe("signing key rotation", () => {
     await server.core.tokens.reload();
     expect((await server.api("GET", "/api/v1/users/me", { token: before.tokens.access_token })).status).toBe(401);
     const jwks = await server.api("GET", "/.well-known/jwks.json");
-    expect(jwks.body.keys.map((k: { kid: string }) => k.kid)).toEqual([newKid]);
+    expect(kidsOf(jwks.body)).toEqual([newKid]);
+    expect(kidsOf(jwks.body, "RS256")).toHaveLength(1);
+    expect(jwks.body.keys).toHaveLength(2);
     expect(newKid).not.toBe(oldKid);
     const after = await registerAndLogin(server.api);
     expect((await server.api("GET", "/api/v1/users/me", { token: after.tokens.access_token })).status).toBe(200);
@@ -60,8 +65,9 @@ describe("signing key rotation", () => {
     server.clock.advance(3600 + 1); // past the refresh TTL, the longest token lifetime
     await server.core.tokens.reload();
     const jwks = await server.api("GET", "/.well-known/jwks.json");
-    expect(jwks.body.keys.map((k: { kid: string }) => k.kid)).not.toContain(first);
-    expect(jwks.body.keys).toHaveLength(1);
+    expect(kidsOf(jwks.body)).not.toContain(first);
+    expect(kidsOf(jwks.body)).toHaveLength(1);
+    expect(kidsOf(jwks.body, "RS256")).toHaveLength(1);
   });
 });
 

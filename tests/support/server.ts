@@ -33,6 +33,8 @@ export interface TestServer {
 export interface TestServerOptions {
   /** Run on another test server's database (PostgreSQL only: PGlite has one opener). */
   shareDatabaseWith?: TestServer;
+  /** Listen here instead of a free port: when the public URL must name the server itself (an OpenID Connect issuer). */
+  port?: number;
 }
 
 export async function startTestServer(env: Env = {}, options: TestServerOptions = {}): Promise<TestServer> {
@@ -62,7 +64,7 @@ export async function startTestServer(env: Env = {}, options: TestServerOptions 
     throw error;
   });
   // strictErrors: an error code a route does not declare in /docs/json fails the test that reaches it.
-  const app = createApp(core, { strictErrors: true }).listen({ hostname: "127.0.0.1", port: 0 });
+  const app = createApp(core, { strictErrors: true }).listen({ hostname: "127.0.0.1", port: options.port ?? 0 });
   const url = `http://127.0.0.1:${app.server!.port}`;
   return {
     url,

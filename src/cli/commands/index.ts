@@ -9,6 +9,7 @@ import type { ProgramContext } from "../context.ts";
 import type { CoreCommand } from "../types.ts";
 import { auditCommand, auditVerify } from "./audit.ts";
 import { block, blockCommands, unblock } from "./block.ts";
+import { clientsAdd, clientsCommand, clientsList, clientsRemove, clientsRotateSecret, clientsShow, clientsUpdate } from "./clients.ts";
 import { createAdmin, createAdminCommand } from "./create-admin.ts";
 import { dropDb, dropDbCommand } from "./drop-db.ts";
 import { emailCommand } from "./email.ts";
@@ -39,6 +40,7 @@ export const COMMANDS: readonly CliCommand[] = [
   { build: transferCommands, runs: [exportCommand, importCommand] },
   { build: auditCommand, runs: [auditVerify] },
   { build: keysCommand, runs: [keysRotate] },
+  { build: clientsCommand, runs: [clientsAdd, clientsList, clientsShow, clientsUpdate, clientsRotateSecret, clientsRemove] },
   { build: hashCommand },
   { build: hooksCommand },
   { build: eventsCommand, runs: [eventsList, eventsRetry] },

@@ -12,6 +12,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -86,8 +87,16 @@ export const sessions = pgTable(
     revokedReason: text("revoked_reason"),
     /** A browser session's cookie secret, SHA-256 hex; null for a session of tokens. */
     cookieHash: text("cookie_hash"),
+    /** How the user proved who they are (RFC 8176 values: pwd, otp, mfa…); null before it was recorded. */
+    amr: text("amr").array(),
+    /** An OpenID Connect grant: the client it was issued to; null for usersvc's own sessions. */
+    clientId: text("client_id").references(() => oauthClients.id, { onDelete: "cascade" }),
+    /** An OpenID Connect grant: the scopes granted, space-separated. */
+    scope: text("scope"),
+    /** An OpenID Connect grant: when the user signed in (the browser session's sign-in), for `auth_time`. */
+    authTime: timestamptz("auth_time"),
   },
-  (t) => [index("sessions_user_id_idx").on(t.userId)],
+  (t) => [index("sessions_user_id_idx").on(t.userId), index("sessions_client_id_idx").on(t.clientId).where(sql`${t.clientId} is not null`)],
 );
 
 /** Asymmetric signing keys; the newest unretired one signs, all listed ones verify. */
@@ -237,3 +246,77 @@ export const mfaRecoveryCodes = pgTable(
   },
   (t) => [index("mfa_recovery_codes_user_idx").on(t.userId)],
 );
+
+/**
+ * OpenID Connect / OAuth clients (SPEC §9). A confidential client's secret
+ * is stored as its SHA-256 only: the secret is 256 random bits, so a slow
+ * hash would add nothing but cap client_credentials at the hash ceiling.
+ */
+export const oauthClients = pgTable("oauth_clients", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  /** SHA-256 hex of the secret; null for a public client (token endpoint auth `none`). */
+  secretHash: text("secret_hash"),
+  redirectUris: text("redirect_uris").array().notNull().default(sql`'{}'::text[]`),
+  postLogoutRedirectUris: text("post_logout_redirect_uris").array().notNull().default(sql`'{}'::text[]`),
+  grantTypes: text("grant_types").array().notNull(),
+  scopes: text("scopes").array().notNull(),
+  /** The `aud` of its access tokens (RFC 9068): the client's API; null means the client id. */
+  audience: text("audience"),
+  corsOrigins: text("cors_origins").array().notNull().default(sql`'{}'::text[]`),
+  /** First-party: no consent page. */
+  skipConsent: boolean("skip_consent").notNull().default(false),
+  idTokenAlg: text("id_token_alg").notNull().default("RS256"),
+  createdAt: timestamptz("created_at").notNull(),
+  updatedAt: timestamptz("updated_at").notNull(),
+  secretRotatedAt: timestamptz("secret_rotated_at"),
+});
+
+/** What a user let a client have (SPEC §9 consent), asked again only for scopes not in `scopes`. */
+export const oauthConsents = pgTable(
+  "oauth_consents",
+  {
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    clientId: text("client_id")
+      .notNull()
+      .references(() => oauthClients.id, { onDelete: "cascade" }),
+    scopes: text("scopes").array().notNull(),
+    createdAt: timestamptz("created_at").notNull(),
+    updatedAt: timestamptz("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.clientId] })],
+);
+
+/**
+ * Authorization codes, stored as SHA-256 only, single-use: a second use
+ * revokes the grant the first one opened (`grantSessionId`).
+ */
+export const oauthCodes = pgTable("oauth_codes", {
+  codeHash: text("code_hash").primaryKey(),
+  clientId: text("client_id")
+    .notNull()
+    .references(() => oauthClients.id, { onDelete: "cascade" }),
+  userId: uuid("user_id")
+    .notNull()
+    .references(() => users.id, { onDelete: "cascade" }),
+  /** The browser session that signed in; ending it before the exchange voids the code. */
+  browserSessionId: uuid("browser_session_id").notNull(),
+  redirectUri: text("redirect_uri").notNull(),
+  scope: text("scope").notNull(),
+  nonce: text("nonce"),
+  codeChallenge: text("code_challenge").notNull(),
+  authTime: timestamptz("auth_time").notNull(),
+  amr: text("amr").array(),
+  expiresAt: timestamptz("expires_at").notNull(),
+  consumedAt: timestamptz("consumed_at"),
+  grantSessionId: uuid("grant_session_id"),
+  createdAt: timestamptz("created_at").notNull(),
+});
+
+/** Access tokens revoked before they expire (RFC 7009) that no session stands behind: client_credentials. */
+export const oauthRevokedTokens = pgTable("oauth_revoked_tokens", {
+  jti: text("jti").primaryKey(),
+  expiresAt: timestamptz("expires_at").notNull(),
+});

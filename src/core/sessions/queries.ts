@@ -99,11 +99,34 @@ export async function revokeUserSessions(
   return revoked.length;
 }
 
+/** Ends every grant one OpenID Connect client holds for one user (disconnecting the application). */
+export async function revokeUserClientSessions(db: Db, userId: string, clientId: string, reason: string, now: Date): Promise<number> {
+  const revoked = await db
+    .update(sessions)
+    .set({ revokedAt: now, revokedReason: reason })
+    .where(and(eq(sessions.userId, userId), eq(sessions.clientId, clientId), isNull(sessions.revokedAt)))
+    .returning({ id: sessions.id });
+  changed(db, { userId });
+  return revoked.length;
+}
+
+/** Revokes every live grant (session) of an OpenID Connect client; returns how many. */
+export async function revokeClientSessions(db: Db, clientId: string, reason: string, now: Date): Promise<number> {
+  const revoked = await db
+    .update(sessions)
+    .set({ revokedAt: now, revokedReason: reason })
+    .where(and(eq(sessions.clientId, clientId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
+    .returning({ id: sessions.id });
+  for (const { id } of revoked) changed(db, { sessionId: id });
+  return revoked.length;
+}
+
+/** A user's live sign-ins to usersvc itself; the grants of OpenID Connect clients are listed as connected applications. */
 export async function listActiveSessions(db: Db, userId: string, now: Date): Promise<SessionRow[]> {
   return db
     .select()
     .from(sessions)
-    .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
+    .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now), isNull(sessions.clientId)))
     .orderBy(desc(sessions.createdAt));
 }
 

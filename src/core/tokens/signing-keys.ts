@@ -9,7 +9,15 @@ import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 
 import type { Db } from "../db/client.ts";
 import { signingKeys } from "../db/schema.ts";
 
+/** usersvc's own tokens and OpenID Connect access tokens. */
 export const ASYMMETRIC_ALG = "EdDSA";
+/**
+ * Every algorithm with a key of its own: EdDSA signs usersvc's tokens, RS256
+ * signs id_tokens (OpenID Connect requires it of every provider). Each has
+ * one active key; rotation replaces both.
+ */
+export const SIGNING_ALGS = ["EdDSA", "RS256"] as const;
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
 
 export interface SigningKey {
   kid: string;
@@ -43,26 +51,28 @@ export async function loadSigningKeys(db: Db, retiredSince: Date): Promise<Signi
   );
 }
 
-export async function createSigningKey(db: Db, now: Date): Promise<string> {
-  const { publicKey, privateKey } = await generateKeyPair(ASYMMETRIC_ALG, { crv: "Ed25519", extractable: true });
+export async function createSigningKey(db: Db, now: Date, alg: SigningAlg = ASYMMETRIC_ALG): Promise<string> {
+  const options = alg === "RS256" ? { modulusLength: 2048, extractable: true } : { crv: "Ed25519", extractable: true };
+  const { publicKey, privateKey } = await generateKeyPair(alg, options);
   const kid = crypto.randomUUID();
-  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: ASYMMETRIC_ALG, use: "sig" };
-  const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: ASYMMETRIC_ALG };
-  await db.insert(signingKeys).values({ kid, alg: ASYMMETRIC_ALG, publicJwk, privateJwk, createdAt: now });
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: "sig" };
+  const privateJwk = { ...(await exportJWK(privateKey)), kid, alg };
+  await db.insert(signingKeys).values({ kid, alg, publicJwk, privateJwk, createdAt: now });
   return kid;
 }
 
 /**
- * A new signing key. Every other active key is retired: it keeps verifying
- * until its tokens have expired. With `revokePrevious` (a leaked key) every
- * other key is deleted instead: it leaves the JWKS and every token it signed
- * stops working. Returns the new key id.
+ * New signing keys, one per algorithm. Every other active key is retired: it
+ * keeps verifying until its tokens have expired. With `revokePrevious` (a
+ * leaked key) every other key is deleted instead: it leaves the JWKS and
+ * every token it signed stops working. Returns the new EdDSA key's id.
  */
 export async function rotateSigningKeys(db: Db, now: Date, options: { revokePrevious?: boolean } = {}): Promise<string> {
   return db.transaction(async (tx) => {
     if (options.revokePrevious) await tx.delete(signingKeys);
     else await tx.update(signingKeys).set({ retiredAt: now }).where(isNull(signingKeys.retiredAt));
-    return createSigningKey(tx, now);
+    const [kid] = await Promise.all(SIGNING_ALGS.map((alg) => createSigningKey(tx, now, alg)));
+    return kid!;
   });
 }
 

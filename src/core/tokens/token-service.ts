@@ -10,7 +10,7 @@ import type { Config } from "../../config.ts";
 import type { Db } from "../db/client.ts";
 import { DomainError } from "../errors.ts";
 import { isUuid } from "../uuid.ts";
-import { createSigningKey, keyRetentionSeconds, loadSigningKeys, type SigningKey } from "./signing-keys.ts";
+import { createSigningKey, keyRetentionSeconds, loadSigningKeys, SIGNING_ALGS, type SigningAlg, type SigningKey } from "./signing-keys.ts";
 
 export type TokenType = "access" | "refresh";
 
@@ -36,10 +36,25 @@ export interface MintInput {
   extra?: Record<string, unknown>;
 }
 
+/** A JWT of the OpenID Connect provider, checked by verifyJwt: the signature, `iss`, `exp` and the algorithm. */
+export interface VerifiedJwt {
+  payload: JWTPayload & Record<string, unknown>;
+  header: JWTHeaderParameters;
+}
+
 export interface TokenService {
   readonly alg: string;
+  /** Whether the OpenID Connect provider can sign (not in HS256 mode: id_tokens need a published key). */
+  readonly asymmetric: boolean;
   mint(input: MintInput): Promise<string>;
   verify(token: string, expected: TokenType): Promise<TokenClaims>;
+  /** A JWT with `header` (alg and kid are set here) and `payload` as given, signed with the active key of `alg`. */
+  signJwt(alg: SigningAlg, header: Record<string, unknown>, payload: Record<string, unknown>): string;
+  /**
+   * Checks a JWT this service signed with one of `algorithms` for `issuer`; throws INVALID_TOKEN or
+   * TOKEN_EXPIRED (`anyAge`: an expired one passes, as an id_token_hint may be).
+   */
+  verifyJwt(token: string, options: { algorithms: SigningAlg[]; issuer: string; anyAge?: boolean }): Promise<VerifiedJwt>;
   jwks(): { keys: Record<string, unknown>[] };
   /** Re-reads the keys from the database (after a rotation, possibly by another instance). */
   reload(): Promise<void>;
@@ -94,12 +109,34 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
     // still honoured by /auth/refresh (never by a protected route) until they expire.
     const refresh = claims.type === "refresh" && header.typ !== ACCESS_TYP && (payload.aud === refreshAudience || payload.aud === config.audience);
     if (!access && !refresh) throw new DomainError("INVALID_TOKEN");
+    // An OpenID Connect client's token is never one of usersvc's own, whatever its audience.
+    if ("client_id" in payload) throw new DomainError("INVALID_TOKEN");
     if (!isUuid(claims.sub) || !isUuid(claims.sid)) throw new DomainError("INVALID_TOKEN");
     return Object.freeze(claims);
   }
 
   return {
     alg: keys.alg,
+    asymmetric: keys.alg !== "HS256",
+
+    signJwt(alg, header, payload) {
+      const { key, kid } = keys.signingKey(alg);
+      return signCompact({ ...header, alg, ...(kid ? { kid } : {}) }, payload, key, alg);
+    },
+
+    async verifyJwt(token, { algorithms, issuer, anyAge }) {
+      try {
+        const { payload, protectedHeader } = await jwtVerify(token, keys.verificationKey, {
+          issuer,
+          algorithms,
+          currentDate: anyAge ? new Date(0) : now(),
+        });
+        return { payload: payload as VerifiedJwt["payload"], header: protectedHeader };
+      } catch (error) {
+        if (error instanceof errors.JWTExpired) throw new DomainError("TOKEN_EXPIRED");
+        throw new DomainError("INVALID_TOKEN");
+      }
+    },
 
     async mint(input: MintInput): Promise<string> {
       const { key, kid } = keys.signingKey();
@@ -162,10 +199,12 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
  * ~30 µs this way and ~200 µs through WebCrypto, twice per login and refresh.
  * Verification stays with jose.
  */
-function signCompact(header: Record<string, unknown>, payload: Record<string, unknown>, key: KeyObject | Uint8Array): string {
+function signCompact(header: Record<string, unknown>, payload: Record<string, unknown>, key: KeyObject | Uint8Array, alg = "EdDSA"): string {
   const input = `${base64url(header)}.${base64url(payload)}`;
   const signature =
-    key instanceof Uint8Array ? createHmac("sha256", key).update(input).digest() : sign(null, Buffer.from(input), key);
+    key instanceof Uint8Array
+      ? createHmac("sha256", key).update(input).digest()
+      : sign(alg === "RS256" ? "sha256" : null, Buffer.from(input), key);
   return `${input}.${signature.toString("base64url")}`;
 }
 
@@ -173,7 +212,8 @@ const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value))
 
 interface KeyRing {
   alg: string;
-  signingKey(): { key: KeyObject | Uint8Array; kid: string | null };
+  /** The active key of `alg` (EdDSA by default; the HS256 ring has only its secret). */
+  signingKey(alg?: SigningAlg): { key: KeyObject | Uint8Array; kid: string | null };
   verificationKey(header: JWTHeaderParameters): Promise<CryptoKey | Uint8Array>;
   publicJwks(): Record<string, unknown>[];
   reload(): Promise<void>;
@@ -183,7 +223,10 @@ function secretKeyRing(secret: string): KeyRing {
   const key = new TextEncoder().encode(secret);
   return {
     alg: "HS256",
-    signingKey: () => ({ key, kid: null }),
+    signingKey(alg) {
+      if (alg && alg !== "EdDSA") throw new Error(`no ${alg} key in HS256 mode`);
+      return { key, kid: null };
+    },
     verificationKey: async () => key,
     publicJwks: () => [],
     reload: async () => {},
@@ -194,8 +237,9 @@ async function databaseKeyRing(db: Db, now: () => Date, retentionMs: number): Pr
   // Retired keys keep verifying (and stay published) until the last token they signed has expired.
   const load = () => loadSigningKeys(db, new Date(now().getTime() - retentionMs));
   let keys = await load();
-  if (!keys.some((k) => k.retiredAt === null)) {
-    await createSigningKey(db, now());
+  const missing = SIGNING_ALGS.filter((alg) => !keys.some((k) => k.alg === alg && k.retiredAt === null));
+  if (missing.length > 0) {
+    await Promise.all(missing.map((alg) => createSigningKey(db, now(), alg)));
     keys = await load();
   }
   let lastReload = 0;
@@ -203,9 +247,10 @@ async function databaseKeyRing(db: Db, now: () => Date, retentionMs: number): Pr
 
   return {
     alg: "EdDSA",
-    signingKey() {
-      const active = keys.find((k) => k.retiredAt === null) ?? keys[0];
-      if (!active) throw new Error("no signing key loaded");
+    signingKey(alg = "EdDSA") {
+      const ofAlg = keys.filter((k) => k.alg === alg);
+      const active = ofAlg.find((k) => k.retiredAt === null) ?? ofAlg[0];
+      if (!active) throw new Error(`no ${alg} signing key loaded`);
       return { key: active.privateKey, kid: active.kid };
     },
     async verificationKey(header) {

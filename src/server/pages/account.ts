@@ -9,6 +9,7 @@ import { userActor } from "../../core/audit/actor.ts";
 import { sameSecret } from "../../core/digest.ts";
 import { DomainError, validationError } from "../../core/errors.ts";
 import { confirmMfa, disableMfa, enrollMfa, mfaStatus, pendingEnrollment, regenerateRecoveryCodes } from "../../core/mfa/factors.ts";
+import { listConnectedApplications, revokeConnectedApplication } from "../../core/oidc/consents.ts";
 import { changePasswordKeepingSession } from "../../core/sessions/change-password.ts";
 import { listSessions, logoutAll, revokeOwnSession } from "../../core/sessions/own-sessions.ts";
 import type { Principal } from "../../core/sessions/session-tokens.ts";
@@ -19,10 +20,10 @@ import { updateProfile } from "../../core/users/users.ts";
 import type { PageCall } from "./page-call.ts";
 
 /** The notices a success may ask for (?done=), so the query cannot put words on the page. */
-const NOTICES = ["profile", "email", "password", "session", "verification", "mfa_disabled"] as const;
+const NOTICES = ["profile", "email", "password", "session", "verification", "mfa_disabled", "app"] as const;
 type Notice = (typeof NOTICES)[number];
 
-export type AccountSection = "profile" | "email" | "password" | "sessions" | "mfa" | "delete";
+export type AccountSection = "profile" | "email" | "password" | "sessions" | "apps" | "mfa" | "delete";
 
 export async function showAccount(call: PageCall): Promise<Response> {
   if (!call.principal) return call.redirect(call.link("/login", { return_to: call.url("/account") }));
@@ -33,8 +34,12 @@ export async function showAccount(call: PageCall): Promise<Response> {
 /** The account page's data; `extra` adds an error (with its section) or a notice. */
 async function accountView(call: PageCall, principal: Principal, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
   const { core } = call.pages;
-  const [mfa, sessions] = await Promise.all([mfaStatus(core, principal.user.id), listSessions(core, principal)]);
-  return { account: principal.user, mfa, sessions, section: null, ...extra };
+  const [mfa, sessions, apps] = await Promise.all([
+    mfaStatus(core, principal.user.id),
+    listSessions(core, principal),
+    listConnectedApplications(core, principal.user.id),
+  ]);
+  return { account: principal.user, mfa, sessions, apps, section: null, ...extra };
 }
 
 /**
@@ -153,6 +158,10 @@ export const accountForms = {
   disableMfa: accountForm("mfa", async (call, principal) => {
     await disableMfa(call.pages.core, actorOf(call, principal), { user: principal.user, session: principal.session, password: stepUpPassword(call), ip: call.client.ip });
     return "mfa_disabled";
+  }),
+  revokeApp: accountForm("apps", async (call, principal) => {
+    await revokeConnectedApplication(call.pages.core, principal.user, call.field("client_id") ?? "", actorOf(call, principal));
+    return "app";
   }),
   deleteAccount: accountForm("delete", async (call, principal) => {
     await deleteOwnAccount(call.pages.core, actorOf(call, principal), principal.user, call.field("password") ?? "");

@@ -10,6 +10,8 @@ import { DomainError, RateLimitError } from "../../core/errors.ts";
 import { browserPrincipal } from "../../core/sessions/browser-sessions.ts";
 import type { ClientInfo, Principal } from "../../core/sessions/session-tokens.ts";
 import { formatMessage, preferredLocale, type Messages } from "../../core/theme/theme.ts";
+import { findClient, redirectUriAllowed } from "../../core/oidc/clients.ts";
+import { OIDC_PATHS } from "../../core/oidc/discovery.ts";
 import { clientInfo } from "../auth.ts";
 import { HTTP_STATUS } from "../errors.ts";
 import { type PageCookies, pageCookies } from "./cookies.ts";
@@ -99,6 +101,8 @@ export class PageCall {
   readonly uiLocales: string | null;
   readonly setCookies: string[] = [];
   private csrfSecret: string;
+  /** Origins a form of this page may end at besides usersvc's (an OpenID Connect client's redirect URI). */
+  private readonly formTargets: string[] = [];
 
   private constructor(
     readonly pages: Pages,
@@ -135,7 +139,24 @@ export class PageCall {
     // A cookie naming a session that ended is dropped, so the browser stops sending it (not when two were
     // sent: the clear would hit ours and leave the planted one).
     if (!principal && cookies.count(header, "session") === 1) call.setCookies.push(cookies.clear("session"));
+    // A sign-in on the way to a client ends at the client's redirect URI, within the form's navigation.
+    if (call.returnTo?.startsWith(`${pages.basePath}${OIDC_PATHS.authorization}?`)) {
+      const params = new URLSearchParams(call.returnTo.slice(call.returnTo.indexOf("?") + 1));
+      await call.allowClientRedirect(params.get("client_id"), params.get("redirect_uri"));
+    }
     return call;
+  }
+
+  /**
+   * Lets this page's forms end at `redirectUri` when it is registered for
+   * the client (CSP form-action governs the redirects a form submission
+   * follows, so the default `'self'` would stop the last one).
+   */
+  async allowClientRedirect(clientId: string | null, redirectUri: string | null): Promise<void> {
+    if (!clientId || !redirectUri) return;
+    const client = await findClient(this.pages.core.db, clientId);
+    const allowed = client !== null && (redirectUriAllowed(client.redirectUris, redirectUri) || client.postLogoutRedirectUris.includes(redirectUri));
+    if (allowed) this.formTargets.push(new URL(redirectUri).origin);
   }
 
   /** The caller's IP and user agent, for the use cases (read when first needed: a page view needs neither). */
@@ -262,7 +283,8 @@ export class PageCall {
   }
 
   private headers(extra: Record<string, string>): [string, string][] {
-    const headers: [string, string][] = [["content-security-policy", this.pages.csp]];
+    const csp = this.formTargets.length === 0 ? this.pages.csp : this.pages.csp.replace("form-action 'self'", `form-action 'self' ${this.formTargets.join(" ")}`);
+    const headers: [string, string][] = [["content-security-policy", csp]];
     for (const name in extra) headers.push([name, extra[name]!]);
     for (const cookie of this.setCookies) headers.push(["set-cookie", cookie]);
     return headers;

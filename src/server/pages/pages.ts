@@ -2,6 +2,7 @@
 import { Elysia } from "elysia";
 import type { Core } from "../../core/core.ts";
 import { accountForms, showAccount } from "./account.ts";
+import { authorize, endSession, showConsent, submitConsent } from "./oidc.ts";
 import { createPages, type ElysiaPageContext, PageCall } from "./page-call.ts";
 import { showForgot, showReset, showVerify, submitForgot, submitReset, submitVerify } from "./recovery.ts";
 import { showLogin, showMfa, showRegister, submitLogin, submitLogout, submitMfa, submitRegister } from "./sign-in.ts";
@@ -52,5 +53,12 @@ export function pageRoutes(core: Core) {
     .post("/account/mfa/confirm", handle(accountForms.confirmMfa), HIDDEN)
     .post("/account/mfa/recovery-codes", handle(accountForms.recoveryCodes), HIDDEN)
     .post("/account/mfa/disable", handle(accountForms.disableMfa), HIDDEN)
-    .post("/account/delete", handle(accountForms.deleteAccount), HIDDEN);
+    .post("/account/delete", handle(accountForms.deleteAccount), HIDDEN)
+    .post("/account/apps/revoke", handle(accountForms.revokeApp), HIDDEN)
+    .get("/oauth/authorize", handle(authorize), HIDDEN)
+    .post("/oauth/authorize", handle(authorize), HIDDEN)
+    .get("/consent", handle(showConsent), HIDDEN)
+    .post("/consent", handle(submitConsent), HIDDEN)
+    .get("/oauth/logout", handle(endSession), HIDDEN)
+    .post("/oauth/logout", handle(endSession), HIDDEN);
 }

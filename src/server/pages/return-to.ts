@@ -11,7 +11,7 @@ export function returnToChecker(config: Config): (raw: string | undefined | null
   const prefixes = [config.publicUrl, ...config.allowedReturnUrls].map((prefix) => new URL(prefix));
   const base = new URL(`${config.publicUrl}/`);
   return (raw) => {
-    if (!raw || raw.length > 2048 || /[\u0000-\u001f\\]/.test(raw)) return null;
+    if (!raw || raw.length > 4096 || /[\u0000-\u001f\\]/.test(raw)) return null;
     let url: URL;
     try {
       url = new URL(raw, base);

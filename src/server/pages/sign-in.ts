@@ -12,8 +12,9 @@ import { createUser } from "../../core/users/users.ts";
 import type { PageCall } from "./page-call.ts";
 
 export async function showLogin(call: PageCall): Promise<Response> {
-  if (call.principal) return call.redirect(call.next());
-  return call.render("login", { values: { identifier: call.query.login_hint ?? "" } });
+  // prompt=login: an application asked for a fresh sign-in, even with a session.
+  if (call.principal && call.query.prompt !== "login") return call.redirect(call.next());
+  return call.render("login", { values: { identifier: call.query.login_hint?.slice(0, 320) ?? "" } });
 }
 
 export async function submitLogin(call: PageCall): Promise<Response> {

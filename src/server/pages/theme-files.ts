@@ -9,6 +9,7 @@ import { join } from "node:path";
 import themeCss from "./assets/theme.css" with { type: "text" };
 import logoSvg from "./assets/logo.svg" with { type: "text" };
 import account from "./templates/account.eta" with { type: "text" };
+import consent from "./templates/consent.eta" with { type: "text" };
 import error from "./templates/error.eta" with { type: "text" };
 import field from "./templates/field.eta" with { type: "text" };
 import forgotPassword from "./templates/forgot-password.eta" with { type: "text" };
@@ -16,6 +17,7 @@ import hidden from "./templates/hidden.eta" with { type: "text" };
 import layout from "./templates/layout.eta" with { type: "text" };
 import login from "./templates/login.eta" with { type: "text" };
 import loginMfa from "./templates/login-mfa.eta" with { type: "text" };
+import logout from "./templates/logout.eta" with { type: "text" };
 import message from "./templates/message.eta" with { type: "text" };
 import mfaSetup from "./templates/mfa-setup.eta" with { type: "text" };
 import recoveryCodes from "./templates/recovery-codes.eta" with { type: "text" };
@@ -25,6 +27,7 @@ import verifyEmail from "./templates/verify-email.eta" with { type: "text" };
 
 const TEMPLATES = {
   account,
+  consent,
   error,
   field,
   "forgot-password": forgotPassword,
@@ -32,6 +35,7 @@ const TEMPLATES = {
   layout,
   login,
   "login-mfa": loginMfa,
+  logout,
   message,
   "mfa-setup": mfaSetup,
   "recovery-codes": recoveryCodes,
