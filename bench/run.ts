@@ -10,7 +10,13 @@
  * Phases (wrk, from Debian): register, login, GET /users/me, refresh,
  * /users/me while logins saturate the server, and the hosted pages: GET
  * /login (vs the floor), a sign-in posted by the /login form (vs verify),
- * and /users/me while such page sign-ins saturate the server. Each prints requests/s, p50,
+ * and /users/me while such page sign-ins saturate the server; forward auth (GET
+ * /api/v1/auth/forward as a proxy asks it) with a bearer token and with a page
+ * sign-in's session cookie (vs the floor), and with the token while logins
+ * saturate the server (its p99 vs alone); the OpenID Connect provider:
+ * client_credentials and refresh grants at /oauth/token (vs Keycloak's
+ * published 120 grants/s per vCPU), userinfo, and the authorization
+ * endpoint answering a live browser session with a code (vs the floor). Each prints requests/s, p50,
  * p99, errors, the server's peak RSS and the ratios. Also: idle RSS and the
  * time from start to the first 200 on /readyz.
  *
@@ -237,6 +243,15 @@ const loginPage = await fetch(`${base}/login`);
 const csrfCookie = /usersvc_csrf=([^;]+)/.exec(loginPage.headers.get("set-cookie") ?? "")?.[1];
 const csrfToken = /name="csrf_token" value="([^"]+)"/.exec(await loginPage.text())?.[1];
 must(csrfCookie && csrfToken, "GET /login gave no CSRF cookie and token");
+// Forward auth's cookie phase: the browser session of one sign-in on that form.
+const pageSignIn = await fetch(`${base}/login`, {
+  method: "POST",
+  redirect: "manual",
+  headers: { "content-type": "application/x-www-form-urlencoded", cookie: `usersvc_csrf=${csrfCookie}`, origin: base },
+  body: new URLSearchParams({ identifier: "benchuser", password: BENCH_PASSWORD, csrf_token: csrfToken }).toString(),
+});
+const sessionCookie = /usersvc_session=([^;]+)/.exec(pageSignIn.headers.getSetCookie().join("\n"))?.[1];
+must(pageSignIn.status === 303 && sessionCookie, `the sign-in on /login answered ${pageSignIn.status} without a session cookie`);
 const vars = {
   BENCH_EMAIL: email,
   BENCH_USERNAME: "benchuser",
@@ -244,6 +259,7 @@ const vars = {
   BENCH_REFRESH: tokens.refresh_token,
   BENCH_CSRF_COOKIE: csrfCookie,
   BENCH_CSRF_TOKEN: csrfToken,
+  BENCH_SESSION_COOKIE: sessionCookie,
 };
 
 const rows: { phase: string; result: WrkResult; rss: number; vsFloor: number | null; vsHash: number | null }[] = [];
@@ -293,6 +309,66 @@ await pageLoad;
 const floorAfterPageMix = await measureFloor();
 rows.push({ phase: "/users/me under page sign-ins", result: meUnderPageLoad, rss: peakRssMb(server.pid), vsFloor: meUnderPageLoad.rps / floorAfterPageMix, vsHash: null });
 
+// Forward auth: what a proxy asks before every request of every application it protects.
+const forwardAlone = await phase("GET /auth/forward (token)", "/api/v1/auth/forward", "forward.lua", 32, "floor");
+const forwardCookie = await phase("GET /auth/forward (cookie)", "/api/v1/auth/forward", "forward-cookie.lua", 32, "floor");
+// Forward auth while logins saturate the hash slots, as /users/me above.
+await settle(server.pid);
+const verifyBeforeForward = await measureCeiling("verify");
+const forwardLoginLoad = wrk(`${base}/api/v1/auth/login`, "login.lua", cores * 8, { ...vars, BENCH_EMAIL: otherEmail });
+await Bun.sleep(500);
+const forwardUnderLoad = await wrk(`${base}/api/v1/auth/forward`, "forward.lua", 32, vars);
+const loginDuringForward = await forwardLoginLoad;
+const floorAfterForwardMix = await measureFloor();
+rows.push({ phase: "/auth/forward under logins", result: forwardUnderLoad, rss: peakRssMb(server.pid), vsFloor: forwardUnderLoad.rps / floorAfterForwardMix, vsHash: null });
+rows.push({ phase: "  (the login load itself)", result: loginDuringForward, rss: peakRssMb(server.pid), vsFloor: null, vsHash: loginDuringForward.rps / mean([verifyBeforeForward, await measureCeiling("verify")]) });
+
+// The OpenID Connect provider: one client with every grant, first-party (no consent page), and a grant
+// of the bench user opened through the authorization endpoint with the page sign-in's browser session.
+const added = Bun.spawnSync({
+  cmd: [binary, "clients", "add", "--name", "bench", "--redirect-uri", "https://app.bench.example/cb", "--skip-consent",
+    "--grant", "authorization_code", "--grant", "refresh_token", "--grant", "client_credentials", "--json"],
+  env,
+  stdout: "pipe",
+  stderr: "inherit",
+});
+must(added.exitCode === 0, "usersvc clients add failed");
+const benchClient = JSON.parse(added.stdout.toString()) as { client_id: string; client_secret: string };
+const verifier = "bench-verifier-bench-verifier-bench-verifier-0123456789";
+const challenge = new Bun.CryptoHasher("sha256").update(verifier).digest("base64url");
+const authorizeQuery = new URLSearchParams({
+  client_id: benchClient.client_id,
+  redirect_uri: "https://app.bench.example/cb",
+  response_type: "code",
+  scope: "openid profile email",
+  code_challenge: challenge,
+  code_challenge_method: "S256",
+  state: "bench",
+}).toString();
+const authorized = await fetch(`${base}/oauth/authorize?${authorizeQuery}`, { redirect: "manual", headers: { cookie: `usersvc_session=${sessionCookie}` } });
+const code = new URL(authorized.headers.get("location") ?? "http://x/").searchParams.get("code");
+must(code, `the authorization endpoint answered ${authorized.status} without a code`);
+const clientBasic = Buffer.from(`${benchClient.client_id}:${benchClient.client_secret}`).toString("base64");
+const grant = (await (
+  await fetch(`${base}/oauth/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${clientBasic}` },
+    body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: "https://app.bench.example/cb", code_verifier: verifier }),
+  })
+).json()) as { access_token: string; refresh_token: string };
+must(grant.access_token && grant.refresh_token, "the code exchange gave no tokens");
+Object.assign(vars, {
+  BENCH_CLIENT_BASIC: clientBasic,
+  BENCH_OAUTH_TOKEN: grant.access_token,
+  BENCH_OAUTH_REFRESH: grant.refresh_token,
+  BENCH_AUTHORIZE_QUERY: authorizeQuery,
+});
+const clientCredentials = await phase("client_credentials grant", "/oauth/token", "oauth-client-credentials.lua", 32, "floor");
+const oauthRefresh = await phase("OIDC refresh grant", "/oauth/token", "oauth-refresh.lua", 32, "floor");
+readFloors.push(await measureReadFloor());
+const userinfo = await phase("GET /oauth/userinfo", "/oauth/userinfo", "oauth-userinfo.lua", 32, "floor");
+const authorize = await phase("authorize (live session)", "/oauth/authorize", "oauth-authorize.lua", 32, "floor");
+
 server.kill("SIGTERM");
 await server.exited;
 floor.kill();
@@ -331,3 +407,11 @@ const readFloorRps = mean(readFloors.map((r) => r.rps));
 console.log(`refresh vs the read floor (Bun.serve + one primary-key read, measured around it): ${refreshed.rps.toFixed(0)} vs ${readFloorRps.toFixed(0)} req/s (${pct(refreshed.rps / readFloorRps)})`);
 console.log(`/users/me p99 under login load: ${fixed(meUnderLoad.p99)} ms vs ${fixed(meAlone.p99)} ms alone (×${(meUnderLoad.p99 / meAlone.p99).toFixed(2)})`);
 console.log(`/users/me under page sign-ins vs under API logins: ${meUnderPageLoad.rps.toFixed(0)} vs ${meUnderLoad.rps.toFixed(0)} req/s, p99 ${fixed(meUnderPageLoad.p99)} vs ${fixed(meUnderLoad.p99)} ms`);
+const forwardRow = (result: WrkResult) => rows.find((row) => row.result === result)!;
+console.log(`forward auth vs the floor: token ${pct(forwardRow(forwardAlone).vsFloor)}, cookie ${pct(forwardRow(forwardCookie).vsFloor)} (target ≥ 25 %)`);
+console.log(`forward auth p99 under login load: ${fixed(forwardUnderLoad.p99)} ms vs ${fixed(forwardAlone.p99)} ms alone (×${(forwardUnderLoad.p99 / forwardAlone.p99).toFixed(2)}; target ≤ ×3)`);
+// Keycloak's published sizing: 120 client-credentials grants/s and 120 refresh grants/s per vCPU; the target is 10× that here.
+const keycloakTarget = 10 * 120 * cores;
+console.log(`client_credentials: ${clientCredentials.rps.toFixed(0)} grants/s, ×${(clientCredentials.rps / (120 * cores)).toFixed(1)} Keycloak's ${120 * cores}/s for ${cores} vCPU (target ≥ ${keycloakTarget}/s)`);
+console.log(`OIDC refresh: ${oauthRefresh.rps.toFixed(0)} grants/s, ×${(oauthRefresh.rps / (120 * cores)).toFixed(1)} Keycloak's (target ≥ ${keycloakTarget}/s); ${pct(oauthRefresh.rps / readFloorRps)} of the read floor`);
+console.log(`userinfo vs the floor: ${pct(forwardRow(userinfo).vsFloor)} (target ≥ 20 %); authorize with a live session: ${pct(forwardRow(authorize).vsFloor)} (target ≥ 5 %)`);

@@ -115,7 +115,7 @@ export interface AccessTokenClaimsInput {
 }
 
 /** Claims usersvc sets itself; a hook's value for any of them is ignored. */
-export type ReservedClaim = "sub" | "sid" | "jti" | "type" | "iss" | "aud" | "exp" | "iat" | "nbf" | "roles" | "gen";
+export type ReservedClaim = "sub" | "sid" | "jti" | "type" | "iss" | "aud" | "exp" | "iat" | "nbf" | "roles" | "gen" | "client_id" | "scope" | "auth_time";
 
 export type EventType =
   | "user.registered"

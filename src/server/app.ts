@@ -14,6 +14,7 @@ import { pageRoutes } from "./pages/pages.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { adminClientRoutes } from "./routes/admin-clients.ts";
 import { authRoutes } from "./routes/auth.ts";
+import { forwardAuthRoutes } from "./routes/forward-auth.ts";
 import { meRoutes } from "./routes/me.ts";
 import { systemRoutes } from "./routes/system.ts";
 
@@ -39,8 +40,9 @@ export function createApp(core: Core, options: AppOptions = {}) {
     .use(jsonBodies())
     .use(systemRoutes(core))
     .use(pageRoutes(core))
-    .use(oidcRoutes(core))
-    .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(meRoutes(core)).use(adminRoutes(core)).use(adminClientRoutes(core)));
+    // The provider signs id_tokens with a published key: none in HS256 mode (USERSVC_JWT_SECRET), so no provider either.
+    .use(core.tokens.asymmetric ? oidcRoutes(core) : new Elysia())
+    .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(forwardAuthRoutes(core)).use(meRoutes(core)).use(adminRoutes(core)).use(adminClientRoutes(core)));
   if (options.docs !== false) app.use(apiDocs(VERSION, () => app.routes));
   if (core.config.metrics === "on") app.use(metricsRoute(core.metrics, core.config.metricsToken));
 

@@ -78,6 +78,17 @@ export const MfaChallenge = t.Object(
 export const Revoked = t.Object({ revoked: Integer({ description: "Sessions revoked" }) }, { ...strict, $id: "Revoked" });
 export const Accepted = t.Object({ accepted: t.Literal(true) }, { ...strict, $id: "Accepted" });
 
+export const ConnectedApplication = t.Object(
+  {
+    client_id: t.String(),
+    name: t.String(),
+    scopes: t.Array(t.String(), { description: "What the user consented to (or, without a consent, what its grants hold)" }),
+    consented_at: t.Nullable(Timestamp()),
+    active_grants: Integer({ description: "Live grants (refresh tokens) the client holds for the user" }),
+  },
+  { ...strict, $id: "ConnectedApplication" },
+);
+
 export const Session = t.Object(
   {
     id: t.String({ format: "uuid" }),

@@ -82,7 +82,10 @@ test("keys rotate --revoke-previous --yes: every token signed before is refused 
   expect(status).toBe(401);
   expect(Date.now() - started).toBeLessThanOrEqual(5_000);
   expect((await callApi(serve.url, "POST", "/api/v1/auth/refresh", { body: { refresh_token: before.refresh_token } })).status).toBe(401);
-  expect((await callApi(serve.url, "GET", "/.well-known/jwks.json")).body.keys.map((k: { kid: string }) => k.kid)).toEqual([kid]);
+  // One new key per algorithm: the EdDSA one the command names, and the RS256 one of id_tokens.
+  const keys = (await callApi(serve.url, "GET", "/.well-known/jwks.json")).body.keys as { kid: string; alg: string }[];
+  expect(keys.filter((k) => k.alg === "EdDSA").map((k) => k.kid)).toEqual([kid]);
+  expect(keys.filter((k) => k.alg === "RS256")).toHaveLength(1);
   const after = (await callApi(serve.url, "POST", "/api/v1/auth/login", { body: { email: "keys@example.com", password } })).body.data;
   expect((await callApi(serve.url, "GET", "/api/v1/users/me", { token: after.access_token })).status).toBe(200);
   const audit = await callApi(serve.url, "GET", "/api/v1/admin/audit?event=keys.rotated", { token: after.access_token });

@@ -7,9 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { Secret, TOTP } from "otpauth";
+import { updateUser } from "../../src/core/users/queries.ts";
 import { createPlainUser } from "../support/admin.ts";
 import { Browserless, codeFlow, discover, oidc, POST_LOGOUT_URI, REDIRECT_URI, registerClient, startIssuer, walkAuthorization } from "../support/oidc.ts";
-import type { TestServer } from "../support/server.ts";
+import { startTestServer, type TestServer } from "../support/server.ts";
 
 // More than bun's 5 s default: a real server on a real database, and password hashes for every sign-in.
 setDefaultTimeout(30_000);
@@ -151,6 +153,23 @@ describe("a confidential client with client_secret_basic", () => {
   });
 });
 
+test("a sign-in with two-step verification says so: amr pwd+otp+mfa, acr mfa", async () => {
+  const created = await createPlainUser(server);
+  await updateUser(server.core.db, created.id, { isVerified: true }, server.clock.now());
+  const enroll = await server.api("POST", "/api/v1/users/me/mfa/enroll", { token: created.token });
+  const totp = new TOTP({ secret: Secret.fromBase32(enroll.body.data.secret), digits: 6, period: 30, algorithm: "SHA1" });
+  const code = () => totp.generate({ timestamp: server.clock.now().getTime() });
+  expect((await server.api("POST", "/api/v1/users/me/mfa/confirm", { token: created.token, body: { code: code() } })).status).toBe(200);
+  server.clock.advance(30);
+  const client = await registerClient(server, { skip_consent: true });
+  const config = await discover(server, client.clientId, client.clientSecret);
+  const flow = await codeFlow(config);
+  const callback = await walkAuthorization(new Browserless(server.url), flow.url, { email: created.input.email, password: created.input.password, totp: code });
+  const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+  expect(tokens.claims()!.amr).toEqual(["pwd", "otp", "mfa"]);
+  expect(tokens.claims()!.acr).toBe("urn:usersvc:acr:mfa");
+});
+
 test("client_secret_post", async () => {
   const client = await registerClient(server);
   const config = await discover(server, client.clientId, client.clientSecret, oidc.ClientSecretPost(client.clientSecret!));
@@ -221,4 +240,16 @@ test("logout without a hint asks first: a link alone signs nobody out", async ()
   expect(confirmed.location).toBe(POST_LOGOUT_URI);
   expect((await browser.get("/account")).location).toStartWith("/login");
   void REDIRECT_URI;
+});
+
+test("in HS256 mode (USERSVC_JWT_SECRET) there is no provider: its endpoints are not found", async () => {
+  const hs = await startTestServer({ USERSVC_JWT_SECRET: "a-secret-of-at-least-thirty-two-bytes!!" });
+  try {
+    for (const path of ["/.well-known/openid-configuration", "/oauth/authorize?client_id=x", "/oauth/userinfo"]) {
+      expect((await fetch(`${hs.url}${path}`, { redirect: "manual" })).status).toBe(404);
+    }
+    expect((await fetch(`${hs.url}/oauth/token`, { method: "POST" })).status).toBe(404);
+  } finally {
+    await hs.stop();
+  }
 });

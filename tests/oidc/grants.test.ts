@@ -130,6 +130,32 @@ describe("consent", () => {
   });
 });
 
+describe("connected applications in the API", () => {
+  test("the user lists and disconnects them; an admin does it per user; a plain user cannot", async () => {
+    const client = await registerClient(server, { name: "API-listed app", skip_consent: true });
+    const config = await discover(server, client.clientId, client.clientSecret);
+    const person = await newPerson();
+    const { tokens } = await grantFor(config, person);
+    const listed = await server.api("GET", "/api/v1/users/me/applications", { token: person.token });
+    expect(listed.body.data).toEqual([expect.objectContaining({ client_id: client.clientId, name: "API-listed app", active_grants: 1, consented_at: null })]);
+    const gone = await server.api("DELETE", `/api/v1/users/me/applications/${client.clientId}`, { token: person.token });
+    expect([gone.status, gone.body.data]).toEqual([200, { revoked: 1 }]);
+    expect((await oidc.tokenIntrospection(config, tokens.access_token)).active).toBe(false);
+    expect((await server.api("DELETE", `/api/v1/users/me/applications/${client.clientId}`, { token: person.token })).status).toBe(404);
+
+    const admin = await createAdmin(server);
+    const again = await grantFor(config, person);
+    const seen = await server.api("GET", `/api/v1/admin/users/${person.id}/applications`, { token: admin.token });
+    expect(seen.body.data.map((app: { client_id: string }) => app.client_id)).toEqual([client.clientId]);
+    expect((await server.api("GET", `/api/v1/admin/users/${person.id}/applications`, { token: person.token })).status).toBe(403);
+    const revoked = await server.api("POST", `/api/v1/admin/users/${person.id}/applications/revoke`, { token: admin.token, body: { client_id: client.clientId } });
+    expect([revoked.status, revoked.body.data]).toEqual([200, { revoked: 1 }]);
+    await expect(oidc.refreshTokenGrant(config, again.tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
+    const audit = await server.core.db.select().from(auditLog).where(and(eq(auditLog.event, "oauth.consent_revoked"), eq(auditLog.targetId, person.id)));
+    expect(audit.map((entry) => entry.actorType).sort()).toEqual(["admin", "user"]);
+  });
+});
+
 describe("a grant is a session", () => {
   let config: oidc.Configuration;
   beforeAll(async () => {

@@ -362,6 +362,9 @@ describe("hostile input at every /api/v1 route", () => {
     "PUT /api/v1/users/me",
     "DELETE /api/v1/users/me",
     "GET /api/v1/users/me/sessions",
+    "GET /api/v1/users/me/applications",
+    "DELETE /api/v1/users/me/applications/:id",
+    "GET /api/v1/auth/forward",
     "DELETE /api/v1/users/me/sessions/:id",
     "GET /api/v1/users/me/mfa",
     "POST /api/v1/users/me/mfa/enroll",
@@ -383,6 +386,14 @@ describe("hostile input at every /api/v1 route", () => {
     "POST /api/v1/admin/users/:id/balance",
     "POST /api/v1/admin/users/:id/mfa/reset",
     "GET /api/v1/admin/audit",
+    "GET /api/v1/admin/users/:id/applications",
+    "POST /api/v1/admin/users/:id/applications/revoke",
+    "GET /api/v1/admin/clients",
+    "POST /api/v1/admin/clients",
+    "GET /api/v1/admin/clients/:id",
+    "PATCH /api/v1/admin/clients/:id",
+    "DELETE /api/v1/admin/clients/:id",
+    "POST /api/v1/admin/clients/:id/rotate-secret",
   ];
 
   test("every route of the app is in this battery (a new route must be added here)", () => {

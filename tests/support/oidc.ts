@@ -49,6 +49,8 @@ export async function discover(server: TestServer, clientId: string, clientSecre
 export interface Person {
   email: string;
   password: string;
+  /** The current TOTP code, for a person with two-step verification. */
+  totp?: () => string;
 }
 
 /**
@@ -70,6 +72,9 @@ export async function walkAuthorization(browser: Browserless, url: string, perso
     if (response.html.includes('action="/login"')) {
       if (!person) throw new Error("asked to sign in with nobody to sign in as");
       response = await browser.submit(response, "/login", { identifier: person.email, password: person.password });
+    } else if (response.html.includes('action="/login/mfa"')) {
+      if (!person?.totp) throw new Error("asked for a TOTP code by a person without one");
+      response = await browser.submit(response, "/login/mfa", { code: person.totp() });
     } else if (response.html.includes('action="/consent"')) {
       response = await browser.submit(response, "/consent", { decision: options.consent ?? "allow" });
     } else {

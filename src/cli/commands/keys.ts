@@ -27,7 +27,7 @@ export const keysRotate: CoreCommand<{ json: boolean; revokePrevious: boolean }>
 
 export function keysCommand(ctx: ProgramContext): Command {
   const rotate = new Command("rotate")
-    .description("make a new signing key; earlier keys stay in the JWKS and keep verifying until their tokens expire")
+    .description("make new signing keys (EdDSA for tokens, RS256 for id_tokens); earlier keys stay in the JWKS and keep verifying until their tokens expire")
     .option("--revoke-previous", "a leaked key: delete every earlier key at once, so every token they signed stops working (all users sign in again)")
     .option("--yes", "with --revoke-previous: do not ask; required without a terminal")
     .option("--json", "print {kid, revoked_previous} as JSON")
@@ -44,5 +44,5 @@ export function keysCommand(ctx: ProgramContext): Command {
       }
       await ctx.execute(keysRotate, { json: Boolean(options.json), revokePrevious });
     });
-  return new Command("keys").description("the token signing keys (EdDSA mode)").addCommand(rotate);
+  return new Command("keys").description("the token signing keys (not in HS256 mode)").addCommand(rotate);
 }

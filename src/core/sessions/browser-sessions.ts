@@ -13,7 +13,7 @@ import { sameSecret, sha256Hex } from "../digest.ts";
 import { isBlocked, type UserRecord } from "../users/user-record.ts";
 import { isUuid } from "../uuid.ts";
 import { findSessionWithUser, touchSession } from "./queries.ts";
-import { type ClientInfo, openSession, type Principal, sessionExpiry } from "./session-tokens.ts";
+import { type ClientInfo, openSession, PASSWORD_AMR, type Principal, sessionExpiry } from "./session-tokens.ts";
 
 export interface BrowserSession {
   /** The cookie's value: shown to the browser once, never stored. */
@@ -25,9 +25,9 @@ export interface BrowserSession {
 const TOUCH_EVERY_MS = 60_000;
 
 /** A SessionStarter (login.ts): the sign-in ends in a browser session. */
-export async function startBrowserSession(core: Core, user: UserRecord, client: ClientInfo): Promise<BrowserSession> {
+export async function startBrowserSession(core: Core, user: UserRecord, client: ClientInfo, amr: string[] = PASSWORD_AMR): Promise<BrowserSession> {
   const secret = randomBytes(32).toString("base64url");
-  const session = await openSession(core, user, client, sha256Hex(secret));
+  const session = await openSession(core, user, client, sha256Hex(secret), amr);
   return { cookie: `${session.id}.${secret}`, principal: { user, session } };
 }
 

@@ -9,7 +9,7 @@ import { DomainError } from "../errors.ts";
 import { findCredentialsBy, updateUser } from "../users/queries.ts";
 import { isBlocked, toPublicUser, type UserRecord } from "../users/user-record.ts";
 import { normalizeEmail } from "../users/validation.ts";
-import { type ClientInfo, type SessionStarter, startSession, type TokenPair } from "./session-tokens.ts";
+import { type ClientInfo, MFA_AMR, PASSWORD_AMR, type SessionStarter, startSession, type TokenPair } from "./session-tokens.ts";
 
 export interface LoginInput {
   email?: string;
@@ -75,7 +75,7 @@ async function attemptLogin<T>(core: Core, input: LoginInput, client: ClientInfo
     return createMfaChallenge(core, user);
   }
   const updated = (await updateUser(core.db, user.id, { lastLoginAt: now, passwordHash: rehashed }, now)) ?? user;
-  return start(core, updated, client);
+  return start(core, updated, client, PASSWORD_AMR);
 }
 
 /** Login's second step for users with two-factor authentication. */
@@ -88,7 +88,7 @@ export async function completeMfaLogin<T = TokenPair>(
   const user = await completeMfaChallenge(core, input.mfa_token, input.code, client.ip);
   const now = core.now();
   const updated = (await updateUser(core.db, user.id, { lastLoginAt: now }, now)) ?? user;
-  return start(core, updated, client);
+  return start(core, updated, client, MFA_AMR);
 }
 
 /**

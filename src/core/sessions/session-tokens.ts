@@ -27,8 +27,12 @@ export interface Principal {
   user: UserRecord;
   session: SessionRow;
 }
-export async function startSession(core: Core, user: UserRecord, client: ClientInfo): Promise<TokenPair> {
-  const session = await openSession(core, user, client, null);
+/** How a sign-in was proven (RFC 8176 `amr` values): a password, then perhaps a second factor. */
+export const PASSWORD_AMR = ["pwd"];
+export const MFA_AMR = ["pwd", "otp", "mfa"];
+
+export async function startSession(core: Core, user: UserRecord, client: ClientInfo, amr: string[] = PASSWORD_AMR): Promise<TokenPair> {
+  const session = await openSession(core, user, client, null, amr);
   return mintPair(core, user, session, session.refreshJti);
 }
 
@@ -36,7 +40,7 @@ export async function startSession(core: Core, user: UserRecord, client: ClientI
  * Inserts a session and its `user.logged_in` event in one transaction.
  * `cookieHash`: the digest of a browser session's cookie secret (browser-sessions.ts), null for tokens.
  */
-export async function openSession(core: Core, user: UserRecord, client: ClientInfo, cookieHash: string | null): Promise<SessionRow> {
+export async function openSession(core: Core, user: UserRecord, client: ClientInfo, cookieHash: string | null, amr: string[] = PASSWORD_AMR): Promise<SessionRow> {
   const now = core.now();
   return core.db.transaction(async (tx) => {
     const created = await insertSession(tx, {
@@ -48,6 +52,7 @@ export async function openSession(core: Core, user: UserRecord, client: ClientIn
       lastUsedAt: now,
       expiresAt: sessionExpiry(core, now, now),
       cookieHash,
+      amr,
     });
     const actor = userActor(user.id, client.ip);
     await recordEvent(core, tx, { type: "user.logged_in", actor, user, data: { session_id: created.id, ip: client.ip } });
@@ -56,7 +61,7 @@ export async function openSession(core: Core, user: UserRecord, client: ClientIn
 }
 
 /** How a sign-in ends once the credentials are right: a token pair (the API) or a browser session (the pages). */
-export type SessionStarter<T> = (core: Core, user: UserRecord, client: ClientInfo) => Promise<T>;
+export type SessionStarter<T> = (core: Core, user: UserRecord, client: ClientInfo, amr: string[]) => Promise<T>;
 
 /**
  * A refresh token's lifetime from `now`, cut at the session's absolute end

@@ -26,7 +26,7 @@ export function pageRoutes(core: Core) {
     });
   const { files } = pages;
 
-  return new Elysia({ name: "pages" })
+  const routes = new Elysia({ name: "pages" })
     .get("/assets/theme.css", asset(files.css, "text/css; charset=utf-8"), HIDDEN)
     .get("/assets/logo.svg", asset(files.logo, "image/svg+xml"), HIDDEN)
     .get("/login", handle(showLogin), HIDDEN)
@@ -54,7 +54,10 @@ export function pageRoutes(core: Core) {
     .post("/account/mfa/recovery-codes", handle(accountForms.recoveryCodes), HIDDEN)
     .post("/account/mfa/disable", handle(accountForms.disableMfa), HIDDEN)
     .post("/account/delete", handle(accountForms.deleteAccount), HIDDEN)
-    .post("/account/apps/revoke", handle(accountForms.revokeApp), HIDDEN)
+    .post("/account/apps/revoke", handle(accountForms.revokeApp), HIDDEN);
+  if (!core.tokens.asymmetric) return routes;
+  // The OpenID Connect provider's browser-facing endpoints (app.ts: only with asymmetric keys).
+  return routes
     .get("/oauth/authorize", handle(authorize), HIDDEN)
     .post("/oauth/authorize", handle(authorize), HIDDEN)
     .get("/consent", handle(showConsent), HIDDEN)

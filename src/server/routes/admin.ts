@@ -1,6 +1,7 @@
 import { Elysia, t } from "elysia";
 import { listAudit } from "../../core/audit/audit.ts";
 import { resetMfa } from "../../core/mfa/factors.ts";
+import { listConnectedApplications, revokeConnectedApplication } from "../../core/oidc/consents.ts";
 import { adjustBalance } from "../../core/balance/balance.ts";
 import type { Core } from "../../core/core.ts";
 import { adminUpdateUser } from "../../core/users/admin-update.ts";
@@ -17,7 +18,7 @@ import { toPublicUser, type UserRecord } from "../../core/users/user-record.ts";
 import { getUserById } from "../../core/users/users.ts";
 import { authMacro, BEARER_SECURITY } from "../auth.ts";
 import { ok } from "../envelope.ts";
-import { AuditPage, Mfa, Page, pageOf, Revoked, Transaction, User, UserPage } from "../models.ts";
+import { AuditPage, ConnectedApplication, Mfa, Page, pageOf, Revoked, Transaction, User, UserPage } from "../models.ts";
 import { ADMIN_ERRORS, BODY_ERRORS, responses } from "../responses.ts";
 
 const strict = { additionalProperties: false } as const;
@@ -50,6 +51,7 @@ const Body = {
     },
     strict,
   ),
+  revokeApplication: t.Object({ client_id: t.String({ description: "The client to disconnect" }) }, strict),
 };
 const ListQuery = t.Object(
   {
@@ -96,6 +98,12 @@ const Responses = {
   unblocked: responses({ data: User, description: "The user, active again", errors: TARGET_ERRORS }),
   mfaReset: responses({ data: Mfa.reset, description: "The second factor is gone", errors: TARGET_ERRORS }),
   logout: responses({ data: Revoked, description: "How many sessions were revoked", errors: TARGET_ERRORS }),
+  applications: responses({ data: t.Array(ConnectedApplication), description: "The user's connected applications (OpenID Connect clients)", errors: [...ADMIN_ERRORS, "USER_NOT_FOUND"] }),
+  applicationRevoked: responses({
+    data: Revoked,
+    description: "The user's consent to the client is forgotten and its grants revoked",
+    errors: [...TARGET_ERRORS, "NOT_FOUND"],
+  }),
   balance: responses({
     data: t.Object({ balance: User.properties.balance, transaction: Transaction }, strict),
     description: "The new balance and the transaction (the first one, for a repeated idempotency_key)",
@@ -167,6 +175,23 @@ export function adminRoutes(core: Core) {
       response: Responses.mfaReset,
       detail: detail("Remove the user's second factor and recovery codes (audited: user.mfa_reset)"),
     })
+    .get("/users/:id/applications", async ({ params }) => ok(await listConnectedApplications(core, (await getUserById(core, params.id)).id)), {
+      admin: true,
+      params: Id,
+      response: Responses.applications,
+      detail: detail("The OpenID Connect clients the user consented to or that hold a grant"),
+    })
+    .post(
+      "/users/:id/applications/revoke",
+      async ({ actor, params, body }) => ok(await revokeConnectedApplication(core, await getUserById(core, params.id), body.client_id, actor)),
+      {
+        admin: true,
+        params: Id,
+        body: Body.revokeApplication,
+        response: Responses.applicationRevoked,
+        detail: detail("Disconnect an application from the user: forget the consent, revoke its grants (oauth.consent_revoked)"),
+      },
+    )
     .post("/users/:id/logout", async ({ actor, params }) => ok(await forceLogout(core, actor, params.id)), {
       admin: true,
       params: Id,

@@ -3,6 +3,7 @@ import type { Actor } from "../../core/audit/actor.ts";
 import { confirmMfa, disableMfa, enrollMfa, type FactorChange, mfaStatus, regenerateRecoveryCodes } from "../../core/mfa/factors.ts";
 import { listTransactions } from "../../core/balance/balance.ts";
 import type { Core } from "../../core/core.ts";
+import { listConnectedApplications, revokeConnectedApplication } from "../../core/oidc/consents.ts";
 import { listSessions, revokeOwnSession } from "../../core/sessions/own-sessions.ts";
 import type { Principal } from "../../core/sessions/session-tokens.ts";
 import { requestEmailChange } from "../../core/users/email-change.ts";
@@ -11,7 +12,7 @@ import { toPublicUser } from "../../core/users/user-record.ts";
 import { updateProfile } from "../../core/users/users.ts";
 import { authMacro, BEARER_SECURITY } from "../auth.ts";
 import { ok } from "../envelope.ts";
-import { Accepted, Mfa, Page, pageOf, Revoked, Session, TransactionPage, User } from "../models.ts";
+import { Accepted, ConnectedApplication, Mfa, Page, pageOf, Revoked, Session, TransactionPage, User } from "../models.ts";
 import { AUTH_ERRORS, BODY_ERRORS, responses } from "../responses.ts";
 
 const ProfileBody = t.Object(
@@ -46,6 +47,12 @@ const Responses = {
     data: Revoked,
     description: "The session is revoked",
     errors: [...BODY_ERRORS, ...AUTH_ERRORS, "NOT_FOUND"],
+  }),
+  applications: responses({ data: t.Array(ConnectedApplication), description: "The OpenID Connect clients the user consented to or that hold a grant", errors: AUTH_ERRORS }),
+  applicationRevoked: responses({
+    data: Revoked,
+    description: "The consent is forgotten and the client's grants for the user are revoked",
+    errors: [...AUTH_ERRORS, "NOT_FOUND"],
   }),
   mfaStatus: responses({ data: Mfa.status, description: "Whether TOTP is on", errors: AUTH_ERRORS }),
   mfaEnroll: responses({
@@ -107,6 +114,16 @@ export function meRoutes(core: Core) {
       auth: true,
       response: Responses.sessionRevoked,
       detail: detail("Revoke one of your sessions"),
+    })
+    .get("/applications", async ({ principal }) => ok(await listConnectedApplications(core, principal.user.id)), {
+      auth: true,
+      response: Responses.applications,
+      detail: detail("Connected applications (OpenID Connect clients) of the current user"),
+    })
+    .delete("/applications/:id", async ({ principal, params, actor }) => ok(await revokeConnectedApplication(core, principal.user, params.id, actor)), {
+      auth: true,
+      response: Responses.applicationRevoked,
+      detail: detail("Disconnect an application: forget the consent, revoke its grants"),
     })
     .get("/mfa", async ({ principal }) => ok(await mfaStatus(core, principal.user.id)), {
       auth: true,
