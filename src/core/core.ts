@@ -10,6 +10,7 @@ import { createPasswordHasher, type PasswordHasher } from "./passwords/hasher.ts
 import { createTokenService, type TokenService } from "./tokens/token-service.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { type AuthCache, createAuthCache } from "./sessions/auth-cache.ts";
+import { type ClientCache, createClientCache } from "./oidc/client-cache.ts";
 import type { Database, DatabaseKind } from "./db/client.ts";
 import { createMailer, type Mailer } from "./email/mailer.ts";
 import { loadTheme, type Theme } from "./theme/theme.ts";
@@ -26,6 +27,8 @@ export interface Core {
   metrics: Metrics;
   /** Recent session checks of this instance (sessions/auth-cache.ts). */
   authCache: AuthCache;
+  /** Recently read OpenID Connect clients of this instance (oidc/client-cache.ts). */
+  oidcClients: ClientCache;
   /** Per-IP refresh counts, written to the shared table in batches (rate-limits/hit-batcher.ts). */
   refreshHits: HitBatcher;
   /** usersvc's own email (USERSVC_SMTP_URL), or null when it sends none. */
@@ -55,9 +58,10 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const metrics = createMetrics(options.db);
   const passwords = createPasswordHasher({ memoryKib, timeCost }, hashConcurrency, metrics.passwordWork, { logger: options.logger });
   const authCache = createAuthCache(options.db, options.config.authCacheMs, () => now().getTime());
+  const oidcClients = createClientCache(options.db, options.config.authCacheMs, () => now().getTime());
   const refreshHits = createHitBatcher(options.db, options.config.loginWindow, now, options.logger);
   const theme = loadTheme(options.config.themeDir);
   const mailer = createMailer(options.config, options.logger);
-  return { ...options, now, tokens, hooks, passwords, metrics, authCache, refreshHits, theme, mailer };
+  return { ...options, now, tokens, hooks, passwords, metrics, authCache, oidcClients, refreshHits, theme, mailer };
 }
 

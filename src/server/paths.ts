@@ -19,7 +19,8 @@ const PAGE_ROOTS = [
 const OAUTH_API_ROOTS = ["/oauth/token", "/oauth/userinfo", "/oauth/revoke", "/oauth/introspect"];
 
 export function isOAuthApiPath(path: string): boolean {
-  return OAUTH_API_ROOTS.includes(path);
+  // With a trailing slash too: the router answers `/oauth/token/` as `/oauth/token`.
+  return OAUTH_API_ROOTS.includes(path.endsWith("/") ? path.slice(0, -1) : path);
 }
 
 export function isPagePath(path: string): boolean {

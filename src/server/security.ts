@@ -42,8 +42,9 @@ export function securityHeaders(corsOrigins: readonly string[]) {
     );
 
     const origin = request.headers.get("origin");
-    // The provider's endpoints answer CORS per client (oidc/cors.ts), and the authorization endpoint never does.
-    if (!origin || corsOrigins.length === 0 || path.startsWith("/oauth/") || path === "/consent") return;
+    // The provider's endpoints answer CORS per client (oidc/cors.ts); the pages (the authorization endpoint
+    // among them, whatever the spelling of their path: `/consent/`) never do.
+    if (!origin || corsOrigins.length === 0 || path.startsWith("/oauth/") || isPagePath(path)) return;
     set.headers.vary = "Origin";
     if (!allowed(origin)) return;
     set.headers["access-control-allow-origin"] = anyOrigin ? "*" : origin;

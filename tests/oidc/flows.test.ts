@@ -74,9 +74,11 @@ describe("a confidential client with client_secret_basic", () => {
     expect(payload.client_id).toBe(clientId);
     expect(payload.sub).toBe(userId);
     expect(String(payload.scope).split(" ")).toContain("openid");
-    // Never one of usersvc's own: its API refuses it.
+    // Never one of usersvc's own: its API refuses it, and so does forward auth (it is meant for the client's API).
     const me = await server.api("GET", "/api/v1/users/me", { token: tokens.access_token });
     expect(me.status).toBe(401);
+    const forward = await server.api("GET", "/api/v1/auth/forward", { token: tokens.access_token });
+    expect([forward.status, forward.body.error.code]).toEqual([401, "INVALID_TOKEN"]);
   });
 
   test("userinfo answers GET, POST with the header and POST with the token in the body", async () => {

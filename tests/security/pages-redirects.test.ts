@@ -65,7 +65,7 @@ function hostileValues(): [string, string][] {
     ["the public host over https (another origin)", "https://id.example.test/account"],
     ["the public host on another port", "http://id.example.test:8080/account"],
     ["the listening address (not the public URL)", `http://127.0.0.1:${port}/account`],
-    ["a very long value", `/account?${"a".repeat(3000)}`],
+    ["a very long value (over 4 KiB)", `/account?${"a".repeat(5000)}`],
   ];
 }
 

@@ -9,7 +9,7 @@ import type { Core } from "../core.ts";
 import { oauthCodes } from "../db/schema.ts";
 import { sha256Hex } from "../digest.ts";
 import type { Principal } from "../sessions/session-tokens.ts";
-import { findClient, type OAuthClient, redirectUriAllowed, SCOPES } from "./clients.ts";
+import { isPublicClient, type OAuthClient, redirectUriAllowed, SCOPES } from "./clients.ts";
 import { hasConsent } from "./consents.ts";
 import { OAuthError } from "./oauth-error.ts";
 
@@ -70,7 +70,7 @@ export async function parseAuthorizationRequest(core: Core, input: Record<string
   }
   const pageError = (description: string): Parsed => ({ ok: false, error: new OAuthError("invalid_request", description), redirect: null });
   if (!params.client_id) return pageError("client_id is missing");
-  const client = await findClient(core.db, params.client_id);
+  const client = await core.oidcClients.get(params.client_id);
   if (!client) return pageError("client_id is not a registered client");
   const redirectUri = params.redirect_uri;
   if (!redirectUri) return pageError("redirect_uri is missing");
@@ -108,6 +108,8 @@ export async function parseAuthorizationRequest(core: Core, input: Record<string
   }
   if (params.nonce && params.nonce.length > 512) return fail(new OAuthError("invalid_request", "nonce is longer than 512 characters"));
   if (state && state.length > 2048) return fail(new OAuthError("invalid_request", "state is longer than 2048 characters"));
+  // A hint is only a convenience: one longer than an email address can be is dropped, not carried to /login.
+  if (params.login_hint && params.login_hint.length > 320) delete params.login_hint;
 
   return {
     ok: true,
@@ -134,8 +136,8 @@ export type Decision =
   /** Back to the client: with a code, or with an error. */
   | { kind: "redirect"; location: string };
 
-/** What the browser needs next, given who is signed in. */
-export async function decide(core: Core, request: AuthorizationRequest, principal: Principal | null): Promise<Decision> {
+/** What the browser needs next, given who is signed in (`consentGiven`: the person has just allowed this very request on /consent). */
+export async function decide(core: Core, request: AuthorizationRequest, principal: Principal | null, options: { consentGiven?: boolean } = {}): Promise<Decision> {
   const none = request.prompt.has("none");
   const back = (error: OAuthError): Decision => ({ kind: "redirect", location: errorRedirect(core, request.redirectUri, request.state, error) });
   if (!principal) return none ? back(new OAuthError("login_required", "the user is not signed in")) : { kind: "sign_in", again: false };
@@ -143,9 +145,21 @@ export async function decide(core: Core, request: AuthorizationRequest, principa
   if (request.prompt.has("login") || stale) {
     return none ? back(new OAuthError("login_required", "the sign-in is older than max_age")) : { kind: "sign_in", again: true };
   }
-  const consented = request.client.skipConsent || (!request.prompt.has("consent") && (await hasConsent(core.db, principal.user.id, request.client.id, request.scopes)));
+  const remembered = !request.prompt.has("consent") && consentMayBeRemembered(request) && (await hasConsent(core.db, principal.user.id, request.client.id, request.scopes));
+  const consented = request.client.skipConsent || options.consentGiven === true || remembered;
   if (!consented) return none ? back(new OAuthError("consent_required", "the user has not consented to this client")) : { kind: "consent" };
   return { kind: "redirect", location: await issueCode(core, request, principal) };
+}
+
+/**
+ * Whether consent given before answers this request. Not for a public client
+ * sending the code to a loopback port or a private-use scheme: any program on
+ * the device can listen there and present the client's id with its own PKCE
+ * (RFC 8252 §8.6), so the person is asked each time, as such a client may
+ * not skip consent either (client-admin.ts).
+ */
+export function consentMayBeRemembered(request: AuthorizationRequest): boolean {
+  return !isPublicClient(request.client) || request.redirectUri.startsWith("https://");
 }
 
 /** When the browser session's user signed in: `auth_time`. */

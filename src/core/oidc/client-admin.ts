@@ -165,7 +165,7 @@ export async function showClient(core: Core, clientId: string): Promise<ClientVi
  * nothing, and is neither audited nor announced.
  */
 export async function updateClient(core: Core, actor: Actor, clientId: string, changes: ClientChanges): Promise<ClientView> {
-  return core.db.transaction(async (tx) => {
+  const result = await core.db.transaction(async (tx) => {
     const client = await requireClient(tx, clientId, { lock: true });
     const settings = checkedSettings(core, isPublicClient(client), {
       name: changes.name ?? client.name,
@@ -184,11 +184,14 @@ export async function updateClient(core: Core, actor: Actor, clientId: string, c
     await recordClientChange(core, tx, { type: "oauth.client_updated", actor, client: updated, changed });
     return toClientView(updated);
   });
+  // After the commit: a read of the client that began before it is not kept either (client-cache.ts).
+  core.oidcClients.forget(clientId);
+  return result;
 }
 
 /** A new secret, returned this once; the old one stops matching with this commit. Grants already issued stay. */
 export async function rotateClientSecret(core: Core, actor: Actor, clientId: string): Promise<ClientWithSecret & { client_secret: string }> {
-  return core.db.transaction(async (tx) => {
+  const result = await core.db.transaction(async (tx) => {
     const client = await requireClient(tx, clientId, { lock: true });
     if (isPublicClient(client)) {
       throw validationError([{ field: "client_id", message: "is a public client: it has no secret to rotate" }]);
@@ -199,6 +202,9 @@ export async function rotateClientSecret(core: Core, actor: Actor, clientId: str
     await recordClientChange(core, tx, { type: "oauth.client_updated", actor, client: updated, changed: ["client_secret"] });
     return { ...toClientView(updated), client_secret: secret.secret };
   });
+  // After the commit: a read of the client that began before it is not kept either (client-cache.ts).
+  core.oidcClients.forget(clientId);
+  return result;
 }
 
 /**
@@ -207,13 +213,16 @@ export async function rotateClientSecret(core: Core, actor: Actor, clientId: str
  * it (foreign keys, on delete cascade).
  */
 export async function removeClient(core: Core, actor: Actor, clientId: string): Promise<RemovedClient> {
-  return core.db.transaction(async (tx) => {
+  const result = await core.db.transaction(async (tx) => {
     const client = await requireClient(tx, clientId, { lock: true });
     const revoked = await revokeClientSessions(tx, clientId, "client_removed", core.now());
     await tx.delete(oauthClients).where(eq(oauthClients.id, clientId));
     await recordClientChange(core, tx, { type: "oauth.client_removed", actor, client, sessionsRevoked: revoked });
     return { client_id: clientId, removed: true as const, sessions_revoked: revoked };
   });
+  // After the commit: a read of the client that began before it is not kept either (client-cache.ts).
+  core.oidcClients.forget(clientId);
+  return result;
 }
 
 // ---- Validation ----
@@ -275,6 +284,9 @@ function checkedSettings(core: Core, publicClient: boolean, raw: Settings): Sett
         "audience",
         `must not be usersvc's own audience "${audience}" (USERSVC_AUDIENCE): usersvc's API would take the client's access tokens for its own`,
       );
+    } else if (audience.endsWith(":refresh")) {
+      // Refresh tokens are addressed to `<audience>:refresh`: another client's API must never be one.
+      problem("audience", 'must not end in ":refresh" (the audience of refresh tokens)');
     }
   }
 

@@ -26,7 +26,8 @@ export function audienceOf(client: OAuthClient): string {
 }
 
 export async function findClient(db: Db, clientId: string): Promise<OAuthClient | null> {
-  if (!clientId || clientId.length > 128) return null;
+  // A NUL (a Basic header may carry one, percent-encoded) is no client's id, and the database refuses it as text.
+  if (!clientId || clientId.length > 128 || clientId.includes("\u0000")) return null;
   const [row] = await db.select().from(oauthClients).where(eq(oauthClients.id, clientId)).limit(1);
   return row ?? null;
 }
@@ -59,7 +60,8 @@ export function redirectUriAllowed(registered: readonly string[], requested: str
 }
 
 function loopback(uri: string): { host: string; rest: string } | null {
-  const match = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::\d{1,5})?([/?#].*)?$/.exec(uri);
-  if (!match) return null;
-  return { host: match[1]!, rest: match[2] ?? "" };
+  const match = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::(\d{1,5}))?([/?#].*)?$/.exec(uri);
+  // A port past 65535 is no URL at all: it would fail later, where the code is sent (a 500).
+  if (!match || Number(match[2] ?? 0) > 65535) return null;
+  return { host: match[1]!, rest: match[3] ?? "" };
 }

@@ -31,33 +31,33 @@ export async function exchangeCode(core: Core, client: OAuthClient, input: CodeE
   if (!input.code || input.code.length > 256) throw invalid("the code is missing or malformed");
   const now = core.now();
   const codeHash = sha256Hex(input.code);
-  const [spent] = await core.db
-    .update(oauthCodes)
-    .set({ consumedAt: now })
-    .where(and(eq(oauthCodes.codeHash, codeHash), isNull(oauthCodes.consumedAt)))
-    .returning();
-  if (!spent) {
-    await revokeReplayed(core, codeHash, now);
-    throw invalid("the code is invalid, expired or already used");
-  }
-  if (spent.clientId !== client.id) throw invalid("the code was issued to another client");
-  if (spent.expiresAt <= now) throw invalid("the code has expired");
-  if (input.redirectUri !== spent.redirectUri) throw invalid("redirect_uri differs from the authorization request's");
-  // RFC 7636 §4.1: 43–128 characters of the unreserved set; S256 is the only method accepted at authorization.
-  if (!input.codeVerifier || !/^[A-Za-z0-9._~-]{43,128}$/.test(input.codeVerifier)) throw invalid("code_verifier is missing or malformed");
-  if (createHash("sha256").update(input.codeVerifier).digest("base64url") !== spent.codeChallenge) {
-    throw invalid("code_verifier does not match the code_challenge");
-  }
+  // One transaction from spending the code to recording the grant it opened: a second use racing this one
+  // waits on the code's row until the grant is there for it to revoke. A refusal commits too: the code stays spent.
+  const outcome = await core.db.transaction(async (tx) => {
+    const [spent] = await tx
+      .update(oauthCodes)
+      .set({ consumedAt: now })
+      .where(and(eq(oauthCodes.codeHash, codeHash), isNull(oauthCodes.consumedAt)))
+      .returning();
+    if (!spent) return { ok: false as const, why: "the code is invalid, expired or already used", replayed: true };
+    const refused = (why: string) => ({ ok: false as const, why, replayed: false });
+    if (spent.clientId !== client.id) return refused("the code was issued to another client");
+    if (spent.expiresAt <= now) return refused("the code has expired");
+    if (input.redirectUri !== spent.redirectUri) return refused("redirect_uri differs from the authorization request's");
+    // RFC 7636 §4.1: 43–128 characters of the unreserved set; S256 is the only method accepted at authorization.
+    if (!input.codeVerifier || !/^[A-Za-z0-9._~-]{43,128}$/.test(input.codeVerifier)) return refused("code_verifier is missing or malformed");
+    if (createHash("sha256").update(input.codeVerifier).digest("base64url") !== spent.codeChallenge) {
+      return refused("code_verifier does not match the code_challenge");
+    }
 
-  // The sign-in behind the code must still stand: a logout, block or deletion since voids it.
-  const signedIn = await findSessionWithUser(core.db, spent.browserSessionId);
-  if (!signedIn || signedIn.session.revokedAt || signedIn.session.expiresAt <= now || signedIn.user.id !== spent.userId) {
-    throw invalid("the sign-in behind the code has ended");
-  }
-  const { user } = signedIn;
-  if (user.status === "deleted" || isBlocked(user, now)) throw invalid("the account is not active");
+    // The sign-in behind the code must still stand: a logout, block or deletion since voids it.
+    const signedIn = await findSessionWithUser(tx, spent.browserSessionId);
+    if (!signedIn || signedIn.session.revokedAt || signedIn.session.expiresAt <= now || signedIn.user.id !== spent.userId) {
+      return refused("the sign-in behind the code has ended");
+    }
+    const { user } = signedIn;
+    if (user.status === "deleted" || isBlocked(user, now)) return refused("the account is not active");
 
-  const session = await core.db.transaction(async (tx) => {
     const grant = await insertSession(tx, {
       userId: user.id,
       refreshJti: crypto.randomUUID(),
@@ -72,8 +72,13 @@ export async function exchangeCode(core: Core, client: OAuthClient, input: CodeE
       amr: spent.amr,
     });
     await tx.update(oauthCodes).set({ grantSessionId: grant.id }).where(eq(oauthCodes.codeHash, codeHash));
-    return grant;
+    return { ok: true as const, spent, user, session: grant };
   });
+  if (!outcome.ok) {
+    if (outcome.replayed) await revokeReplayed(core, codeHash, now);
+    throw invalid(outcome.why);
+  }
+  const { spent, user, session } = outcome;
   const signIn = { authTime: spent.authTime, amr: spent.amr ?? ["pwd"], nonce: spent.nonce, browserSessionId: spent.browserSessionId };
   return mintGrantTokens(core, client, user, session, session.refreshJti, signIn);
 }

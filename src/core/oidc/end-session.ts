@@ -5,7 +5,7 @@
  * registered for that client, never anywhere else.
  */
 import type { Core } from "../core.ts";
-import { findClient, type OAuthClient } from "./clients.ts";
+import type { OAuthClient } from "./clients.ts";
 import { withParams } from "./authorize.ts";
 
 export interface EndSessionRequest {
@@ -34,7 +34,7 @@ export async function parseEndSession(core: Core, input: Record<string, string |
   }
   if (input.client_id && hintClient && input.client_id !== hintClient) return refuse("client_id differs from the id_token_hint's audience");
   const clientId = hintClient ?? input.client_id ?? null;
-  const client = clientId ? await findClient(core.db, clientId) : null;
+  const client = clientId ? await core.oidcClients.get(clientId) : null;
   if (clientId && !client) return refuse("client_id is not a registered client");
   let redirect: string | null = null;
   const asked = input.post_logout_redirect_uri;

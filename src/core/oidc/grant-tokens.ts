@@ -16,7 +16,7 @@ import { findSessionWithUser, type SessionRow } from "../sessions/queries.ts";
 import { isBlocked, toPublicUser, type UserRecord } from "../users/user-record.ts";
 import { refreshAudienceOf, type VerifiedJwt } from "../tokens/token-service.ts";
 import { isUuid } from "../uuid.ts";
-import { audienceOf, findClient, type OAuthClient } from "./clients.ts";
+import { audienceOf, type OAuthClient } from "./clients.ts";
 import { OAuthError } from "./oauth-error.ts";
 import { isRevokedToken } from "./revoked-tokens.ts";
 
@@ -44,6 +44,11 @@ export function scopesOf(session: { scope: string | null }): string[] {
   return (session.scope ?? "").split(" ").filter(Boolean);
 }
 
+/** What a grant still releases: its scopes that the client may still have (a scope taken from the client leaves its live grants too). */
+export function grantedScopes(session: { scope: string | null }, client: OAuthClient): string[] {
+  return scopesOf(session).filter((scope) => client.scopes.includes(scope));
+}
+
 /** `acr`: what kind of proof the sign-in took (usersvc's own values, documented in docs/oidc.md). */
 export function acrOf(amr: readonly string[]): string {
   return amr.includes("mfa") || amr.includes("otp") ? "urn:usersvc:acr:mfa" : "urn:usersvc:acr:pwd";
@@ -57,10 +62,13 @@ export async function mintGrantTokens(
   session: SessionRow,
   refreshJti: string,
   signIn: SignIn | null,
+  /** A refresh's narrower scope (RFC 6749 §6): this access token's, while the grant keeps its own. */
+  narrower?: string[],
 ): Promise<OAuthTokenResponse> {
   const { accessTtl, publicUrl } = core.config;
   const now = seconds(core.now());
-  const scopes = scopesOf(session);
+  const granted = grantedScopes(session, client);
+  const scopes = narrower ? granted.filter((scope) => narrower.includes(scope)) : granted;
   const hookClaims = await core.hooks.accessTokenClaims({
     user: toPublicUser(user, core.now()),
     session: { id: session.id },
@@ -180,7 +188,7 @@ export async function checkProviderToken(core: Core, token: string, options: { u
   const jwt = await core.tokens.verifyJwt(token, { algorithms: ["EdDSA"], issuer: core.config.publicUrl });
   const { payload, header } = jwt;
   const clientId = typeof payload.client_id === "string" ? payload.client_id : null;
-  const client = clientId ? await findClient(core.db, clientId) : null;
+  const client = clientId ? await core.oidcClients.get(clientId) : null;
   if (!client || typeof payload.jti !== "string" || typeof payload.sub !== "string") throw new DomainError("INVALID_TOKEN");
   const audience = audienceOf(client);
   if (payload.type === "refresh") {
@@ -217,7 +225,7 @@ async function liveGrant(core: Core, sid: string, sub: string, clientId: string,
 }
 
 /** A bearer token at userinfo (RFC 6750): a live user access token of a grant with `openid`. */
-export async function userinfoPrincipal(core: Core, token: string): Promise<{ user: UserRecord; scopes: string[] }> {
+export async function userinfoPrincipal(core: Core, token: string): Promise<{ user: UserRecord; scopes: string[]; client: OAuthClient }> {
   let checked: CheckedToken;
   try {
     checked = await checkProviderToken(core, token);
@@ -225,7 +233,9 @@ export async function userinfoPrincipal(core: Core, token: string): Promise<{ us
     throw new OAuthError("invalid_token", "the access token is invalid, expired or revoked");
   }
   if (checked.kind !== "user_access") throw new OAuthError("invalid_token", "not an access token of a user");
-  const scopes = scopesOf(checked.session);
+  // The token's own scope (a refresh may have narrowed it), within what the grant still releases.
+  const ofToken = typeof checked.jwt.payload.scope === "string" ? checked.jwt.payload.scope.split(" ") : [];
+  const scopes = grantedScopes(checked.session, checked.client).filter((scope) => ofToken.includes(scope));
   if (!scopes.includes("openid")) throw new OAuthError("insufficient_scope", "the token was not granted the openid scope");
-  return { user: checked.user, scopes };
+  return { user: checked.user, scopes, client: checked.client };
 }

@@ -10,9 +10,9 @@ import { throttle } from "../rate-limits/throttle.ts";
 import { findSession, revokeSession } from "../sessions/queries.ts";
 import { spendRefreshToken } from "../sessions/refresh.ts";
 import type { ClientInfo } from "../sessions/session-tokens.ts";
-import { audienceOf, clientSecretMatches, findClient, isPublicClient, type OAuthClient } from "./clients.ts";
+import { audienceOf, clientSecretMatches, isPublicClient, type OAuthClient } from "./clients.ts";
 import { exchangeCode } from "./codes.ts";
-import { checkProviderToken, mintClientToken, mintGrantTokens, type OAuthTokenResponse, scopesOf } from "./grant-tokens.ts";
+import { checkProviderToken, grantedScopes, mintClientToken, mintGrantTokens, type OAuthTokenResponse } from "./grant-tokens.ts";
 import { OAuthError } from "./oauth-error.ts";
 import { revokeToken } from "./revoked-tokens.ts";
 
@@ -37,7 +37,7 @@ export async function authenticateClient(core: Core, credentials: ClientCredenti
   const secret = basic?.secret ?? clientSecret;
   const refused = new OAuthError("invalid_client", "client authentication failed");
   if (!id) throw refused;
-  const client = await findClient(core.db, id);
+  const client = await core.oidcClients.get(id);
   if (!client) throw refused;
   if (isPublicClient(client)) {
     if (secret !== undefined && secret !== "") throw refused;
@@ -75,16 +75,20 @@ async function refreshGrant(core: Core, client: OAuthClient, form: TokenRequest,
   }
   if (checked.kind !== "refresh" || checked.client.id !== client.id) throw invalid;
   const { payload } = checked.jwt;
+  // A narrower scope may be asked for (RFC 6749 §6); never a wider one. Judged before the token is spent:
+  // a refused request must leave it usable, or the client's next refresh would revoke the grant as reused.
+  const asked = form.scope?.split(" ").filter(Boolean);
+  if (asked) {
+    const grant = await findSession(core.db, String(payload.sid));
+    if (grant && asked.some((scope) => !grantedScopes(grant, client).includes(scope))) {
+      throw new OAuthError("invalid_scope", "a refresh cannot widen the scope");
+    }
+  }
   try {
     const claims = { sid: String(payload.sid), sub: String(payload.sub), jti: String(payload.jti), gen: typeof payload.gen === "number" ? payload.gen : 0 };
     const { user, session, nextJti } = await spendRefreshToken(core, claims, client.id, from);
-    // A narrower scope may be asked for (RFC 6749 §6); never a wider one.
-    const asked = form.scope?.split(" ").filter(Boolean);
-    if (asked && asked.some((scope) => !scopesOf(session).includes(scope))) {
-      throw new OAuthError("invalid_scope", "a refresh cannot widen the scope");
-    }
     // No id_token on refresh (Core §12.2 allows it): the RS256 signature would double the grant's cost.
-    return mintGrantTokens(core, client, user, session, nextJti, null);
+    return mintGrantTokens(core, client, user, session, nextJti, null, asked);
   } catch (error) {
     if (error instanceof DomainError) {
       throw new OAuthError("invalid_grant", error.code === "REFRESH_TOKEN_REUSED" ? "the refresh token was already used; the grant is revoked" : invalid.description);
@@ -125,11 +129,13 @@ export async function revokeClientToken(core: Core, client: OAuthClient, token: 
 }
 
 /**
- * RFC 7662: what a token is, for its own client or for the API it was
- * issued to (a client whose audience is the token's). Anything else,
+ * RFC 7662: what a token is, for its own (confidential) client or for the
+ * API it was issued to (a confidential client whose audience is the token's). Anything else,
  * including every token that stopped working, is `{active: false}`.
  */
 export async function introspect(core: Core, caller: OAuthClient, token: string): Promise<Record<string, unknown>> {
+  // Anyone can name a public client: it cannot prove it is the API a token was issued for (RFC 7662 §2.1).
+  if (isPublicClient(caller)) throw new OAuthError("invalid_client", "a public client cannot introspect tokens");
   let checked;
   try {
     checked = await checkProviderToken(core, token, { uncached: true });

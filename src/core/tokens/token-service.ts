@@ -91,6 +91,8 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
   // Tokens whose signature and claims checked out, so that a client's repeated requests
   // cost one signature check, not one each (EdDSA verification is ~70 µs of CPU).
   const verified = new Map<string, Readonly<TokenClaims>>();
+  /** The same for the OpenID Connect provider's tokens (verifyJwt), with the checks they passed. */
+  const verifiedJwts = new Map<string, { checks: string; jwt: VerifiedJwt }>();
   /** Moves when a key goes: a check that began before it is judged again, never remembered. */
   let keysGone = 0;
   async function verifySignedClaims(token: string): Promise<Readonly<TokenClaims>> {
@@ -125,17 +127,37 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
     },
 
     async verifyJwt(token, { algorithms, issuer, anyAge }) {
-      try {
-        const { payload, protectedHeader } = await jwtVerify(token, keys.verificationKey, {
-          issuer,
-          algorithms,
-          currentDate: anyAge ? new Date(0) : now(),
-        });
-        return { payload: payload as VerifiedJwt["payload"], header: protectedHeader };
-      } catch (error) {
-        if (error instanceof errors.JWTExpired) throw new DomainError("TOKEN_EXPIRED");
-        throw new DomainError("INVALID_TOKEN");
+      // As verify() does: a token whose signature checked out is not checked again, its expiry is.
+      const checks = `${issuer} ${algorithms.join(",")}`;
+      const known = anyAge ? undefined : verifiedJwts.get(token);
+      if (known && known.checks === checks) {
+        if (typeof known.jwt.payload.exp === "number" && known.jwt.payload.exp <= Math.floor(now().getTime() / 1000)) {
+          throw new DomainError("TOKEN_EXPIRED");
+        }
+        return known.jwt;
       }
+      const check = async (): Promise<VerifiedJwt> => {
+        try {
+          const { payload, protectedHeader } = await jwtVerify(token, keys.verificationKey, {
+            issuer,
+            algorithms,
+            currentDate: anyAge ? new Date(0) : now(),
+          });
+          return Object.freeze({ payload: Object.freeze(payload) as VerifiedJwt["payload"], header: Object.freeze(protectedHeader) });
+        } catch (error) {
+          if (error instanceof errors.JWTExpired) throw new DomainError("TOKEN_EXPIRED");
+          throw new DomainError("INVALID_TOKEN");
+        }
+      };
+      const before = keysGone;
+      const jwt = await check();
+      // A key revoked while this token was checked may have been its key: checked again by the keys now loaded.
+      if (before !== keysGone) return check();
+      if (!anyAge) {
+        if (verifiedJwts.size >= VERIFIED_TOKENS_KEPT) verifiedJwts.delete(verifiedJwts.keys().next().value!);
+        verifiedJwts.set(token, { checks, jwt });
+      }
+      return jwt;
     },
 
     async mint(input: MintInput): Promise<string> {
@@ -188,6 +210,7 @@ export async function createTokenService(config: Config, db: Db, now: () => Date
       if (before.some((kid) => !after.has(kid))) {
         keysGone += 1;
         verified.clear();
+        verifiedJwts.clear();
       }
     },
   };

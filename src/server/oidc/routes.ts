@@ -85,8 +85,9 @@ export function oidcRoutes(core: Core) {
   const userinfo = async ({ request, body }: Context) => {
     try {
       const token = bearerOf(request, formOf(body));
-      const { user, scopes } = await userinfoPrincipal(core, token);
-      return json(200, { sub: user.id, ...userClaims(user, scopes) }, await cors.headers(request, null));
+      const { user, scopes, client } = await userinfoPrincipal(core, token);
+      // The token names its client: only that client's origins may read the claims.
+      return json(200, { sub: user.id, ...userClaims(user, scopes) }, await cors.headers(request, client));
     } catch (error) {
       return failure(request, error, null);
     }
@@ -98,8 +99,14 @@ export function oidcRoutes(core: Core) {
   return app;
 }
 
+/**
+ * The request's parameters, strings only: a form's fields are, but a path
+ * the body parser does not take for the provider's (`/oauth/token/`) may
+ * bring JSON, whose arrays and objects no parameter is.
+ */
 function formOf(body: unknown): Record<string, string | undefined> {
-  return body && typeof body === "object" ? (body as Record<string, string | undefined>) : {};
+  if (!body || typeof body !== "object") return {};
+  return Object.fromEntries(Object.entries(body).filter(([, value]) => typeof value === "string"));
 }
 
 /** client_secret_basic: `id:secret`, each form-urlencoded first (RFC 6749 §2.3.1). */

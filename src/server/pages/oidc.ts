@@ -3,7 +3,7 @@
  * endpoint, /consent and RP-initiated logout. They run on the pages'
  * browser sessions, so signing in for a client is signing in on /login.
  */
-import { type AuthorizationRequest, decide, errorRedirect, parseAuthorizationRequest } from "../../core/oidc/authorize.ts";
+import { type AuthorizationRequest, consentMayBeRemembered, decide, errorRedirect, parseAuthorizationRequest } from "../../core/oidc/authorize.ts";
 import { grantConsent } from "../../core/oidc/consents.ts";
 import { OIDC_PATHS } from "../../core/oidc/discovery.ts";
 import { parseEndSession } from "../../core/oidc/end-session.ts";
@@ -48,6 +48,12 @@ export async function submitConsent(call: PageCall): Promise<Response> {
     return call.redirect(errorRedirect(core, found.redirectUri, found.state, new OAuthError("access_denied", "the user denied the request")));
   }
   await grantConsent(core, call.principal!.user, found.client, found.scopes, call.client);
+  // A consent that is not remembered (a public client on a loopback port or a private-use scheme) answers this
+  // request alone: the code is issued here, since back at the authorization endpoint it would be asked for again.
+  if (!consentMayBeRemembered(found)) {
+    const decision = await decide(core, found, call.principal, { consentGiven: true });
+    if (decision.kind === "redirect") return call.redirect(decision.location);
+  }
   return call.redirect(authorizeUrl(call, found, ["prompt"]));
 }
 

@@ -10,7 +10,7 @@ import { DomainError, RateLimitError } from "../../core/errors.ts";
 import { browserPrincipal } from "../../core/sessions/browser-sessions.ts";
 import type { ClientInfo, Principal } from "../../core/sessions/session-tokens.ts";
 import { formatMessage, preferredLocale, type Messages } from "../../core/theme/theme.ts";
-import { findClient, redirectUriAllowed } from "../../core/oidc/clients.ts";
+import { redirectUriAllowed } from "../../core/oidc/clients.ts";
 import { OIDC_PATHS } from "../../core/oidc/discovery.ts";
 import { clientInfo } from "../auth.ts";
 import { HTTP_STATUS } from "../errors.ts";
@@ -154,9 +154,12 @@ export class PageCall {
    */
   async allowClientRedirect(clientId: string | null, redirectUri: string | null): Promise<void> {
     if (!clientId || !redirectUri) return;
-    const client = await findClient(this.pages.core.db, clientId);
+    const client = await this.pages.core.oidcClients.get(clientId);
     const allowed = client !== null && (redirectUriAllowed(client.redirectUris, redirectUri) || client.postLogoutRedirectUris.includes(redirectUri));
-    if (allowed) this.formTargets.push(new URL(redirectUri).origin);
+    if (!allowed) return;
+    // A native app's private-use scheme (com.example.app:/cb) has no origin: CSP names it as a scheme.
+    const url = new URL(redirectUri);
+    this.formTargets.push(url.origin === "null" ? url.protocol : url.origin);
   }
 
   /** The caller's IP and user agent, for the use cases (read when first needed: a page view needs neither). */
