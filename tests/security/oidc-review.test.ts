@@ -808,6 +808,24 @@ describe("after the review", () => {
     expect(page.headers.get("content-security-policy")).toContain("form-action 'self' com.example.app:;");
   });
 
+  test("issuing a code writes nothing; the code is no token anywhere, and a tampered one is invalid_grant", async () => {
+    const { browser } = await signedIn();
+    const app = await client();
+    const rows = async () => (await server.core.db.select().from(oauthCodes).where(eq(oauthCodes.clientId, app.clientId))).length;
+    const issued = await codeFor(browser, app);
+    expect(await rows()).toBe(0);
+    expect((await userinfo(issued.code)).status).toBe(401);
+    expect((await server.api("GET", "/api/v1/users/me", { token: issued.code })).status).toBe(401);
+    expect((await post("/oauth/introspect", app, { token: issued.code })).body).toEqual({ active: false });
+    const [header, payload, signature] = issued.code.split(".");
+    const claims = JSON.parse(Buffer.from(payload!, "base64url").toString());
+    const widened = Buffer.from(JSON.stringify({ ...claims, scope: "openid profile email roles" })).toString("base64url");
+    const tampered = await exchange(app, { ...issued, code: `${header}.${widened}.${signature}` });
+    expect([tampered.status, tampered.body.error]).toEqual([400, "invalid_grant"]);
+    expect((await exchange(app, issued)).status).toBe(200);
+    expect(await rows()).toBe(1);
+  });
+
   test("a login_hint longer than an email address can be is not carried to the sign-in page", async () => {
     const app = await client();
     const answer = await new Browserless(server.url).get(authorizePath(app.clientId, { login_hint: "a".repeat(400) }));

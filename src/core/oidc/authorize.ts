@@ -4,12 +4,11 @@
  * sign in (again) or consent first, and the code sent back to the client.
  * HTTP (where the browser goes) is server/oidc's business.
  */
-import { randomBytes } from "node:crypto";
 import type { Core } from "../core.ts";
-import { oauthCodes } from "../db/schema.ts";
 import { sha256Hex } from "../digest.ts";
 import type { Principal } from "../sessions/session-tokens.ts";
 import { isPublicClient, type OAuthClient, redirectUriAllowed, SCOPES } from "./clients.ts";
+import { CODE_TYP, codeAudience } from "./codes.ts";
 import { hasConsent } from "./consents.ts";
 import { OAuthError } from "./oauth-error.ts";
 
@@ -167,24 +166,34 @@ export function signedInAt(principal: Principal): Date {
   return principal.session.createdAt;
 }
 
-/** A single-use code, stored as its SHA-256, and the redirect that carries it. */
+/**
+ * A code and the redirect that carries it. The code is the request itself,
+ * signed (codes.ts: CODE_TYP), so issuing one writes nothing; its single use
+ * is recorded when it is exchanged.
+ */
 async function issueCode(core: Core, request: AuthorizationRequest, principal: Principal): Promise<string> {
-  const code = randomBytes(32).toString("base64url");
-  const now = core.now();
-  await core.db.insert(oauthCodes).values({
-    codeHash: sha256Hex(code),
-    clientId: request.client.id,
-    userId: principal.user.id,
-    browserSessionId: principal.session.id,
-    redirectUri: request.redirectUri,
-    scope: request.scopes.join(" "),
-    nonce: request.nonce,
-    codeChallenge: request.codeChallenge,
-    authTime: signedInAt(principal),
-    amr: principal.session.amr ?? ["pwd"],
-    expiresAt: new Date(now.getTime() + CODE_TTL_SECONDS * 1000),
-    createdAt: now,
-  });
+  const now = Math.floor(core.now().getTime() / 1000);
+  const code = core.tokens.signJwt(
+    "EdDSA",
+    { typ: CODE_TYP },
+    {
+      iss: core.config.publicUrl,
+      aud: codeAudience(core),
+      client_id: request.client.id,
+      sub: principal.user.id,
+      sid: principal.session.id,
+      // The redirect URI by its digest: the exchange must name the same one, and a long URI stays out of the code.
+      ruh: sha256Hex(request.redirectUri),
+      scope: request.scopes.join(" "),
+      ...(request.nonce ? { nonce: request.nonce } : {}),
+      code_challenge: request.codeChallenge,
+      auth_time: Math.floor(signedInAt(principal).getTime() / 1000),
+      amr: principal.session.amr ?? ["pwd"],
+      jti: crypto.randomUUID(),
+      iat: now,
+      exp: now + CODE_TTL_SECONDS,
+    },
+  );
   return withParams(request.redirectUri, { code, state: request.state, iss: core.config.publicUrl });
 }
 
