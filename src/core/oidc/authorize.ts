@@ -144,8 +144,10 @@ export async function decide(core: Core, request: AuthorizationRequest, principa
   if (request.prompt.has("login") || stale) {
     return none ? back(new OAuthError("login_required", "the sign-in is older than max_age")) : { kind: "sign_in", again: true };
   }
-  const remembered = !request.prompt.has("consent") && consentMayBeRemembered(request) && (await hasConsent(core.db, principal.user.id, request.client.id, request.scopes));
-  const consented = request.client.skipConsent || options.consentGiven === true || remembered;
+  const consented =
+    request.client.skipConsent ||
+    options.consentGiven === true ||
+    (!request.prompt.has("consent") && consentMayBeRemembered(request) && (await hasConsent(core.db, principal.user.id, request.client.id, request.scopes)));
   if (!consented) return none ? back(new OAuthError("consent_required", "the user has not consented to this client")) : { kind: "consent" };
   return { kind: "redirect", location: await issueCode(core, request, principal) };
 }
