@@ -13,7 +13,7 @@ import type { Db } from "../db/client.ts";
 import { oauthCodes } from "../db/schema.ts";
 import { sha256Hex } from "../digest.ts";
 import { findSessionWithUser, insertSession, revokeSession } from "../sessions/queries.ts";
-import { type ClientInfo, sessionExpiry } from "../sessions/session-tokens.ts";
+import { type ClientInfo, newSession } from "../sessions/session-tokens.ts";
 import { isBlocked } from "../users/user-record.ts";
 import { isUuid } from "../uuid.ts";
 import type { OAuthClient } from "./clients.ts";
@@ -115,19 +115,7 @@ export async function exchangeCode(core: Core, client: OAuthClient, input: CodeE
     if (session.revokedAt || session.expiresAt <= now) return refused("the sign-in behind the code has ended");
     if (user.status === "deleted" || isBlocked(user, now)) return refused("the account is not active");
 
-    const grant = await insertSession(tx, {
-      userId: user.id,
-      refreshJti: crypto.randomUUID(),
-      userAgent: from.userAgent?.slice(0, 512) ?? null,
-      ip: from.ip,
-      createdAt: now,
-      lastUsedAt: now,
-      expiresAt: sessionExpiry(core, now, now),
-      clientId: client.id,
-      scope: code.scope,
-      authTime,
-      amr: code.amr,
-    });
+    const grant = await insertSession(tx, { ...newSession(core, user.id, from, now), clientId: client.id, scope: code.scope, authTime, amr: code.amr });
     await tx.update(oauthCodes).set({ grantSessionId: grant.id }).where(eq(oauthCodes.codeHash, codeHash));
     return { ok: true as const, user, session: grant };
   });

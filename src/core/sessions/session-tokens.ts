@@ -43,21 +43,24 @@ export async function startSession(core: Core, user: UserRecord, client: ClientI
 export async function openSession(core: Core, user: UserRecord, client: ClientInfo, cookieHash: string | null, amr: string[] = PASSWORD_AMR): Promise<SessionRow> {
   const now = core.now();
   return core.db.transaction(async (tx) => {
-    const created = await insertSession(tx, {
-      userId: user.id,
-      refreshJti: crypto.randomUUID(),
-      userAgent: client.userAgent?.slice(0, 512) ?? null,
-      ip: client.ip,
-      createdAt: now,
-      lastUsedAt: now,
-      expiresAt: sessionExpiry(core, now, now),
-      cookieHash,
-      amr,
-    });
+    const created = await insertSession(tx, { ...newSession(core, user.id, client, now), cookieHash, amr });
     const actor = userActor(user.id, client.ip);
     await recordEvent(core, tx, { type: "user.logged_in", actor, user, data: { session_id: created.id, ip: client.ip } });
     return created;
   });
+}
+
+/** What every new session starts with: its first refresh token id, where it came from, and its end. */
+export function newSession(core: Core, userId: string, client: ClientInfo, now: Date) {
+  return {
+    userId,
+    refreshJti: crypto.randomUUID(),
+    userAgent: client.userAgent?.slice(0, 512) ?? null,
+    ip: client.ip,
+    createdAt: now,
+    lastUsedAt: now,
+    expiresAt: sessionExpiry(core, now, now),
+  };
 }
 
 /** How a sign-in ends once the credentials are right: a token pair (the API) or a browser session (the pages). */
