@@ -13,7 +13,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createAdmin, createPlainUser, type LoggedIn } from "../support/admin.ts";
-import { Browserless, formOf, type PageResponse } from "../support/browserless.ts";
+import { formOf } from "../support/browserless.ts";
+import { API, BROWSER, fillTemplate as fill, forwardAuthClient, placeholdersIn, type Seen, startEchoApp, type Template, waitForProxy } from "../support/forward-auth-proxy.ts";
 import { closedPort } from "../support/hooks.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 
@@ -24,17 +25,11 @@ const NGINX = "/usr/sbin/nginx";
 const hasNginx = existsSync(NGINX);
 if (!hasNginx) console.warn(`tests/proxy/nginx-forward-auth.test.ts: skipped, ${NGINX} is not installed (apt-get install nginx)`);
 
-const TEMPLATE = resolve(import.meta.dir, "../../examples/apps/nginx-forward-auth/nginx.conf");
-const PLACEHOLDERS = ["FORWARD_AUTH_LISTEN", "FORWARD_AUTH_SERVER_NAME", "USERSVC_UPSTREAM", "APP_UPSTREAM"];
-
-/** What the application received: it answers every request with this. */
-interface Seen {
-  method: string;
-  path: string;
-  body: string;
-  /** Every X-Usersvc-* header, lower-cased names. */
-  usersvc: Record<string, string>;
-}
+const TEMPLATE: Template = {
+  path: resolve(import.meta.dir, "../../examples/apps/nginx-forward-auth/nginx.conf"),
+  names: ["FORWARD_AUTH_LISTEN", "FORWARD_AUTH_SERVER_NAME", "USERSVC_UPSTREAM", "APP_UPSTREAM"],
+  style: "${NAME}",
+};
 
 interface Nginx {
   base: string;
@@ -42,13 +37,7 @@ interface Nginx {
 }
 
 /** The example with its placeholders filled in; throws if it has one this test does not know. */
-function fillTemplate(values: Record<string, string>): string {
-  let text = readFileSync(TEMPLATE, "utf8");
-  for (const name of PLACEHOLDERS) text = text.replaceAll(`\${${name}}`, values[name]!);
-  const left = text.match(/\$\{\w+\}/g);
-  if (left) throw new Error(`placeholders of the example this test does not fill: ${left.join(", ")}`);
-  return text;
-}
+const fillTemplate = (values: Record<string, string>): string => fill(TEMPLATE, values);
 
 async function startNginx(values: Record<string, string>, port: number): Promise<Nginx> {
   const prefix = mkdtempSync(join(tmpdir(), "usersvc-nginx-"));
@@ -78,18 +67,8 @@ async function startNginx(values: Record<string, string>, port: number): Promise
   const proc = Bun.spawn({ cmd: [NGINX, "-p", `${prefix}/`, "-c", join(prefix, "nginx.conf"), "-e", join(prefix, "error.log")], stdout: "pipe", stderr: "pipe" });
   const base = `http://127.0.0.1:${port}`;
   const why = async (): Promise<string> => `${await new Response(proc.stderr).text()}\n${existsSync(join(prefix, "error.log")) ? readFileSync(join(prefix, "error.log"), "utf8") : ""}`;
-  for (let attempt = 0; ; attempt++) {
-    if (proc.exitCode !== null) throw new Error(`nginx exited with ${proc.exitCode}: ${await why()}`);
-    try {
-      // Through nginx's /auth/ location to usersvc's probe: nginx is up and routes to usersvc.
-      if ((await fetch(`${base}/auth/healthz`)).status === 200) break;
-    } catch {}
-    if (attempt > 200) {
-      proc.kill();
-      throw new Error(`nginx did not answer on ${base}: ${await why()}`);
-    }
-    await Bun.sleep(25);
-  }
+  // Through nginx's /auth/ location to usersvc's probe: nginx is up and routes to usersvc.
+  await waitForProxy("nginx", proc, base, why);
   return {
     base,
     async stop() {
@@ -111,31 +90,17 @@ test("docs/forward-auth.md shows the example as it is, filled in with the values
   expect(doc).toContain(documented.slice(documented.indexOf("upstream usersvc {")));
 });
 
-const BROWSER = { accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8" };
-const API = { accept: "application/json" };
-
 let usersvc: TestServer;
 let app: ReturnType<typeof Bun.serve>;
 let nginx: Nginx;
 /** Every request the application received. */
-const received: Seen[] = [];
+let received: Seen[] = [];
 let plain: LoggedIn;
 let admin: LoggedIn;
 
 describe.skipIf(!hasNginx)("nginx auth_request with examples/apps/nginx-forward-auth/nginx.conf", () => {
   beforeAll(async () => {
-    app = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      async fetch(request) {
-        const url = new URL(request.url);
-        const usersvcHeaders: Record<string, string> = {};
-        for (const [name, value] of request.headers) if (name.startsWith("x-usersvc-")) usersvcHeaders[name] = value;
-        const seen: Seen = { method: request.method, path: url.pathname + url.search, body: await request.text(), usersvc: usersvcHeaders };
-        received.push(seen);
-        return Response.json(seen);
-      },
-    });
+    ({ server: app, received } = startEchoApp());
     const port = await closedPort();
     const base = `http://127.0.0.1:${port}`;
     usersvc = await startTestServer({ USERSVC_PUBLIC_URL: `${base}/auth`, USERSVC_ALLOWED_RETURN_URLS: `${base}/`, USERSVC_TRUST_PROXY: "127.0.0.1" });
@@ -157,29 +122,12 @@ describe.skipIf(!hasNginx)("nginx auth_request with examples/apps/nginx-forward-
     await usersvc?.stop();
   });
 
-  /** A GET through nginx, redirects not followed. */
-  async function get(path: string, headers: Record<string, string>): Promise<{ status: number; location: string | null; text: string }> {
-    const res = await fetch(nginx.base + path, { headers, redirect: "manual" });
-    return { status: res.status, location: res.headers.get("location"), text: await res.text() };
-  }
-
-  /** A browser signed in on /auth/login through nginx, as the person whose credentials are given. */
-  async function signIn(who: LoggedIn, path = "/auth/login"): Promise<{ browser: Browserless; res: PageResponse }> {
-    const browser = new Browserless(nginx.base);
-    const page = await browser.get(path, BROWSER);
-    expect(page.status).toBe(200);
-    const res = await browser.submit(page, "/login", { identifier: who.input.email, password: who.input.password });
-    expect(res.status).toBe(303);
-    return { browser, res };
-  }
-
-  function seenIn(page: PageResponse): Seen {
-    expect(page.status).toBe(200);
-    return JSON.parse(page.html) as Seen;
-  }
+  /** GETs through nginx, redirects not followed; a browser signed in on /auth/login through nginx; what the application saw. */
+  const { get, signIn, seenIn } = forwardAuthClient(() => nginx.base);
 
   test("the example has exactly the placeholders this test fills in", () => {
-    expect([...new Set(readFileSync(TEMPLATE, "utf8").match(/\$\{\w+\}/g))].sort()).toEqual(PLACEHOLDERS.map((p) => `\${${p}}`).sort());
+    const { found, expected } = placeholdersIn(TEMPLATE);
+    expect(found).toEqual(expected);
   });
 
   test("a browser that is not signed in is sent to usersvc's sign-in page with return_to = the URL it asked for, and the application sees nothing", async () => {
