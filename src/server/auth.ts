@@ -8,7 +8,7 @@ import { authenticate } from "../core/sessions/authenticate.ts";
 import type { ClientInfo, Principal } from "../core/sessions/session-tokens.ts";
 import { clientIpResolver } from "./client-ip.ts";
 
-const BEARER = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/i;
+export const BEARER = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/i;
 
 /**
  * `{ auth: true }` resolves `principal` (and `actor`, for the audit log);

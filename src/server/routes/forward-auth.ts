@@ -8,15 +8,12 @@
 import { Elysia, t } from "elysia";
 import type { Core } from "../../core/core.ts";
 import { decideForwardAuth, originalUrlOf, signInUrl, wantsSignInPage } from "../../core/sessions/forward-auth.ts";
-import { BEARER_SECURITY } from "../auth.ts";
+import { BEARER, BEARER_SECURITY } from "../auth.ts";
 import { failure, ok } from "../envelope.ts";
 import { User } from "../models.ts";
 import { pageCookies } from "../pages/cookies.ts";
 import { returnToChecker } from "../pages/return-to.ts";
 import { errorEnvelope, responses } from "../responses.ts";
-
-/** As server/auth.ts reads the Authorization header. */
-const BEARER = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/i;
 
 // Unknown parameters are refused (422): a mistyped `?rol=admin` in a proxy's configuration must fail, not let everyone in.
 const Query = t.Object(
