@@ -9,6 +9,7 @@ export const ERROR_MESSAGES = {
   EMAIL_TAKEN: "A user with this email already exists",
   USERNAME_TAKEN: "This username is already taken",
   LAST_ADMIN: "The last active admin cannot be demoted, blocked or deleted",
+  LAST_SIGN_IN_METHOD: "This is the last way to sign in to the account; add another first",
   INSUFFICIENT_BALANCE: "The balance cannot go below zero",
   INVALID_CREDENTIALS: "Email or password is incorrect",
   UNAUTHENTICATED: "A bearer access token is required",

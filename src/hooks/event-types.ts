@@ -31,6 +31,10 @@ export const EVENT_TYPES = [
   "oauth.client_removed",
   "oauth.consent_granted",
   "oauth.consent_revoked",
+  "user.passkey_added",
+  "user.passkey_removed",
+  "user.identity_linked",
+  "user.identity_unlinked",
 ] as const satisfies readonly EventType[];
 
 // An event type added to the union but not here fails to compile on this line.

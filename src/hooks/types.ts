@@ -141,7 +141,11 @@ export type EventType =
   | "oauth.client_updated"
   | "oauth.client_removed"
   | "oauth.consent_granted"
-  | "oauth.consent_revoked";
+  | "oauth.consent_revoked"
+  | "user.passkey_added"
+  | "user.passkey_removed"
+  | "user.identity_linked"
+  | "user.identity_unlinked";
 
 /**
  * A lifecycle event, as hooks and webhooks receive it. `id` is stable across

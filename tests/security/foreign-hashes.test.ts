@@ -114,7 +114,7 @@ describe("a stored hash outside the policy, written to the database directly", (
     const input = newUser();
     expect((await server.api("POST", "/api/v1/users", { body: input })).status).toBe(201);
     const [row] = await server.core.db.select({ hash: users.passwordHash }).from(users).where(eq(users.email, input.email));
-    const hash = makeHash(row!.hash);
+    const hash = makeHash(row!.hash!);
     await server.core.db.update(users).set({ passwordHash: hash }).where(eq(users.email, input.email));
     return { input, hash };
   }

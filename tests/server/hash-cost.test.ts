@@ -18,7 +18,7 @@ describe("argon2id cost from the configuration", () => {
 
   const storedHash = async (email: string): Promise<string> => {
     const [row] = await server.core.db.select({ hash: users.passwordHash }).from(users).where(eq(users.email, email));
-    return row!.hash;
+    return row!.hash!;
   };
 
   test("new passwords are hashed with the configured memory and time cost", async () => {

@@ -27,7 +27,8 @@ export const users = pgTable(
     id: uuid("id").primaryKey().defaultRandom(),
     email: text("email").notNull(),
     username: text("username").notNull(),
-    passwordHash: text("password_hash").notNull(),
+    /** null: the user has no password (signed up with a provider); they sign in with it or a passkey, or set one by reset. */
+    passwordHash: text("password_hash"),
     roles: text("roles").array().notNull().default(sql`ARRAY['user']::text[]`),
     status: text("status", { enum: ["active", "blocked", "deleted"] }).notNull().default("active"),
     isVerified: boolean("is_verified").notNull().default(false),
@@ -319,4 +320,105 @@ export const oauthCodes = pgTable("oauth_codes", {
 export const oauthRevokedTokens = pgTable("oauth_revoked_tokens", {
   jti: text("jti").primaryKey(),
   expiresAt: timestamptz("expires_at").notNull(),
+});
+
+/**
+ * Passkeys (SPEC §10): WebAuthn credentials, several per user. `counter` is
+ * the authenticator's signature counter (0 for most synced passkeys); a
+ * counter that goes back means a cloned authenticator, refused and audited.
+ */
+export const passkeys = pgTable(
+  "passkeys",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** The credential id, base64url. */
+    credentialId: text("credential_id").notNull(),
+    /** The COSE public key, base64url. */
+    publicKey: text("public_key").notNull(),
+    counter: bigint("counter", { mode: "number" }).notNull().default(0),
+    transports: text("transports").array().notNull().default(sql`'{}'::text[]`),
+    /** WebAuthn's backup eligibility: `multiDevice` (a synced passkey) or `singleDevice`. */
+    deviceType: text("device_type").notNull(),
+    backedUp: boolean("backed_up").notNull(),
+    aaguid: text("aaguid"),
+    name: text("name").notNull(),
+    createdAt: timestamptz("created_at").notNull(),
+    lastUsedAt: timestamptz("last_used_at"),
+  },
+  (t) => [uniqueIndex("passkeys_credential_id_key").on(t.credentialId), index("passkeys_user_id_idx").on(t.userId)],
+);
+
+/**
+ * Pending WebAuthn ceremonies, each challenge spendable once (deleted when
+ * verified). `userId`: the user registering, or null for a sign-in with a
+ * discoverable credential.
+ */
+export const webauthnChallenges = pgTable("webauthn_challenges", {
+  challenge: text("challenge").primaryKey(),
+  purpose: text("purpose", { enum: ["register", "authenticate"] }).notNull(),
+  userId: uuid("user_id").references(() => users.id, { onDelete: "cascade" }),
+  expiresAt: timestamptz("expires_at").notNull(),
+  createdAt: timestamptz("created_at").notNull(),
+});
+
+/**
+ * Sign-in with other providers (SPEC §10): an OpenID Connect issuer, or the
+ * GitHub and Google presets. `id` is the operator's `--name` (a slug, in the
+ * callback URL). Endpoint columns override the preset's or the discovered ones.
+ */
+export const identityProviders = pgTable("identity_providers", {
+  id: text("id").primaryKey(),
+  type: text("type", { enum: ["oidc", "github", "google"] }).notNull(),
+  displayName: text("display_name").notNull(),
+  clientId: text("client_id").notNull(),
+  clientSecret: text("client_secret").notNull(),
+  issuer: text("issuer"),
+  authorizationUrl: text("authorization_url"),
+  tokenUrl: text("token_url"),
+  userinfoUrl: text("userinfo_url"),
+  scopes: text("scopes").array().notNull(),
+  createdAt: timestamptz("created_at").notNull(),
+  updatedAt: timestamptz("updated_at").notNull(),
+});
+
+/** A user's account at a provider: `subject` is the provider's stable id for them (`sub`, GitHub's numeric id). */
+export const userIdentities = pgTable(
+  "user_identities",
+  {
+    providerId: text("provider_id")
+      .notNull()
+      .references(() => identityProviders.id, { onDelete: "cascade" }),
+    subject: text("subject").notNull(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** The email the provider gave at the last sign-in, and whether it said it was verified. */
+    email: text("email"),
+    emailVerified: boolean("email_verified").notNull().default(false),
+    createdAt: timestamptz("created_at").notNull(),
+    lastUsedAt: timestamptz("last_used_at"),
+  },
+  (t) => [primaryKey({ columns: [t.providerId, t.subject] }), index("user_identities_user_id_idx").on(t.userId)],
+);
+
+/**
+ * A sign-in with a provider under way: the `state` sent to it (stored as
+ * SHA-256, spent once at the callback), its nonce and PKCE verifier, where to
+ * go after, and — when linking from /account — the user and browser session.
+ */
+export const providerLogins = pgTable("provider_logins", {
+  stateHash: text("state_hash").primaryKey(),
+  providerId: text("provider_id")
+    .notNull()
+    .references(() => identityProviders.id, { onDelete: "cascade" }),
+  nonce: text("nonce").notNull(),
+  codeVerifier: text("code_verifier").notNull(),
+  returnTo: text("return_to"),
+  linkUserId: uuid("link_user_id").references(() => users.id, { onDelete: "cascade" }),
+  linkSessionId: uuid("link_session_id"),
+  expiresAt: timestamptz("expires_at").notNull(),
+  createdAt: timestamptz("created_at").notNull(),
 });

@@ -52,7 +52,8 @@ async function attemptLogin<T>(core: Core, input: LoginInput, client: ClientInfo
     await core.passwords.burnVerification(input.password);
     return loginFailed(core, null, "unknown_account", key, client, "INVALID_CREDENTIALS");
   }
-  const passwordMatches = await core.passwords.verify(input.password, found.passwordHash);
+  // A user without a password (signed up with a provider) fails like a wrong one, at the same cost.
+  const passwordMatches = found.passwordHash === null ? await core.passwords.burnVerification(input.password).then(() => false) : await core.passwords.verify(input.password, found.passwordHash);
   const { user } = found;
   if (!passwordMatches || user.status === "deleted") {
     // A deleted account is reported like an unknown one, to the host as to the caller.
@@ -69,7 +70,7 @@ async function attemptLogin<T>(core: Core, input: LoginInput, client: ClientInfo
   await core.hooks.beforeLogin({ user: toPublicUser(user, core.now()), ip: client.ip });
 
   const now = core.now();
-  const rehashed = core.passwords.needsRehash(found.passwordHash) ? await core.passwords.hash(input.password) : undefined;
+  const rehashed = found.passwordHash !== null && core.passwords.needsRehash(found.passwordHash) ? await core.passwords.hash(input.password) : undefined;
   if (mfa) {
     if (rehashed) await updateUser(core.db, user.id, { passwordHash: rehashed }, now);
     return createMfaChallenge(core, user);

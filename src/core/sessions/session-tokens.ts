@@ -30,6 +30,12 @@ export interface Principal {
 /** How a sign-in was proven (RFC 8176 `amr` values): a password, then perhaps a second factor. */
 export const PASSWORD_AMR = ["pwd"];
 export const MFA_AMR = ["pwd", "otp", "mfa"];
+/**
+ * A passkey is two factors in one (SPEC §10): the key, and the user verified
+ * by the authenticator. `swk` for a synced (backed-up) passkey, `hwk` for one
+ * bound to its device.
+ */
+export const passkeyAmr = (backedUp: boolean): string[] => [backedUp ? "swk" : "hwk", "user", "mfa"];
 
 export async function startSession(core: Core, user: UserRecord, client: ClientInfo, amr: string[] = PASSWORD_AMR): Promise<TokenPair> {
   const session = await openSession(core, user, client, null, amr);

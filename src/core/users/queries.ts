@@ -37,7 +37,7 @@ export async function findUserByUsername(db: Db, username: string): Promise<User
 export async function findCredentialsBy(
   db: Db,
   key: { email: string } | { username: string },
-): Promise<{ user: UserRecord; passwordHash: string } | null> {
+): Promise<{ user: UserRecord; passwordHash: string | null } | null> {
   const where =
     "email" in key ? eq(users.email, key.email) : sql`lower(${users.username}) = lower(${key.username})`;
   const [row] = await db

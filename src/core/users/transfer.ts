@@ -23,7 +23,7 @@ import { conflictFromUniqueViolation, shapeByHook } from "./users.ts";
 import { checkEmail, checkMetadata, checkUsername, normalizeEmail } from "./validation.ts";
 
 /** One exported user: the user object's stored fields plus its password hash. */
-export type UserExport = Omit<PublicUser, "is_admin" | "is_active"> & { password_hash: string; locale: string | null };
+export type UserExport = Omit<PublicUser, "is_admin" | "is_active"> & { password_hash: string | null; locale: string | null };
 
 /** Streams every user, oldest id first, one JSON line each; returns the count. */
 export async function exportUsers(core: Core, writeLine: (line: string) => void): Promise<number> {
@@ -169,8 +169,11 @@ function parseRecord(text: string, now: Date): typeof users.$inferInsert {
   checkEmail(email, problems);
   const username = (field("username", isString, "must be a string") ?? "").trim();
   checkUsername(username, problems);
-  const hash = field("password_hash", isString, "must be a string") ?? "";
-  if (!ARGON2.test(hash) && !BCRYPT.test(hash)) {
+  // null: a user without a password (signed up with a provider), exported as such.
+  const hash = input.password_hash === null ? null : (field("password_hash", isString, "must be a string or null") ?? "");
+  if (hash === null) {
+    // nothing to check
+  } else if (!ARGON2.test(hash) && !BCRYPT.test(hash)) {
     problems.push({ field: "password_hash", message: "must be an argon2 ($argon2id$…) or bcrypt ($2b$…) hash" });
   } else {
     const violation = findHashPolicyViolation(hash);
@@ -204,7 +207,7 @@ function parseRecord(text: string, now: Date): typeof users.$inferInsert {
     ...(id ? { id: id.toLowerCase() } : {}),
     email,
     username,
-    passwordHash: normalizeForeignHash(hash),
+    passwordHash: hash === null ? null : normalizeForeignHash(hash),
     roles: roles ?? ["user"],
     status: status ?? "active",
     isVerified: isVerified ?? false,
