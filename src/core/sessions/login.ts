@@ -63,11 +63,7 @@ async function attemptLogin<T>(core: Core, input: LoginInput, client: ClientInfo
   const mfa = await isMfaEnabled(core, user.id);
   // With a second factor to come, the account's failures stay until the code is right too.
   await (mfa ? attempt.passed() : attempt.succeeded());
-  if (isBlocked(user, core.now())) return loginFailed(core, user, "blocked", key, client, "ACCOUNT_BLOCKED");
-  if (core.config.requireVerifiedEmail && !user.isVerified) {
-    return loginFailed(core, user, "email_not_verified", key, client, "EMAIL_NOT_VERIFIED");
-  }
-  await core.hooks.beforeLogin({ user: toPublicUser(user, core.now()), ip: client.ip });
+  await admitUser(core, user, client, key);
 
   const now = core.now();
   const rehashed = found.passwordHash !== null && core.passwords.needsRehash(found.passwordHash) ? await core.passwords.hash(input.password) : undefined;
@@ -93,19 +89,33 @@ export async function completeMfaLogin<T = TokenPair>(
 }
 
 /**
+ * What every sign-in checks once a credential (a password, a passkey, a
+ * provider) has proven who the user is: not blocked, the email verified when
+ * that is required, and the host's `beforeLogin`. `failure`: what a refusal's
+ * `user.login_failed` event records beside the reason (the typed identifier, the passkey…).
+ */
+export async function admitUser(core: Core, user: UserRecord, client: ClientInfo, failure: Record<string, unknown>): Promise<void> {
+  if (isBlocked(user, core.now())) return loginFailed(core, user, "blocked", failure, client, "ACCOUNT_BLOCKED");
+  if (core.config.requireVerifiedEmail && !user.isVerified) {
+    return loginFailed(core, user, "email_not_verified", failure, client, "EMAIL_NOT_VERIFIED");
+  }
+  await core.hooks.beforeLogin({ user: toPublicUser(user, core.now()), ip: client.ip });
+}
+
+/**
  * Records `user.login_failed` and throws `code`. A deleted account is
  * reported like an unknown one, to the host as to the caller.
  */
-async function loginFailed(
+export async function loginFailed(
   core: Core,
   user: UserRecord | null,
   reason: string,
-  key: { email: string } | { username: string },
+  failure: Record<string, unknown>,
   client: ClientInfo,
   code: "INVALID_CREDENTIALS" | "ACCOUNT_BLOCKED" | "EMAIL_NOT_VERIFIED",
 ): Promise<never> {
   const actor = { type: "user" as const, id: user?.id ?? null, ip: client.ip };
-  const data = { reason, ...key, ip: client.ip };
+  const data = { reason, ...failure, ip: client.ip };
   if (user) await recordEvent(core, core.db, { type: "user.login_failed", actor, user, data });
   else await enqueueEvent(core, core.db, { type: "user.login_failed", actor, userId: null, data });
   throw new DomainError(code);
