@@ -6,6 +6,8 @@
 import type { Core } from "./core.ts";
 import { sweepExpiredCodes } from "./oidc/codes.ts";
 import { sweepRevokedTokens } from "./oidc/revoked-tokens.ts";
+import { sweepExpiredChallenges } from "./passkeys/queries.ts";
+import { sweepExpiredProviderLogins } from "./providers/provider-logins.ts";
 import { runLifecycleSweep } from "./users/lifecycle.ts";
 
 export const SWEEP_INTERVAL_MS = 60_000;
@@ -18,8 +20,17 @@ export function scheduleMaintenance(core: Core, intervalMs = SWEEP_INTERVAL_MS):
       .then((done) => {
         if (done.unblocked || done.purged) log.info(done, "lifecycle sweep");
       })
-      // Spent or expired codes and the revocations of expired machine tokens have nothing left to guard.
-      .then(() => Promise.all([sweepExpiredCodes(core.db, core.now()), sweepRevokedTokens(core.db, core.now())]))
+      // Spent or expired codes, WebAuthn challenges and provider sign-ins never finished, and the revocations
+      // of expired machine tokens have nothing left to guard.
+      .then(() => {
+        const now = core.now();
+        return Promise.all([
+          sweepExpiredCodes(core.db, now),
+          sweepRevokedTokens(core.db, now),
+          sweepExpiredChallenges(core.db, now),
+          sweepExpiredProviderLogins(core.db, now),
+        ]);
+      })
       // Retired keys whose tokens have all expired leave the JWKS.
       .then(() => core.tokens.reload())
       .catch((error: unknown) => log.error({ err: error }, "lifecycle sweep failed"));

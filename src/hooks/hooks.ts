@@ -22,7 +22,7 @@ import type {
 
 export const BEFORE_HOOKS = ["beforeRegister", "beforeLogin", "accessTokenClaims"] as const;
 const KNOWN_KEYS = new Set<string>([...BEFORE_HOOKS, "on", ...EVENT_TYPES]);
-const RESERVED_CLAIMS = new Set<ReservedClaim>(["sub", "sid", "jti", "type", "iss", "aud", "exp", "iat", "nbf", "roles", "gen", "client_id", "scope", "auth_time"]);
+const RESERVED_CLAIMS = new Set<ReservedClaim>(["sub", "sid", "jti", "type", "iss", "aud", "exp", "iat", "nbf", "roles", "gen", "amr", "client_id", "scope", "auth_time"]);
 
 export interface Hooks {
   readonly kind: "none" | "module" | "script";

@@ -90,6 +90,11 @@ export interface BeforeRegisterInput {
   metadata: Record<string, unknown>;
   /** The client's IP for API sign-ups; null for CLI-created users and imports. */
   ip: string | null;
+  /**
+   * Set when the person signs up by signing in with a provider (SPEC §10):
+   * its name (as in `usersvc providers list`) and type. Such a user has no password.
+   */
+  provider?: { name: string; type: "oidc" | "github" | "google" };
 }
 
 /**
@@ -115,7 +120,7 @@ export interface AccessTokenClaimsInput {
 }
 
 /** Claims usersvc sets itself; a hook's value for any of them is ignored. */
-export type ReservedClaim = "sub" | "sid" | "jti" | "type" | "iss" | "aud" | "exp" | "iat" | "nbf" | "roles" | "gen" | "client_id" | "scope" | "auth_time";
+export type ReservedClaim = "sub" | "sid" | "jti" | "type" | "iss" | "aud" | "exp" | "iat" | "nbf" | "roles" | "gen" | "amr" | "client_id" | "scope" | "auth_time";
 
 export type EventType =
   | "user.registered"

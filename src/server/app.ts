@@ -13,9 +13,11 @@ import { oidcRoutes } from "./oidc/routes.ts";
 import { pageRoutes } from "./pages/pages.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { adminClientRoutes } from "./routes/admin-clients.ts";
+import { providerRoutes } from "./routes/admin-providers.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { forwardAuthRoutes } from "./routes/forward-auth.ts";
 import { meRoutes } from "./routes/me.ts";
+import { passkeyRoutes } from "./routes/passkeys.ts";
 import { systemRoutes } from "./routes/system.ts";
 
 export interface AppOptions {
@@ -42,7 +44,7 @@ export function createApp(core: Core, options: AppOptions = {}) {
     .use(pageRoutes(core))
     // The provider signs id_tokens with a published key: none in HS256 mode (USERSVC_JWT_SECRET), so no provider either.
     .use(core.tokens.asymmetric ? oidcRoutes(core) : new Elysia())
-    .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(forwardAuthRoutes(core)).use(meRoutes(core)).use(adminRoutes(core)).use(adminClientRoutes(core)));
+    .use(new Elysia({ prefix: "/api/v1" }).use(authRoutes(core)).use(forwardAuthRoutes(core)).use(meRoutes(core)).use(passkeyRoutes(core)).use(adminRoutes(core)).use(adminClientRoutes(core)).use(providerRoutes(core)));
   if (options.docs !== false) app.use(apiDocs(VERSION, () => app.routes));
   if (core.config.metrics === "on") app.use(metricsRoute(core.metrics, core.config.metricsToken));
 

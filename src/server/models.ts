@@ -149,3 +149,22 @@ export const Mfa = {
   disabled: t.Object({ mfa_enabled: t.Literal(false) }, strict),
   reset: t.Object({ mfa_enabled: t.Literal(false), removed: t.Boolean({ description: "The user had a factor" }) }, strict),
 };
+
+/** A passkey of the current user (core/passkeys/passkey.ts): never its public key or credential id. */
+export const Passkey = t.Object(
+  {
+    id: t.String({ format: "uuid" }),
+    name: t.String({ description: "1-64 characters, the user's own" }),
+    created_at: Timestamp(),
+    last_used_at: t.Nullable(Timestamp()),
+    device_type: t.String({ description: "`multiDevice` (synced by its provider) or `singleDevice`" }),
+    backed_up: t.Boolean({ description: "Synced: sign-ins with it say `swk` in amr, else `hwk`" }),
+    transports: t.Array(t.String(), { description: "How the browser reaches the authenticator (internal, hybrid, usb…)" }),
+  },
+  { ...strict, $id: "Passkey" },
+);
+/** WebAuthn options for navigator.credentials (the JSON form @simplewebauthn/browser takes as optionsJSON). */
+export const WebAuthnOptions = t.Object(
+  { options: t.Record(t.String(), t.Unknown(), { description: "PublicKeyCredentialCreationOptionsJSON or PublicKeyCredentialRequestOptionsJSON" }) },
+  strict,
+);

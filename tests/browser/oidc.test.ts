@@ -60,7 +60,7 @@ async function signInAndConsent(page: Page, person: { email: string; password: s
   await page.waitForURL(/\/login\?/);
   await page.getByLabel("Email or username").fill(person.email);
   await page.getByLabel("Password").fill(person.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.waitForURL(/\/consent\?/);
   await page.getByRole("heading", { name: "Allow Team wiki to use your account?" }).waitFor();
 }
@@ -131,7 +131,7 @@ test("a first-party client: the sign-in form's navigation ends at the client (CS
   await page.goto(flow.url);
   await page.getByLabel("Email or username").fill(created.input.email);
   await page.getByLabel("Password").fill(created.input.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.waitForURL(`${REDIRECT_URI}**`);
   const tokens = await oidc.authorizationCodeGrant(firstConfig, new URL(arrivals[0]!), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
   expect(tokens.claims()!.sub).toBe(created.id);

@@ -115,7 +115,7 @@ async function signIn(page: Page, identifier: string, password: string): Promise
   await page.goto(`${server.url}/login`);
   await page.getByLabel("Email or username").fill(identifier);
   await page.getByLabel("Password", { exact: true }).fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }
 
 async function signOut(page: Page): Promise<void> {
@@ -195,10 +195,10 @@ describe("the password flows in Chromium with JavaScript turned off", () => {
     await anonymous.waitForURL(/\/login$/);
     await anonymous.getByLabel("Email or username").fill(input.email);
     await anonymous.getByLabel("Password", { exact: true }).fill(input.password);
-    await anonymous.getByRole("button", { name: "Sign in" }).click();
+    await anonymous.getByRole("button", { name: "Sign in", exact: true }).click();
     expect(await anonymous.locator(".alert").getAttribute("data-error-code")).toBe("INVALID_CREDENTIALS");
     await anonymous.getByLabel("Password", { exact: true }).fill(newPassword);
-    await anonymous.getByRole("button", { name: "Sign in" }).click();
+    await anonymous.getByRole("button", { name: "Sign in", exact: true }).click();
     await anonymous.waitForURL(`${server.url}/account`);
     expect(await emailBadge(anonymous).innerText()).toBe("confirmed");
   });
@@ -305,7 +305,7 @@ describe("every page through axe-core, and screenshots", () => {
 
     await page.getByLabel("Email or username").fill(input.username);
     await page.getByLabel("Password", { exact: true }).fill("not the password");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     expect(await page.locator("main .alert").getAttribute("data-error-code")).toBe("INVALID_CREDENTIALS");
     await check(page, "/login with an error");
     await shoot(page, "login-error-1280");

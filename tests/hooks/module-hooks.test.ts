@@ -70,7 +70,7 @@ export default {
       seen_session: input.session.id,
       // Every reserved claim, which must all be dropped:
       sub: "someone-else", sid: "another-session", jti: "fixed", type: "refresh", iss: "evil", aud: "evil",
-      exp: 4102444800, iat: 1, nbf: 4102444800, roles: ["admin"], gen: 99,
+      exp: 4102444800, iat: 1, nbf: 4102444800, roles: ["admin"], gen: 99, amr: ["hwk", "user", "mfa"],
     };
   },
 };
@@ -294,6 +294,7 @@ describe("accessTokenClaims", () => {
       exp: expect.any(Number),
       roles: ["user"],
       gen: expect.any(Number),
+      amr: ["pwd"],
       tenant: "acme",
       seen_session: claims.sid,
     });
@@ -302,7 +303,7 @@ describe("accessTokenClaims", () => {
     return claims;
   }
 
-  test("adds a tenant claim to the access token of a login, and cannot override sub, sid, jti, type, iss, aud, exp, iat, nbf, roles or gen", async () => {
+  test("adds a tenant claim to the access token of a login, and cannot override sub, sid, jti, type, iss, aud, exp, iat, nbf, roles, gen or amr", async () => {
     const login = await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });
     expect(login.status).toBe(200);
     const claims = expectOwnClaims(login.body.data.access_token);

@@ -372,6 +372,13 @@ describe("hostile input at every /api/v1 route", () => {
     "POST /api/v1/users/me/mfa/recovery-codes",
     "DELETE /api/v1/users/me/mfa",
     "POST /api/v1/users/me/email",
+    "GET /api/v1/users/me/passkeys",
+    "POST /api/v1/users/me/passkeys/registration/options",
+    "POST /api/v1/users/me/passkeys",
+    "PATCH /api/v1/users/me/passkeys/:id",
+    "DELETE /api/v1/users/me/passkeys/:id",
+    "POST /api/v1/auth/passkeys/options",
+    "POST /api/v1/auth/passkeys/verify",
     "GET /api/v1/users/me/balance",
     "GET /api/v1/users/me/balance/transactions",
     "GET /api/v1/admin/check",
@@ -394,6 +401,14 @@ describe("hostile input at every /api/v1 route", () => {
     "PATCH /api/v1/admin/clients/:id",
     "DELETE /api/v1/admin/clients/:id",
     "POST /api/v1/admin/clients/:id/rotate-secret",
+    "GET /api/v1/admin/providers",
+    "POST /api/v1/admin/providers",
+    "GET /api/v1/admin/providers/:name",
+    "DELETE /api/v1/admin/providers/:name",
+    "GET /api/v1/admin/users/:id/identities",
+    "DELETE /api/v1/admin/users/:id/identities/:provider",
+    "GET /api/v1/users/me/identities",
+    "DELETE /api/v1/users/me/identities/:provider",
   ];
 
   test("every route of the app is in this battery (a new route must be added here)", () => {
@@ -406,7 +421,7 @@ describe("hostile input at every /api/v1 route", () => {
       fc.asyncProperty(request, async ({ body, query, id, contentType }) => {
         const token = await tokenFor(route.auth);
         const before = await fingerprint();
-        const path = route.path.replace(":id", id) + query;
+        const path = route.path.replace(/:[a-z_]+/g, id) + query;
         const res = await send(route.method, path, { body, token, contentType });
         expectEnvelope(res, `${route.method} ${path.slice(0, 200)} body=${JSON.stringify(body?.slice(0, 200))}`);
         if (res.status >= 400) expect(await fingerprint(), `${route.method} ${path} ${res.text}`).toEqual(before);
@@ -451,7 +466,7 @@ describe("hostile input at every /api/v1 route", () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...routes), hostileId, async (route, id) => {
         const body = route.method === "GET" ? undefined : '{"roles":["admin"],"__proto__":{"is_admin":true}}';
-        const res = await send(route.method, route.path.replace(":id", id), { body });
+        const res = await send(route.method, route.path.replace(/:[a-z_]+/g, id), { body });
         expectEnvelope(res, `${route.method} ${route.path}`);
         // A hostile id may route elsewhere (404/405) or be refused as a URL (422); never a success.
         expect([401, 404, 405, 422]).toContain(res.status);

@@ -19,6 +19,7 @@ import { hooksCommand } from "./hooks.ts";
 import { initDb, initDbCommand } from "./init-db.ts";
 import { keysCommand, keysRotate } from "./keys.ts";
 import { mfaCommand, mfaReset } from "./mfa.ts";
+import { providersAdd, providersCommand, providersList, providersRemove, providersShow } from "./providers.ts";
 import { serveCommand } from "./serve.ts";
 import { exportCommand, importCommand, transferCommands } from "./transfer.ts";
 import { usersCommand, usersList, usersShow, usersUpdate } from "./users.ts";
@@ -41,6 +42,7 @@ export const COMMANDS: readonly CliCommand[] = [
   { build: auditCommand, runs: [auditVerify] },
   { build: keysCommand, runs: [keysRotate] },
   { build: clientsCommand, runs: [clientsAdd, clientsList, clientsShow, clientsUpdate, clientsRotateSecret, clientsRemove] },
+  { build: providersCommand, runs: [providersAdd, providersList, providersShow, providersRemove] },
   { build: hashCommand },
   { build: hooksCommand },
   { build: eventsCommand, runs: [eventsList, eventsRetry] },

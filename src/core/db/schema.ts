@@ -203,6 +203,8 @@ export const oneTimeTokens = pgTable(
     codeHash: text("code_hash"),
     /** change_email: the address the user asked for, applied when the link is followed. */
     newEmail: text("new_email"),
+    /** mfa_login: how the first step was proven (`pwd`, `fed`), for the session's `amr` once the code is right. */
+    amr: text("amr").array(),
     expiresAt: timestamptz("expires_at").notNull(),
     usedAt: timestamptz("used_at"),
     createdAt: timestamptz("created_at").notNull(),
@@ -401,7 +403,12 @@ export const userIdentities = pgTable(
     createdAt: timestamptz("created_at").notNull(),
     lastUsedAt: timestamptz("last_used_at"),
   },
-  (t) => [primaryKey({ columns: [t.providerId, t.subject] }), index("user_identities_user_id_idx").on(t.userId)],
+  (t) => [
+    primaryKey({ columns: [t.providerId, t.subject] }),
+    index("user_identities_user_id_idx").on(t.userId),
+    // One account per provider per user: two racing links cannot both land.
+    uniqueIndex("user_identities_provider_user_key").on(t.providerId, t.userId),
+  ],
 );
 
 /**

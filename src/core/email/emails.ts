@@ -1,7 +1,8 @@
 /**
  * Which events usersvc answers with an email of its own (SPEC §8), and what
  * each says: a link to the hosted pages for verification and reset, a notice
- * for a changed or reset password and for two-factor turned on or off.
+ * for a changed or reset password, for two-factor turned on or off and for
+ * a new passkey.
  * Written from the event alone, so a retry sends the same email.
  */
 import { Eta } from "eta";
@@ -10,7 +11,7 @@ import type { Config } from "../../config.ts";
 import { formatMessage, type Messages, type Theme } from "../theme/theme.ts";
 import type { Email } from "./mailer.ts";
 
-type EmailKind = "verify" | "reset" | "change_email" | "email_changed" | "password_changed" | "password_reset" | "mfa_enabled" | "mfa_disabled";
+type EmailKind = "verify" | "reset" | "change_email" | "email_changed" | "password_changed" | "password_reset" | "mfa_enabled" | "mfa_disabled" | "passkey_added";
 
 /** The kind of email an event calls for, or null. Reads only what enqueueing has too: the type and data. */
 export function emailKindOf(type: EventType, data: UsersvcEvent["data"]): EmailKind | null {
@@ -29,6 +30,8 @@ export function emailKindOf(type: EventType, data: UsersvcEvent["data"]): EmailK
       return "password_reset";
     case "user.updated":
       return data.mfa === "enabled" ? "mfa_enabled" : data.mfa === "disabled" ? "mfa_disabled" : null;
+    case "user.passkey_added":
+      return "passkey_added";
     default:
       return null;
   }

@@ -16,6 +16,7 @@ import { isBlocked, type UserRecord } from "../users/user-record.ts";
 import { normalizeMfaCode } from "./codes.ts";
 import { spendRecoveryCode } from "./recovery-codes.ts";
 import { acceptTotp } from "./totp.ts";
+import { PASSWORD_AMR } from "../sessions/session-tokens.ts";
 
 const CHALLENGE_TTL_MS = 5 * 60_000;
 
@@ -25,14 +26,19 @@ export interface MfaChallenge {
   expires_in: number;
 }
 
-/** Login's second step: a single-use token for POST /auth/mfa/verify, valid 5 minutes. */
-export async function createMfaChallenge(core: Core, user: UserRecord): Promise<MfaChallenge> {
+/**
+ * Login's second step: a single-use token for POST /auth/mfa/verify, valid 5
+ * minutes. `firstFactor`: how the first step was proven (RFC 8176 `amr`), kept
+ * for the session that the code completes.
+ */
+export async function createMfaChallenge(core: Core, user: UserRecord, firstFactor: string[]): Promise<MfaChallenge> {
   const token = randomBytes(32).toString("base64url");
   const now = core.now();
   await core.db.insert(oneTimeTokens).values({
     tokenHash: sha256Hex(token),
     userId: user.id,
     purpose: "mfa_login",
+    amr: firstFactor,
     expiresAt: new Date(now.getTime() + CHALLENGE_TTL_MS),
     createdAt: now,
   });
@@ -41,11 +47,16 @@ export async function createMfaChallenge(core: Core, user: UserRecord): Promise<
 
 /**
  * Checks a challenge and a code (TOTP or recovery code); returns the user,
- * whose session the caller then starts. The challenge is spent only by a
+ * whose session the caller then starts, and the `amr` of both steps. The challenge is spent only by a
  * correct code, so a typo can be corrected; wrong codes count toward the
  * account's login limit.
  */
-export async function completeMfaChallenge(core: Core, mfaToken: string, input: string | number, ip: string | null): Promise<UserRecord> {
+export async function completeMfaChallenge(
+  core: Core,
+  mfaToken: string,
+  input: string | number,
+  ip: string | null,
+): Promise<{ user: UserRecord; amr: string[] }> {
   await throttle(core, "mfa", ip);
   const code = normalizeMfaCode(input);
   const now = core.now();
@@ -75,5 +86,8 @@ export async function completeMfaChallenge(core: Core, mfaToken: string, input: 
     .returning({ userId: oneTimeTokens.userId });
   if (spent.length === 0) throw new DomainError("INVALID_OR_EXPIRED_TOKEN"); // a concurrent request used it
   await attempt.succeeded();
-  return user;
+  // A challenge written before the first factor was recorded followed a password.
+  const firstFactor = challenge.amr ?? PASSWORD_AMR;
+  // A recovery code is a one-time password too.
+  return { user, amr: [...firstFactor, "otp", "mfa"] };
 }

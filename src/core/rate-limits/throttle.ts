@@ -5,7 +5,8 @@
  *
  * - Attempts at a secret (login, second factor, current password): per
  *   account and per client IP, reserved before checking (attempts.ts).
- * - Register, forgot-password, refresh, email verification and MFA codes:
+ * - Register, forgot-password, refresh, email verification, MFA codes,
+ *   passkey sign-in options and sign-ins with a provider (started):
  *   every request per client IP, at most USERSVC_RATE_LIMIT_PER_IP a window.
  */
 import { isIP } from "node:net";
@@ -13,7 +14,7 @@ import type { Core } from "../core.ts";
 import { RateLimitError } from "../errors.ts";
 import { addHits, deleteCounter, deleteCountersBefore } from "./counters.ts";
 
-export type ThrottledAction = "register" | "forgot_password" | "refresh" | "verify_email" | "resend_verification" | "mfa" | "change_email";
+export type ThrottledAction = "register" | "forgot_password" | "refresh" | "verify_email" | "resend_verification" | "mfa" | "change_email" | "passkey" | "provider";
 
 /**
  * What a client IP is counted as: an IPv6 address by its /64, the block one host is given and may

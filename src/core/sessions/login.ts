@@ -9,7 +9,7 @@ import { DomainError } from "../errors.ts";
 import { findCredentialsBy, updateUser } from "../users/queries.ts";
 import { isBlocked, toPublicUser, type UserRecord } from "../users/user-record.ts";
 import { normalizeEmail } from "../users/validation.ts";
-import { type ClientInfo, MFA_AMR, PASSWORD_AMR, type SessionStarter, startSession, type TokenPair } from "./session-tokens.ts";
+import { type ClientInfo, PASSWORD_AMR, type SessionStarter, startSession, type TokenPair } from "./session-tokens.ts";
 
 export interface LoginInput {
   email?: string;
@@ -69,7 +69,7 @@ async function attemptLogin<T>(core: Core, input: LoginInput, client: ClientInfo
   const rehashed = found.passwordHash !== null && core.passwords.needsRehash(found.passwordHash) ? await core.passwords.hash(input.password) : undefined;
   if (mfa) {
     if (rehashed) await updateUser(core.db, user.id, { passwordHash: rehashed }, now);
-    return createMfaChallenge(core, user);
+    return createMfaChallenge(core, user, PASSWORD_AMR);
   }
   const updated = (await updateUser(core.db, user.id, { lastLoginAt: now, passwordHash: rehashed }, now)) ?? user;
   return start(core, updated, client, PASSWORD_AMR);
@@ -82,10 +82,10 @@ export async function completeMfaLogin<T = TokenPair>(
   client: ClientInfo,
   start: SessionStarter<T> = startSession as SessionStarter<T>,
 ): Promise<T> {
-  const user = await completeMfaChallenge(core, input.mfa_token, input.code, client.ip);
+  const { user, amr } = await completeMfaChallenge(core, input.mfa_token, input.code, client.ip);
   const now = core.now();
   const updated = (await updateUser(core.db, user.id, { lastLoginAt: now }, now)) ?? user;
-  return start(core, updated, client, MFA_AMR);
+  return start(core, updated, client, amr);
 }
 
 /**

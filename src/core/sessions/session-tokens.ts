@@ -27,9 +27,11 @@ export interface Principal {
   user: UserRecord;
   session: SessionRow;
 }
-/** How a sign-in was proven (RFC 8176 `amr` values): a password, then perhaps a second factor. */
+/**
+ * How a sign-in was proven (RFC 8176 `amr` values): a password, then perhaps
+ * a second factor (`otp`: a TOTP or recovery code) and `mfa`.
+ */
 export const PASSWORD_AMR = ["pwd"];
-export const MFA_AMR = ["pwd", "otp", "mfa"];
 /**
  * A passkey is two factors in one (SPEC §10): the key, and the user verified
  * by the authenticator. `swk` for a synced (backed-up) passkey, `hwk` for one
@@ -99,7 +101,7 @@ export async function mintPair(core: Core, user: UserRecord, session: SessionRow
       jti: crypto.randomUUID(),
       type: "access",
       ttlSeconds: accessTtl,
-      extra: { ...claims, roles: user.roles, gen: session.generation },
+      extra: { ...claims, roles: user.roles, gen: session.generation, amr: session.amr ?? PASSWORD_AMR },
     }),
     core.tokens.mint({ ...base, jti: refreshJti, type: "refresh", ttlSeconds: refreshTtl, extra: { gen: session.generation } }),
   ]);

@@ -9,14 +9,15 @@ import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
 import { type Actor, SYSTEM_ACTOR } from "../audit/actor.ts";
 import { recordChange } from "../events/record.ts";
 import { deleteExpiredLimits } from "../rate-limits/throttle.ts";
-import { checkCurrentPassword } from "../sessions/step-up.ts";
+import type { Principal } from "../sessions/session-tokens.ts";
+import { checkCurrentPassword, requirePrivileged } from "../sessions/step-up.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { outboxEvents, users } from "../db/schema.ts";
 import { DomainError } from "../errors.ts";
 import { revokeUserSessions } from "../sessions/queries.ts";
 import { assertNotLastAdmin } from "./last-admin.ts";
-import { deleteUser, findUserById, updateUser } from "./queries.ts";
+import { deleteUser, findPasswordHash, findUserById, updateUser } from "./queries.ts";
 import type { UserRecord } from "./user-record.ts";
 
 export interface BlockInput {
@@ -70,9 +71,15 @@ export async function softDeleteUser(core: Core, actor: Actor, userId: string): 
   });
 }
 
-/** DELETE /users/me: the password again, then a soft delete like an admin's. */
-export async function deleteOwnAccount(core: Core, actor: Actor, user: UserRecord, password: string): Promise<UserRecord> {
-  await checkCurrentPassword(core, user, password, actor.ip);
+/**
+ * DELETE /users/me: the password again, then a soft delete like an admin's.
+ * A user without a password (signed up with a provider) proves it is them by
+ * a sign-in within USERSVC_PRIVILEGED_MAX_AGE instead.
+ */
+export async function deleteOwnAccount(core: Core, actor: Actor, principal: Principal, password: string | undefined): Promise<UserRecord> {
+  const { user, session } = principal;
+  if (await findPasswordHash(core.db, user.id)) await checkCurrentPassword(core, user, password ?? "", actor.ip);
+  else await requirePrivileged(core, user, session, undefined, actor.ip);
   return softDeleteUser(core, actor, user.id);
 }
 

@@ -30,7 +30,8 @@ import {
 export interface NewUserInput {
   email: string;
   username: string;
-  password: string;
+  /** Null only for a sign-up through a provider (`options.provider`): such a user has no password. */
+  password: string | null;
   metadata?: Record<string, unknown>;
 }
 
@@ -40,6 +41,11 @@ export interface CreateUserOptions {
   isVerified?: boolean;
   /** The pages' locale at sign-up (one of the theme's), for usersvc's emails. */
   locale?: string | null;
+  /**
+   * A sign-up through a sign-in provider: `beforeRegister` sees it, and
+   * `link` writes the identity in the user's own transaction.
+   */
+  provider?: { name: string; type: "oidc" | "github" | "google"; link(tx: Db, user: UserRecord): Promise<void> };
 }
 
 export async function createUser(core: Core, input: NewUserInput, options: CreateUserOptions): Promise<UserRecord> {
@@ -49,17 +55,19 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
   const problems: FieldProblem[] = [];
   checkEmail(email, problems);
   checkUsername(username, problems);
-  checkPasswordLength(input.password, problems);
+  const password = input.password ?? (options.provider ? null : "");
+  if (password !== null) checkPasswordLength(password, problems);
   if (input.metadata !== undefined) checkMetadata(input.metadata, problems);
   throwIfProblems(problems);
-  await checkPasswordStrength(core, input.password);
+  if (password !== null) await checkPasswordStrength(core, password);
 
   // Checked first for a clear answer; the unique indexes are the real guard against races.
   await assertEmailFree(core.db, email);
   await assertUsernameFree(core.db, username);
-  const shaped = await shapeByHook(core, { email, username, metadata: input.metadata ?? {}, ip: options.actor.ip });
+  const provider = options.provider ? { name: options.provider.name, type: options.provider.type } : undefined;
+  const shaped = await shapeByHook(core, { email, username, metadata: input.metadata ?? {}, ip: options.actor.ip, ...(provider ? { provider } : {}) });
 
-  const passwordHash = await core.passwords.hash(input.password);
+  const passwordHash = password === null ? null : await core.passwords.hash(password);
   const now = core.now();
   try {
     return await core.db.transaction(async (tx) => {
@@ -77,7 +85,8 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
       });
       // Self-registration: the actor is the user just created.
       const actor = options.actor.type === "user" ? userActor(user.id, options.actor.ip) : options.actor;
-      await recordChange(core, tx, { type: "user.registered", actor, user, data: { roles: user.roles } });
+      await recordChange(core, tx, { type: "user.registered", actor, user, data: { roles: user.roles, ...(provider ? { provider: provider.name } : {}) } });
+      await options.provider?.link(tx, user);
       await requestVerificationIn(core, tx, user, actor);
       return user;
     });

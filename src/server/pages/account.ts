@@ -10,6 +10,7 @@ import { sameSecret } from "../../core/digest.ts";
 import { DomainError, validationError } from "../../core/errors.ts";
 import { confirmMfa, disableMfa, enrollMfa, mfaStatus, pendingEnrollment, regenerateRecoveryCodes } from "../../core/mfa/factors.ts";
 import { listConnectedApplications, revokeConnectedApplication } from "../../core/oidc/consents.ts";
+import { listPasskeys } from "../../core/passkeys/manage.ts";
 import { changePasswordKeepingSession } from "../../core/sessions/change-password.ts";
 import { listSessions, logoutAll, revokeOwnSession } from "../../core/sessions/own-sessions.ts";
 import type { Principal } from "../../core/sessions/session-tokens.ts";
@@ -17,13 +18,14 @@ import { requestEmailChange } from "../../core/users/email-change.ts";
 import { resendVerification } from "../../core/users/email-tokens.ts";
 import { deleteOwnAccount } from "../../core/users/lifecycle.ts";
 import { updateProfile } from "../../core/users/users.ts";
+import { identitiesView } from "./provider-views.ts";
 import type { PageCall } from "./page-call.ts";
 
 /** The notices a success may ask for (?done=), so the query cannot put words on the page. */
-const NOTICES = ["profile", "email", "password", "session", "verification", "mfa_disabled", "app"] as const;
-type Notice = (typeof NOTICES)[number];
+const NOTICES = ["profile", "email", "password", "session", "verification", "mfa_disabled", "app", "passkey_added", "passkey_renamed", "passkey_removed", "identity_linked", "identity_unlinked"] as const;
+export type Notice = (typeof NOTICES)[number];
 
-export type AccountSection = "profile" | "email" | "password" | "sessions" | "apps" | "mfa" | "delete";
+export type AccountSection = "profile" | "email" | "password" | "sessions" | "apps" | "mfa" | "passkeys" | "identities" | "delete";
 
 export async function showAccount(call: PageCall): Promise<Response> {
   if (!call.principal) return call.redirect(call.link("/login", { return_to: call.url("/account") }));
@@ -34,12 +36,14 @@ export async function showAccount(call: PageCall): Promise<Response> {
 /** The account page's data; `extra` adds an error (with its section) or a notice. */
 async function accountView(call: PageCall, principal: Principal, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
   const { core } = call.pages;
-  const [mfa, sessions, apps] = await Promise.all([
+  const [mfa, sessions, apps, passkeys, providers] = await Promise.all([
     mfaStatus(core, principal.user.id),
     listSessions(core, principal),
     listConnectedApplications(core, principal.user.id),
+    listPasskeys(core, principal.user.id),
+    identitiesView(call, principal),
   ]);
-  return { account: principal.user, mfa, sessions, apps, section: null, ...extra };
+  return { account: principal.user, mfa, sessions, apps, passkeys, ...providers, section: null, ...extra };
 }
 
 /**
@@ -77,7 +81,7 @@ type ErrorPage = (call: PageCall, principal: Principal, error: DomainError, sect
 const onAccountPage: ErrorPage = async (call, principal, error, section) => call.renderError("account", error, await accountView(call, principal, { section }));
 
 /** A form of the account page: CSRF checked, signed in required, the action's outcome shown. */
-function accountForm(section: AccountSection, action: AccountAction, errorPage: ErrorPage = onAccountPage) {
+export function accountForm(section: AccountSection, action: AccountAction, errorPage: ErrorPage = onAccountPage) {
   return async (call: PageCall): Promise<Response> => {
     const principal = call.principal;
     if (!principal) return call.redirect(call.link("/login", { return_to: call.url("/account") }));
@@ -94,8 +98,8 @@ function accountForm(section: AccountSection, action: AccountAction, errorPage: 
   };
 }
 
-const stepUpPassword = (call: PageCall): string | undefined => call.field("password") || undefined;
-const actorOf = (call: PageCall, principal: Principal) => userActor(principal.user.id, call.client.ip);
+export const stepUpPassword = (call: PageCall): string | undefined => call.field("password") || undefined;
+export const actorOf = (call: PageCall, principal: Principal) => userActor(principal.user.id, call.client.ip);
 
 export const accountForms = {
   profile: accountForm("profile", async (call, principal) => {
@@ -164,7 +168,7 @@ export const accountForms = {
     return "app";
   }),
   deleteAccount: accountForm("delete", async (call, principal) => {
-    await deleteOwnAccount(call.pages.core, actorOf(call, principal), principal.user, call.field("password") ?? "");
+    await deleteOwnAccount(call.pages.core, actorOf(call, principal), principal, call.field("password"));
     call.signedOut();
     return call.render("message", { title: call.t("delete.done.title"), paragraphs: [call.t("delete.done.body")] });
   }),

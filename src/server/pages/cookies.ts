@@ -5,8 +5,8 @@
  */
 import type { Config } from "../../config.ts";
 
-export type CookieName = "session" | "csrf" | "mfa";
-const NAMES: Record<CookieName, string> = { session: "usersvc_session", csrf: "usersvc_csrf", mfa: "usersvc_mfa" };
+export type CookieName = "session" | "csrf" | "mfa" | "provider";
+const NAMES: Record<CookieName, string> = { session: "usersvc_session", csrf: "usersvc_csrf", mfa: "usersvc_mfa", provider: "usersvc_provider" };
 
 export interface PageCookies {
   /**

@@ -59,6 +59,9 @@ export function createPages(core: Core): Pages {
   const formTargets = core.config.allowedReturnUrls.map((prefix) => new URL(prefix).origin);
   const csp = [
     "default-src 'none'",
+    // The passkey scripts, from usersvc's own origin only (never inline), and the options they fetch.
+    "script-src 'self'",
+    "connect-src 'self'",
     "style-src 'self'",
     "img-src 'self' data:",
     // A sign-in's redirect to an allowed application is part of the form's navigation.

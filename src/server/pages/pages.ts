@@ -4,6 +4,8 @@ import type { Core } from "../../core/core.ts";
 import { accountForms, showAccount } from "./account.ts";
 import { authorize, endSession, showConsent, submitConsent } from "./oidc.ts";
 import { createPages, type ElysiaPageContext, PageCall } from "./page-call.ts";
+import { passkeyForms, submitPasskeyLogin } from "./passkeys.ts";
+import { linkProvider, providerCallback, startProviderSignIn, unlinkProvider } from "./providers.ts";
 import { showForgot, showReset, showVerify, submitForgot, submitReset, submitVerify } from "./recovery.ts";
 import { showLogin, showMfa, showRegister, submitLogin, submitLogout, submitMfa, submitRegister } from "./sign-in.ts";
 
@@ -19,6 +21,10 @@ export function pageRoutes(core: Core) {
     (page: PageHandler) =>
     async ({ request, server, query, body }: ElysiaPageContext) =>
       page(await PageCall.open(pages, { request, server, query, body }));
+  const handleNamed =
+    (page: (call: PageCall, name: string) => Response | Promise<Response>) =>
+    async ({ request, server, query, body, params }: ElysiaPageContext & { params: { name: string } }) =>
+      page(await PageCall.open(pages, { request, server, query, body }), params.name);
   // An asset runs nothing, even opened on its own: a theme's SVG with a script in it stays inert.
   const asset = (body: string, type: string) => () =>
     new Response(body, {
@@ -29,10 +35,15 @@ export function pageRoutes(core: Core) {
   const routes = new Elysia({ name: "pages" })
     .get("/assets/theme.css", asset(files.css, "text/css; charset=utf-8"), HIDDEN)
     .get("/assets/logo.svg", asset(files.logo, "image/svg+xml"), HIDDEN)
+    .get("/assets/webauthn.js", asset(files.webauthnJs, "text/javascript; charset=utf-8"), HIDDEN)
+    .get("/assets/passkeys.js", asset(files.passkeysJs, "text/javascript; charset=utf-8"), HIDDEN)
     .get("/login", handle(showLogin), HIDDEN)
     .post("/login", handle(submitLogin), HIDDEN)
     .get("/login/mfa", handle(showMfa), HIDDEN)
     .post("/login/mfa", handle(submitMfa), HIDDEN)
+    .post("/login/passkey", handle(submitPasskeyLogin), HIDDEN)
+    .get("/login/provider/:name", handleNamed(startProviderSignIn), HIDDEN)
+    .get("/login/provider/:name/callback", handleNamed(providerCallback), HIDDEN)
     .get("/register", handle(showRegister), HIDDEN)
     .post("/register", handle(submitRegister), HIDDEN)
     .post("/logout", handle(submitLogout), HIDDEN)
@@ -53,6 +64,12 @@ export function pageRoutes(core: Core) {
     .post("/account/mfa/confirm", handle(accountForms.confirmMfa), HIDDEN)
     .post("/account/mfa/recovery-codes", handle(accountForms.recoveryCodes), HIDDEN)
     .post("/account/mfa/disable", handle(accountForms.disableMfa), HIDDEN)
+    .post("/account/passkeys/start", handle(passkeyForms.start), HIDDEN)
+    .post("/account/passkeys/add", handle(passkeyForms.add), HIDDEN)
+    .post("/account/passkeys/rename", handle(passkeyForms.rename), HIDDEN)
+    .post("/account/passkeys/remove", handle(passkeyForms.remove), HIDDEN)
+    .post("/account/identities/link", handle(linkProvider), HIDDEN)
+    .post("/account/identities/unlink", handle(unlinkProvider), HIDDEN)
     .post("/account/delete", handle(accountForms.deleteAccount), HIDDEN)
     .post("/account/apps/revoke", handle(accountForms.revokeApp), HIDDEN);
   if (!core.tokens.asymmetric) return routes;

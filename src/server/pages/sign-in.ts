@@ -10,11 +10,12 @@ import { type BrowserSession, startBrowserSession } from "../../core/sessions/br
 import { logout } from "../../core/sessions/own-sessions.ts";
 import { createUser } from "../../core/users/users.ts";
 import type { PageCall } from "./page-call.ts";
+import { providerButtons } from "./provider-views.ts";
 
 export async function showLogin(call: PageCall): Promise<Response> {
   // prompt=login: an application asked for a fresh sign-in, even with a session.
   if (call.principal && call.query.prompt !== "login") return call.redirect(call.next());
-  return call.render("login", { values: { identifier: call.query.login_hint?.slice(0, 320) ?? "" } });
+  return call.render("login", { values: { identifier: call.query.login_hint?.slice(0, 320) ?? "" }, providers: await providerButtons(call) });
 }
 
 export async function submitLogin(call: PageCall): Promise<Response> {
@@ -61,9 +62,9 @@ export async function submitMfa(call: PageCall): Promise<Response> {
   }
 }
 
-export function showRegister(call: PageCall): Response {
+export async function showRegister(call: PageCall): Promise<Response> {
   if (call.principal) return call.redirect(call.next());
-  return call.render("register");
+  return call.render("register", { providers: await providerButtons(call) });
 }
 
 export async function submitRegister(call: PageCall): Promise<Response> {
@@ -95,7 +96,7 @@ export async function submitLogout(call: PageCall): Promise<Response> {
 }
 
 /** The browser's new session replaces the one it had, which ends (it would otherwise live on, unseen). */
-async function signedIn(call: PageCall, session: BrowserSession): Promise<Response> {
+export async function signedIn(call: PageCall, session: BrowserSession): Promise<Response> {
   if (call.principal) await logout(call.pages.core, call.principal, call.client);
   call.signedIn(session.principal, session.cookie);
   return call.redirect(call.next());

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import themeCss from "./assets/theme.css" with { type: "text" };
 import logoSvg from "./assets/logo.svg" with { type: "text" };
+import { passkeysScriptSource, webauthnBrowserSource } from "./page-scripts.ts" with { type: "macro" };
 import account from "./templates/account.eta" with { type: "text" };
 import consent from "./templates/consent.eta" with { type: "text" };
 import error from "./templates/error.eta" with { type: "text" };
@@ -20,6 +21,7 @@ import loginMfa from "./templates/login-mfa.eta" with { type: "text" };
 import logout from "./templates/logout.eta" with { type: "text" };
 import message from "./templates/message.eta" with { type: "text" };
 import mfaSetup from "./templates/mfa-setup.eta" with { type: "text" };
+import passkeyAdd from "./templates/passkey-add.eta" with { type: "text" };
 import recoveryCodes from "./templates/recovery-codes.eta" with { type: "text" };
 import register from "./templates/register.eta" with { type: "text" };
 import resetPassword from "./templates/reset-password.eta" with { type: "text" };
@@ -38,6 +40,7 @@ const TEMPLATES = {
   logout,
   message,
   "mfa-setup": mfaSetup,
+  "passkey-add": passkeyAdd,
   "recovery-codes": recoveryCodes,
   register,
   "reset-password": resetPassword,
@@ -49,6 +52,9 @@ export interface PageFiles {
   templates: Readonly<Record<TemplateName, string>>;
   css: string;
   logo: string;
+  /** The pages' scripts: not overridable (a theme changes looks, not what runs). */
+  webauthnJs: string;
+  passkeysJs: string;
 }
 
 export function loadPageFiles(themeDir: string | null): PageFiles {
@@ -59,5 +65,5 @@ export function loadPageFiles(themeDir: string | null): PageFiles {
   const templates = Object.fromEntries(
     Object.entries(TEMPLATES).map(([name, text]) => [name, override(join("pages", `${name}.eta`), text)]),
   ) as Record<TemplateName, string>;
-  return { templates, css: override("theme.css", themeCss), logo: override("logo.svg", logoSvg) };
+  return { templates, css: override("theme.css", themeCss), logo: override("logo.svg", logoSvg), webauthnJs: webauthnBrowserSource(), passkeysJs: passkeysScriptSource() };
 }

@@ -22,7 +22,8 @@ const ProfileBody = t.Object(
   },
   { additionalProperties: false },
 );
-const DeleteBody = t.Object({ password: t.String() }, { additionalProperties: false });
+// The password is required of a user who has one; one without (signed up with a provider) needs a recent sign-in instead.
+const DeleteBody = t.Object({ password: t.Optional(t.String()) }, { additionalProperties: false });
 /** Step-up: the current password, needed when the session signed in more than USERSVC_PRIVILEGED_MAX_AGE ago. */
 const StepUpBody = t.Optional(
   t.Object({ password: t.Optional(t.String({ description: "current password; needed when the sign-in is not recent" })) }, { additionalProperties: false }),
@@ -102,7 +103,7 @@ export function meRoutes(core: Core) {
     .delete(
       "",
       async ({ actor, principal, body }) =>
-        ok(toPublicUser(await deleteOwnAccount(core, actor, principal.user, body.password), core.now())),
+        ok(toPublicUser(await deleteOwnAccount(core, actor, principal, body.password), core.now())),
       { auth: true, body: DeleteBody, response: Responses.deleted, detail: detail("Delete your account (soft delete; all sessions revoked)") },
     )
     .get("/sessions", async ({ principal }) => ok(await listSessions(core, principal)), {

@@ -1,0 +1,2 @@
+// oidc-provider ships no types (its DefinitelyTyped package is not installed): the tests use it untyped.
+declare module "oidc-provider";
