@@ -6,11 +6,8 @@
  * refreshes, and gets a client_credentials token.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { buildBinary, callApi, run, startServe } from "../support/binary.ts";
-import { createTestDatabase, SERVER_URL, type TestDatabase } from "../support/database.ts";
+import { binaryAlone, removeBinaryAlone, callApi, run, startServe } from "../support/binary.ts";
+import type { TestDatabase } from "../support/database.ts";
 import { Browserless, codeFlow, freePort, oidc, REDIRECT_URI, walkAuthorization } from "../support/oidc.ts";
 
 // The first test may build dist/usersvc (several seconds) before it spawns it.
@@ -21,14 +18,10 @@ let binary: string;
 let database: TestDatabase | null = null;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "usersvc-oidc-"));
-  binary = join(dir, "usersvc");
-  copyFileSync(await buildBinary(), binary);
-  if (SERVER_URL) database = await createTestDatabase();
+  ({ dir, binary, database } = await binaryAlone("usersvc-oidc-"));
 });
 afterAll(async () => {
-  await database?.drop();
-  rmSync(dir, { recursive: true, force: true });
+  await removeBinaryAlone({ dir, database });
 });
 
 test("a client added with the CLI signs a user in through the binary's provider", async () => {

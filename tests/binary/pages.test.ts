@@ -7,11 +7,11 @@
  * without being told to.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { binaryEnv, buildBinary, callApi, parseLogLine, startServe } from "../support/binary.ts";
-import { createTestDatabase, SERVER_URL, type TestDatabase } from "../support/database.ts";
+import { binaryAlone, binaryEnv, removeBinaryAlone, callApi, parseLogLine, startServe } from "../support/binary.ts";
+import type { TestDatabase } from "../support/database.ts";
 import { Browserless, errorCodeOf, headingOf } from "../support/browserless.ts";
 
 // The first test may build dist/usersvc (several seconds) before it spawns it.
@@ -23,14 +23,10 @@ let binary: string;
 let database: TestDatabase | null = null;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "usersvc-pages-"));
-  binary = join(dir, "usersvc");
-  copyFileSync(await buildBinary(), binary);
-  if (SERVER_URL) database = await createTestDatabase();
+  ({ dir, binary, database } = await binaryAlone("usersvc-pages-"));
 });
 afterAll(async () => {
-  await database?.drop();
-  rmSync(dir, { recursive: true, force: true });
+  await removeBinaryAlone({ dir, database });
 });
 
 /** The links of the emails written to the log so far, to `to`. */

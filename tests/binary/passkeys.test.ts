@@ -6,13 +6,10 @@
  * and no username.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Browser } from "playwright-core";
-import { buildBinary, callApi, startServe } from "../support/binary.ts";
+import { binaryAlone, removeBinaryAlone, callApi, startServe } from "../support/binary.ts";
 import { launchChromium } from "../support/chromium.ts";
-import { createTestDatabase, SERVER_URL, type TestDatabase } from "../support/database.ts";
+import type { TestDatabase } from "../support/database.ts";
 import { freePort } from "../support/oidc.ts";
 
 setDefaultTimeout(120_000);
@@ -23,16 +20,12 @@ let database: TestDatabase | null = null;
 let browser: Browser;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "usersvc-passkeys-"));
-  binary = join(dir, "usersvc");
-  copyFileSync(await buildBinary(), binary);
-  if (SERVER_URL) database = await createTestDatabase();
+  ({ dir, binary, database } = await binaryAlone("usersvc-passkeys-"));
   browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
-  await database?.drop();
-  rmSync(dir, { recursive: true, force: true });
+  await removeBinaryAlone({ dir, database });
 });
 
 test("the binary alone serves the passkey scripts, and a passkey added on /account signs in with no username", async () => {

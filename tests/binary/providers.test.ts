@@ -6,12 +6,9 @@
  * signs in again after the issuer rotated its keys.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { buildBinary, run, startServe } from "../support/binary.ts";
+import { binaryAlone, removeBinaryAlone, run, startServe } from "../support/binary.ts";
 import { Browserless } from "../support/browserless.ts";
-import { createTestDatabase, SERVER_URL, type TestDatabase } from "../support/database.ts";
+import type { TestDatabase } from "../support/database.ts";
 import { freePort } from "../support/oidc.ts";
 import { startUpstreamIssuer, walkUpstream } from "../support/upstream-oidc.ts";
 
@@ -22,14 +19,10 @@ let binary: string;
 let database: TestDatabase | null = null;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "usersvc-providers-"));
-  binary = join(dir, "usersvc");
-  copyFileSync(await buildBinary(), binary);
-  if (SERVER_URL) database = await createTestDatabase();
+  ({ dir, binary, database } = await binaryAlone("usersvc-providers-"));
 });
 afterAll(async () => {
-  await database?.drop();
-  rmSync(dir, { recursive: true, force: true });
+  await removeBinaryAlone({ dir, database });
 });
 
 test("a provider added with the binary's CLI signs a new user up on its /login, before and after the issuer's key rotation", async () => {

@@ -4,11 +4,12 @@
  * minimal, explicit environment, its stdout, stderr and exit code captured
  * together.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "../../src/core/db/client.ts";
 import { migrateDatabase } from "../../src/core/db/migrate.ts";
-import { createTestDatabase, type TestDatabase } from "./database.ts";
+import { createTestDatabase, SERVER_URL, type TestDatabase } from "./database.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 export const BINARY_PATH = join(ROOT, "dist", "usersvc");
@@ -290,4 +291,25 @@ export async function createMigratedTestDatabase(): Promise<TestDatabase> {
     }
   }
   return database;
+}
+
+/** A copy of the binary alone in an empty directory and, on a PostgreSQL run, a database of its own. */
+export interface BinaryAlone {
+  dir: string;
+  binary: string;
+  database: TestDatabase | null;
+}
+
+export async function binaryAlone(prefix: string): Promise<BinaryAlone> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const binary = join(dir, "usersvc");
+  copyFileSync(await buildBinary(), binary);
+  // PGlite: no USERSVC_DATA_DIR, so the default ./usersvc-data of the directory is used.
+  const database = SERVER_URL ? await createTestDatabase() : null;
+  return { dir, binary, database };
+}
+
+export async function removeBinaryAlone(alone: Pick<BinaryAlone, "dir" | "database">): Promise<void> {
+  await alone.database?.drop();
+  rmSync(alone.dir, { recursive: true, force: true });
 }
