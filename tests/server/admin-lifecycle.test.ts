@@ -431,11 +431,11 @@ describe("the lifecycle sweep (USERSVC_PURGE_AFTER=2)", () => {
     sweepServer.clock.advance(86_400);
     await call("DELETE", `/users/${later.id}`);
     await call("POST", `/users/${restored.id}/restore`);
-    sweepServer.clock.advance(86_400 - 1);
+    sweepServer.clock.advance(86_400 - 60);
     expect(await runLifecycleSweep(sweepServer.core)).toEqual({ unblocked: 0, purged: 0 });
     expect((await call("GET", `/users/${doomed.id}`)).body.data.status).toBe("deleted");
 
-    sweepServer.clock.advance(2);
+    sweepServer.clock.advance(120);
     expect(await runLifecycleSweep(sweepServer.core)).toEqual({ unblocked: 0, purged: 1 });
     const gone = await call("GET", `/users/${doomed.id}`);
     expect(gone.status).toBe(404);

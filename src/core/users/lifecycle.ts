@@ -14,7 +14,7 @@ import { checkCurrentPassword, requirePrivileged } from "../sessions/step-up.ts"
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { outboxEvents, users } from "../db/schema.ts";
-import { DomainError } from "../errors.ts";
+import { DomainError, validationError } from "../errors.ts";
 import { revokeUserSessions } from "../sessions/queries.ts";
 import { assertNotLastAdmin } from "./last-admin.ts";
 import { deleteUser, findPasswordHash, findUserById, updateUser } from "./queries.ts";
@@ -78,8 +78,12 @@ export async function softDeleteUser(core: Core, actor: Actor, userId: string): 
  */
 export async function deleteOwnAccount(core: Core, actor: Actor, principal: Principal, password: string | undefined): Promise<UserRecord> {
   const { user, session } = principal;
-  if (await findPasswordHash(core.db, user.id)) await checkCurrentPassword(core, user, password ?? "", actor.ip);
-  else await requirePrivileged(core, user, session, undefined, actor.ip);
+  if (await findPasswordHash(core.db, user.id)) {
+    if (password === undefined) throw validationError([{ field: "password", message: "is required" }]);
+    await checkCurrentPassword(core, user, password, actor.ip);
+  } else {
+    await requirePrivileged(core, user, session, undefined, actor.ip);
+  }
   return softDeleteUser(core, actor, user.id);
 }
 
