@@ -37,6 +37,8 @@ const follow = (b: Browserless, url: URL) => b.get(url.pathname + url.search);
 /** A browser signed in with a password on the pages. */
 async function signedInBrowser(overrides: { email?: string } = {}) {
   const { input, user } = await registerAndLogin(kit.server.api, overrides);
+  // Linking from /account needs a verified email (tests/security/providers-review.test.ts).
+  await kit.server.core.db.update(users).set({ isVerified: true }).where(eq(users.id, user.id));
   const b = browser();
   const page = await b.get("/login");
   const done = await b.submit(page, "/login", { identifier: input.email, password: input.password });

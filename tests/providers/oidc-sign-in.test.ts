@@ -90,10 +90,11 @@ describe("the first sign-in with a provider", () => {
     expect((await identitiesOf(kit.server, user.id)).length).toBe(1);
   });
 
-  test("a provider's unverified email makes an unverified user", async () => {
+  test("a provider's unverified email signs nobody up (tests/security/providers-review.test.ts: pre-account takeover)", async () => {
     const b = browser();
-    await signInWith(kit, b, "corp", person("unverified.new@example.com", false));
-    expect((await userByEmail(kit.server, "unverified.new@example.com"))!.isVerified).toBe(false);
+    const done = await signInWith(kit, b, "corp", person("unverified.new@example.com", false));
+    expect(errorCodeOf(done.html)).toBe("EMAIL_NOT_VERIFIED");
+    expect(await userByEmail(kit.server, "unverified.new@example.com")).toBeNull();
   });
 
   test("beforeRegister sees the provider and may refuse: no user, no session", async () => {

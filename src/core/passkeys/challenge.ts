@@ -18,3 +18,18 @@ export function challengeOf(response: unknown): string {
   }
   return challenge;
 }
+
+/**
+ * Whether the ceremony ran in a frame of another site (clientData.crossOrigin).
+ * usersvc's pages are never framed (frame-ancestors 'none'), so such an answer
+ * is refused: the library would take it whenever no topOrigin is given.
+ */
+export function isCrossOrigin(response: unknown): boolean {
+  const clientData = (response as { response?: { clientDataJSON?: unknown } } | null)?.response?.clientDataJSON;
+  try {
+    const data = decodeClientDataJSON(String(clientData)) as { crossOrigin?: unknown; topOrigin?: unknown };
+    return data.crossOrigin !== undefined && data.crossOrigin !== false ? true : data.topOrigin !== undefined;
+  } catch {
+    return true;
+  }
+}

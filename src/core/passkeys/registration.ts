@@ -12,10 +12,12 @@ import { DomainError, validationError } from "../errors.ts";
 import { recordChange } from "../events/record.ts";
 import { requirePrivileged } from "../sessions/step-up.ts";
 import type { UserRecord } from "../users/user-record.ts";
-import { challengeOf, CHALLENGE_TTL_MS } from "./challenge.ts";
+import { challengeOf, CHALLENGE_TTL_MS, isCrossOrigin } from "./challenge.ts";
 import { passkeyName, type PublicPasskey, toPublicPasskey } from "./passkey.ts";
 import { countPasskeys, insertChallenge, insertPasskey, passkeysOf, spendChallenge } from "./queries.ts";
 import { relyingParty, userHandle } from "./relying-party.ts";
+
+const TRANSPORTS = new Set<string>(["ble", "cable", "hybrid", "internal", "nfc", "smart-card", "usb"]);
 
 export interface PasskeyEnrolment {
   user: UserRecord;
@@ -59,6 +61,7 @@ export async function addPasskey(core: Core, actor: Actor, user: UserRecord, res
   if (!spent || spent.userId !== user.id || spent.expiresAt <= core.now()) {
     throw validationError([{ field: "response", message: "answers no registration of yours under way (expired or used): ask for new options" }]);
   }
+  if (isCrossOrigin(response)) throw validationError([{ field: "response", message: "was made in a frame of another site" }]);
   const rp = relyingParty(core);
   let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
   try {
@@ -81,7 +84,8 @@ export async function addPasskey(core: Core, actor: Actor, user: UserRecord, res
       credentialId: info.credential.id,
       publicKey: Buffer.from(info.credential.publicKey).toString("base64url"),
       counter: info.credential.counter,
-      transports: (info.credential.transports ?? []).filter((t) => typeof t === "string").slice(0, 8),
+      // The browser's word, stored and shown back: only the names WebAuthn defines.
+      transports: [...new Set((info.credential.transports ?? []).filter((t) => TRANSPORTS.has(t)))],
       deviceType: info.credentialDeviceType,
       backedUp: info.credentialBackedUp,
       aaguid: info.aaguid,

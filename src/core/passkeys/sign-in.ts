@@ -14,7 +14,7 @@ import { throttle } from "../rate-limits/throttle.ts";
 import { admitUser, loginFailed } from "../sessions/login.ts";
 import { type ClientInfo, passkeyAmr, type SessionStarter, startSession, type TokenPair } from "../sessions/session-tokens.ts";
 import { findUserById, updateUser } from "../users/queries.ts";
-import { challengeOf, CHALLENGE_TTL_MS } from "./challenge.ts";
+import { challengeOf, CHALLENGE_TTL_MS, isCrossOrigin } from "./challenge.ts";
 import { findPasskeyByCredentialId, insertChallenge, recordPasskeyUse, spendChallenge } from "./queries.ts";
 import { relyingParty, userHandleBase64url } from "./relying-party.ts";
 
@@ -64,9 +64,11 @@ async function attemptPasskeyLogin<T>(core: Core, response: unknown, client: Cli
   if (!passkey) return fail(null, "unknown_passkey");
   if (!user) return fail(null, "unknown_account");
 
-  // The user handle the authenticator keeps with the credential must be this user's.
+  // The user handle the authenticator keeps with the credential must be this user's; a discoverable
+  // credential always returns one (WebAuthn §7.2 step 6), so none is no match either.
   const handle = (response as { response?: { userHandle?: unknown } }).response?.userHandle;
-  if (handle !== undefined && handle !== userHandleBase64url(user.id)) return fail(user, "passkey_user_mismatch");
+  if (handle !== userHandleBase64url(user.id)) return fail(user, "passkey_user_mismatch");
+  if (isCrossOrigin(response)) return fail(user, "passkey_cross_origin");
   const rp = relyingParty(core);
   let info: Awaited<ReturnType<typeof verifyAuthenticationResponse>>["authenticationInfo"];
   try {

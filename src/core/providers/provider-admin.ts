@@ -166,7 +166,8 @@ function checkedProvider(input: NewProvider): Omit<typeof identityProviders.$inf
     if (value === undefined) return fallback;
     const problem = endpointProblem(value);
     if (problem) problems.push({ field, message: problem });
-    return value.replace(/\/$/, "");
+    // Kept as given: an issuer is compared with the discovery document's byte for byte, trailing slash included.
+    return value;
   };
   const issuer = url("issuer", input.issuer, preset.issuer);
   if (type === "oidc" && input.issuer === undefined) problems.push({ field: "issuer", message: "is required for an oidc provider (its discovery is <issuer>/.well-known/openid-configuration)" });

@@ -9,9 +9,12 @@
  * 4. A local user has the email otherwise (either side unverified): never
  *    link — whoever controls an unverified address at a provider must not get
  *    the account. The person signs in as before and links from /account.
- * 5. No local user has it: sign up through createUser (beforeRegister sees
- *    the provider), with no password, verified as the provider says.
- * 6. No email at all (GitHub without a verified primary): refused.
+ * 5. No local user has it, and the provider says it is verified: sign up
+ *    through createUser (beforeRegister sees the provider), with no password.
+ * 6. No verified email (GitHub without a verified primary, email_verified
+ *    not true): refused. Linking from /account (2) needs the account's own
+ *    email verified. Either way, nobody leaves an identity in an account
+ *    whose address its owner later recovers by a password reset.
  *
  * A sign-in then passes the same checks as a password login (admitUser) and
  * asks for the second factor of a user who has one.
@@ -111,9 +114,12 @@ async function linkOrSignUp(core: Core, provider: ProviderRecord, identity: Upst
     throw new ProviderRefusal("EMAIL_NOT_VERIFIED", message, "no_email", provider.displayName);
   }
   const email = normalizeEmail(identity.email);
+  // Verified is the address as the provider verified it: a letter beyond ASCII that lower-cases to
+  // another address (KELVIN SIGN to k) would name a mailbox the provider never checked.
+  const verified = identity.emailVerified && asciiLowerCase(identity.email.trim()) === email;
   const local = await findUserByEmail(core.db, email);
   if (local) {
-    if (!(identity.emailVerified && local.isVerified && local.status !== "deleted")) {
+    if (!(verified && local.isVerified && local.status !== "deleted")) {
       // No more than /register says about a taken email.
       const message = `An account with this email exists: sign in to it, then link ${provider.displayName} from your account page`;
       throw new ProviderRefusal("EMAIL_TAKEN", message, "email_exists", provider.displayName);
@@ -130,6 +136,12 @@ async function linkOrSignUp(core: Core, provider: ProviderRecord, identity: Upst
     }
     return local;
   }
+  if (!verified) {
+    // No sign-up with an address nobody has proven: its owner would later recover an account (by a
+    // password reset) that whoever typed the address in at the provider still signs in to.
+    const message = `${provider.displayName} did not give a verified email address: create an account another way, then link ${provider.displayName} from your account page`;
+    throw new ProviderRefusal("EMAIL_NOT_VERIFIED", message, "no_email", provider.displayName);
+  }
   const username = await freeUsername(core, identity, email);
   try {
     return await createUser(
@@ -137,7 +149,7 @@ async function linkOrSignUp(core: Core, provider: ProviderRecord, identity: Upst
       { email, username, password: null },
       {
         actor: { type: "user", id: null, ip: input.client.ip },
-        isVerified: identity.emailVerified,
+        isVerified: true,
         locale: input.locale,
         provider: {
           name: provider.id,
@@ -155,6 +167,8 @@ async function linkOrSignUp(core: Core, provider: ProviderRecord, identity: Upst
 async function linkToUser(core: Core, provider: ProviderRecord, identity: UpstreamIdentity, userId: string, client: ClientInfo): Promise<void> {
   const user = await findUserById(core.db, userId);
   if (!user || user.status === "deleted") throw new ProviderRefusal("FORBIDDEN", "This account can no longer link providers", "link_session", provider.displayName);
+  // Only into an account whose email is proven: a squatter of an unverified address must not leave a way in behind for after the owner's password reset.
+  if (!user.isVerified) throw new ProviderRefusal("EMAIL_NOT_VERIFIED", "Confirm your email address first, then link the provider", "link_unverified", provider.displayName);
   const linked = await findIdentity(core.db, provider.id, identity.subject);
   if (linked && linked.userId !== userId) {
     throw new ProviderRefusal("FORBIDDEN", `This ${provider.displayName} account is already linked to another account`, "other_user", provider.displayName);
@@ -168,6 +182,10 @@ async function linkToUser(core: Core, provider: ProviderRecord, identity: Upstre
   } catch (error) {
     throw raceLost(error) ?? error;
   }
+}
+
+function asciiLowerCase(text: string): string {
+  return text.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
 
 /** A username from what the provider calls the person, else the email's local part, made unique. */

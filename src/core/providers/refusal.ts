@@ -2,7 +2,7 @@
 import { DomainError, type ErrorCode } from "../errors.ts";
 
 /** Why a provider's callback was refused, for the page to say in the person's language. */
-export type RefusalReason = "failed" | "email_exists" | "no_email" | "other_user" | "other_identity" | "link_session" | "unknown_login";
+export type RefusalReason = "failed" | "email_exists" | "no_email" | "other_user" | "other_identity" | "link_session" | "link_unverified" | "unknown_login";
 
 export class ProviderRefusal extends DomainError {
   constructor(

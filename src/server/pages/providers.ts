@@ -43,6 +43,8 @@ export const linkProvider = accountForm("identities", async (call, principal) =>
   await requirePrivileged(core, principal.user, principal.session, stepUpPassword(call), call.client.ip);
   const provider = await findProvider(core.db, call.field("provider") ?? "");
   if (!provider) throw new DomainError("NOT_FOUND", call.t("providers.unknown"));
+  // As the callback checks again (provider-sign-in.ts): no link into an account whose email is not proven.
+  if (!principal.user.isVerified) throw new DomainError("EMAIL_NOT_VERIFIED", call.t("providers.error.link_unverified", { provider: provider.displayName }));
   const link = { userId: principal.user.id, sessionId: principal.session.id };
   const started = await startProviderLogin(core, provider, { returnTo: call.url("/account#identities"), link });
   // A page that sends the browser on, not a 303: CSP form-action would stop a form's redirect to the provider's origin.
