@@ -225,7 +225,7 @@ describe("passkeys on the pages", () => {
     expect(await passkeyNames(page)).toEqual(["Laptop", "Phone"]);
 
     const laptop = page.locator("#passkeys li", { hasText: "Laptop" });
-    await Promise.all([page.waitForURL(/done=passkey_removed/), laptop.locator("form[action='/account/passkeys/remove'] button").click()]);
+    await Promise.all([page.waitForURL(/done=passkey_removed/), laptop.locator("button[formaction='/account/passkeys/remove']").click()]);
     expect(await passkeyNames(page)).toEqual(["Phone"]);
 
     await signOut(page);
@@ -309,11 +309,11 @@ describe("passkeys on the pages", () => {
     expect(await passkeyNames(page)).toEqual(["Passkey 1"]);
     const form = page.locator("#passkeys form.rename");
     await form.locator("input[name=name]").fill("  Work laptop  ");
-    await Promise.all([page.waitForURL(/done=passkey_renamed/), form.locator("button").click()]);
+    await Promise.all([page.waitForURL(/done=passkey_renamed/), form.locator("button:not([formaction])").click()]);
     expect(await passkeyNames(page)).toEqual(["Work laptop"]);
     await page.locator("#passkeys form.rename input[name=name]").evaluate((el: InPage) => el.removeAttribute("maxlength"));
     await page.locator("#passkeys form.rename input[name=name]").fill("x".repeat(65));
-    await Promise.all([page.waitForURL(`${base}/account/passkeys/rename`), page.locator("#passkeys form.rename button").click()]);
+    await Promise.all([page.waitForURL(`${base}/account/passkeys/rename`), page.locator("#passkeys form.rename button:not([formaction])").click()]);
     expect(await page.locator("#passkeys .alert").getAttribute("data-error-code")).toBe("VALIDATION_ERROR");
     expect(await passkeyNames(page)).toEqual(["Work laptop"]);
   });
@@ -501,11 +501,35 @@ describe("passkeys through the API", () => {
     const context = page.context();
     await context.clearCookies();
     await passkeySignIn(page);
-    await Promise.all([page.waitForURL(`${base}/account/passkeys/remove`), page.click("#passkeys form[action='/account/passkeys/remove'] button")]);
+    await Promise.all([page.waitForURL(`${base}/account/passkeys/remove`), page.click("#passkeys button[formaction='/account/passkeys/remove']")]);
     expect(await page.locator("#passkeys .alert").getAttribute("data-error-code")).toBe("LAST_SIGN_IN_METHOD");
 
     const renamed = await server.api("PATCH", `/api/v1/users/me/passkeys/${keyId}`, { token: aliceToken, body: { name: "  Alice's laptop " } });
     expect(renamed.body.data.name).toBe("Alice's laptop");
+  });
+
+  test("renaming or removing a passkey asks for the password when the sign-in is not recent", async () => {
+    const page = await newPage();
+    await addAuthenticator(page);
+    const user = await verifiedUser();
+    const token = await apiLogin(user.input);
+    await page.goto(`${base}/login`);
+    const added = await apiRegister(page, token, "Old key");
+    expect(added.status).toBe(201);
+    const keyId = added.body.data.id as string;
+    server.clock.advance(server.core.config.privilegedMaxAge + 60);
+    for (const [method, body] of [["PATCH", { name: "renamed" }], ["DELETE", undefined]] as const) {
+      const stale = await server.api(method, `/api/v1/users/me/passkeys/${keyId}`, { token, body });
+      expect(stale.body.error.code).toBe("REAUTHENTICATION_REQUIRED");
+      const wrong = await server.api(method, `/api/v1/users/me/passkeys/${keyId}`, { token, body: { ...body, password: "not the password" } });
+      expect(wrong.body.error.code).toBe("WRONG_PASSWORD");
+    }
+    expect((await server.core.db.select().from(passkeys).where(eq(passkeys.id, keyId)))[0]?.name).toBe("Old key");
+    const renamed = await server.api("PATCH", `/api/v1/users/me/passkeys/${keyId}`, { token, body: { name: "renamed", password: user.input.password } });
+    expect(renamed.body.data.name).toBe("renamed");
+    const removed = await server.api("DELETE", `/api/v1/users/me/passkeys/${keyId}`, { token, body: { password: user.input.password } });
+    expect(removed.status).toBe(200);
+    expect(await server.core.db.select().from(passkeys).where(eq(passkeys.id, keyId))).toEqual([]);
   });
 
   test("a cloned authenticator (the counter going back) is refused and audited", async () => {

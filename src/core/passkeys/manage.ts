@@ -2,6 +2,7 @@
 import type { Actor } from "../audit/actor.ts";
 import type { Core } from "../core.ts";
 import { recordChange } from "../events/record.ts";
+import { requirePrivileged } from "../sessions/step-up.ts";
 import { assertAnotherWayIn } from "../users/sign-in-ways.ts";
 import type { UserRecord } from "../users/user-record.ts";
 import { isUuid } from "../uuid.ts";
@@ -12,21 +13,28 @@ export async function listPasskeys(core: Core, userId: string): Promise<PublicPa
   return (await passkeysOf(core.db, userId)).map(toPublicPasskey);
 }
 
-export async function renamePasskey(core: Core, actor: Actor, user: UserRecord, id: string, name: unknown): Promise<PublicPasskey> {
+/** What every change to a user's passkeys is asked first (SPEC §10): the password, or a recent sign-in. */
+export interface PasskeyChange {
+  user: UserRecord;
+  session: { createdAt: Date };
+  password: string | undefined;
+}
+
+export async function renamePasskey(core: Core, actor: Actor, change: PasskeyChange, id: string, name: unknown): Promise<PublicPasskey> {
+  const { user } = change;
   const newName = passkeyName(name);
   if (!isUuid(id)) throw passkeyNotFound();
+  await requirePrivileged(core, user, change.session, change.password, actor.ip);
   const row = await renamePasskeyRow(core.db, user.id, id.toLowerCase(), newName);
   if (!row) throw passkeyNotFound();
   return toPublicPasskey(row);
 }
 
-/**
- * LAST_SIGN_IN_METHOD when it is the user's only way in; NOT_FOUND when it is
- * not theirs. No step-up: removing a passkey gives nobody a way in, and the
- * user keeps another one.
- */
-export async function removePasskey(core: Core, actor: Actor, user: UserRecord, id: string): Promise<PublicPasskey> {
+/** LAST_SIGN_IN_METHOD when it is the user's only way in; NOT_FOUND when it is not theirs. */
+export async function removePasskey(core: Core, actor: Actor, change: PasskeyChange, id: string): Promise<PublicPasskey> {
+  const { user } = change;
   if (!isUuid(id)) throw passkeyNotFound();
+  await requirePrivileged(core, user, change.session, change.password, actor.ip);
   return core.db.transaction(async (tx) => {
     await lockUserRow(tx, user.id);
     const row = await findOwnPasskey(tx, user.id, id.toLowerCase());

@@ -43,7 +43,9 @@ async function accountView(call: PageCall, principal: Principal, extra: Record<s
     listPasskeys(core, principal.user.id),
     identitiesView(call, principal),
   ]);
-  return { account: principal.user, mfa, sessions, apps, passkeys, ...providers, section: null, ...extra };
+  // A sign-in this recent needs no password before a sensitive change (step-up.ts): the forms then ask for none.
+  const recent = core.now().getTime() - principal.session.createdAt.getTime() <= core.config.privilegedMaxAge * 1000;
+  return { account: principal.user, mfa, sessions, apps, passkeys, ...providers, recent, section: null, ...extra };
 }
 
 /**

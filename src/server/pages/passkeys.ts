@@ -53,11 +53,12 @@ export const passkeyForms = {
     return "passkey_added";
   }),
   rename: accountForm("passkeys", async (call, principal) => {
-    await renamePasskey(call.pages.core, actorOf(call, principal), principal.user, call.field("passkey_id") ?? "", call.field("name"));
+    const change = { ...principal, password: stepUpPassword(call) };
+    await renamePasskey(call.pages.core, actorOf(call, principal), change, call.field("passkey_id") ?? "", call.field("name"));
     return "passkey_renamed";
   }),
   remove: accountForm("passkeys", async (call, principal) => {
-    await removePasskey(call.pages.core, actorOf(call, principal), principal.user, call.field("passkey_id") ?? "");
+    await removePasskey(call.pages.core, actorOf(call, principal), { ...principal, password: stepUpPassword(call) }, call.field("passkey_id") ?? "");
     return "passkey_removed";
   }),
 };

@@ -19,7 +19,7 @@ const password = t.Optional(t.String({ description: "current password; needed wh
 const Body = {
   stepUp: t.Optional(t.Object({ password }, strict)),
   add: t.Object({ response: Credential, name: t.Optional(t.String({ description: "1-64 characters; default “Passkey N”" })) }, strict),
-  rename: t.Object({ name: t.String({ description: "1-64 characters" }) }, strict),
+  rename: t.Object({ name: t.String({ description: "1-64 characters" }), password }, strict),
   verify: t.Object({ response: Credential }, strict),
 };
 
@@ -32,11 +32,11 @@ const Responses = {
     errors: [...BODY_ERRORS, ...AUTH_ERRORS, ...STEP_UP_ERRORS, "EMAIL_NOT_VERIFIED"],
   }),
   added: responses({ status: 201, data: Passkey, description: "The passkey is added", errors: [...BODY_ERRORS, ...AUTH_ERRORS] }),
-  renamed: responses({ data: Passkey, description: "The passkey as renamed", errors: [...BODY_ERRORS, ...AUTH_ERRORS, "NOT_FOUND"] }),
+  renamed: responses({ data: Passkey, description: "The passkey as renamed", errors: [...BODY_ERRORS, ...AUTH_ERRORS, ...STEP_UP_ERRORS, "NOT_FOUND"] }),
   removed: responses({
     data: Passkey,
     description: "The passkey removed",
-    errors: [...BODY_ERRORS, ...AUTH_ERRORS, "NOT_FOUND", "LAST_SIGN_IN_METHOD"],
+    errors: [...BODY_ERRORS, ...AUTH_ERRORS, ...STEP_UP_ERRORS, "NOT_FOUND", "LAST_SIGN_IN_METHOD"],
   }),
   authenticationOptions: responses({
     data: WebAuthnOptions,
@@ -75,16 +75,20 @@ export function passkeyRoutes(core: Core) {
       async ({ principal, body, actor, status }) => status(201, ok(await addPasskey(core, actor, principal.user, body.response, body.name))),
       { auth: true, body: Body.add, response: Responses.added, detail: me("Finish adding a passkey: the browser's registration response") },
     )
-    .patch("/users/me/passkeys/:id", async ({ principal, params, body, actor }) => ok(await renamePasskey(core, actor, principal.user, params.id, body.name)), {
-      auth: true,
-      body: Body.rename,
-      response: Responses.renamed,
-      detail: me("Rename one of your passkeys"),
-    })
+    .patch(
+      "/users/me/passkeys/:id",
+      async ({ principal, params, body, actor }) => ok(await renamePasskey(core, actor, { ...principal, password: body.password }, params.id, body.name)),
+      { auth: true, body: Body.rename, response: Responses.renamed, detail: me("Rename one of your passkeys (step-up: password, or a recent sign-in)") },
+    )
     .delete(
       "/users/me/passkeys/:id",
-      async ({ principal, params, actor }) => ok(await removePasskey(core, actor, principal.user, params.id)),
-      { auth: true, response: Responses.removed, detail: me("Remove one of your passkeys (never the last way to sign in)") },
+      async ({ principal, params, body, actor }) => ok(await removePasskey(core, actor, { ...principal, password: body?.password }, params.id)),
+      {
+        auth: true,
+        body: Body.stepUp,
+        response: Responses.removed,
+        detail: me("Remove one of your passkeys (step-up: password, or a recent sign-in; never the last way to sign in)"),
+      },
     )
     .post("/auth/passkeys/options", async ({ request, server }) => optionsOk(await authenticationOptions(core, clientInfo(request, server, trustProxy).ip)), {
       response: Responses.authenticationOptions,
