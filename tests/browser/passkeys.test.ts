@@ -532,6 +532,26 @@ describe("passkeys through the API", () => {
     expect(await server.core.db.select().from(passkeys).where(eq(passkeys.id, keyId))).toEqual([]);
   });
 
+  test("an account holds at most 20 passkeys: options for a 21st are refused", async () => {
+    const user = await verifiedUser();
+    const token = await apiLogin(user.input);
+    const now = server.clock.now();
+    await server.core.db.insert(passkeys).values(
+      Array.from({ length: 20 }, (_, i) => ({
+        userId: user.id,
+        credentialId: `filler-${user.id}-${i}`,
+        publicKey: "AA",
+        deviceType: "singleDevice",
+        backedUp: false,
+        name: `Key ${i + 1}`,
+        createdAt: now,
+      })),
+    );
+    const refused = await server.api("POST", "/api/v1/users/me/passkeys/registration/options", { token, body: {} });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.details[0].field).toBe("passkeys");
+  });
+
   test("a cloned authenticator (the counter going back) is refused and audited", async () => {
     const page = await newPage();
     await addAuthenticator(page);

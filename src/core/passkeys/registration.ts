@@ -27,12 +27,17 @@ export interface PasskeyEnrolment {
   ip: string | null;
 }
 
+/** Enough for every device a person has; a bound on what one account can store. */
+export const MAX_PASSKEYS = 20;
+const tooMany = () => validationError([{ field: "passkeys", message: `at most ${MAX_PASSKEYS} passkeys per account: remove one first` }]);
+
 export async function registrationOptions(core: Core, enrolment: PasskeyEnrolment): Promise<{ options: PublicKeyCredentialCreationOptionsJSON }> {
   const { user } = enrolment;
   if (!user.isVerified) throw new DomainError("EMAIL_NOT_VERIFIED", "Verify your email address before adding a passkey");
   await requirePrivileged(core, user, enrolment.session, enrolment.password, enrolment.ip);
   const rp = relyingParty(core);
   const existing = await passkeysOf(core.db, user.id);
+  if (existing.length >= MAX_PASSKEYS) throw tooMany();
   const options = await generateRegistrationOptions({
     rpName: rp.name,
     rpID: rp.id,
@@ -78,7 +83,9 @@ export async function addPasskey(core: Core, actor: Actor, user: UserRecord, res
   if (!verified.verified) throw validationError([{ field: "response", message: "could not be verified" }]);
   const info = verified.registrationInfo;
   return core.db.transaction(async (tx) => {
-    const label = chosenName ?? `Passkey ${(await countPasskeys(tx, user.id)) + 1}`;
+    const count = await countPasskeys(tx, user.id);
+    if (count >= MAX_PASSKEYS) throw tooMany();
+    const label = chosenName ?? `Passkey ${count + 1}`;
     const created = await insertPasskey(tx, {
       userId: user.id,
       credentialId: info.credential.id,
