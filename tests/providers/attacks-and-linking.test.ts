@@ -5,26 +5,19 @@
  * finished in another session, an identity that is someone else's; unlinking
  * never the last way in; a TOTP user still asked for the code.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { Secret, TOTP } from "otpauth";
 import { providerLogins, userIdentities, users } from "../../src/core/db/schema.ts";
 import { Browserless, errorCodeOf, formOf, type PageResponse } from "../support/browserless.ts";
 import { issueResetToken, registerAndLogin } from "../support/server.ts";
 import { walkUpstream } from "../support/upstream-oidc.ts";
-import { auditEvents, identitiesOf, type ProviderKit, providerAnswer, sessionAmrs, signInWith, startAt, startProviderKit, userByEmail } from "./support.ts";
+import { auditEvents, identitiesOf, type ProviderKit, providerAnswer, sessionAmrs, signInWith, startAt, shareProviderKit, userByEmail } from "./support.ts";
 
 setDefaultTimeout(30_000);
 
 let kit: ProviderKit;
-beforeAll(async () => {
-  kit = await startProviderKit();
-});
-afterAll(async () => {
-  await kit.stop();
-});
-
-const browser = () => new Browserless(kit.server.url);
+const browser = shareProviderKit((started) => (kit = started));
 let n = 0;
 const person = (email: string, email_verified = true) => {
   const login = `attacker-or-victim${++n}`;

@@ -4,24 +4,17 @@
  * email counts; the numeric id is the subject; PKCE and the client secret
  * reach the token endpoint.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { users } from "../../src/core/db/schema.ts";
-import { Browserless, errorCodeOf } from "../support/browserless.ts";
+import { errorCodeOf } from "../support/browserless.ts";
 import { registerAndLogin } from "../support/server.ts";
-import { identitiesOf, type ProviderKit, sessionAmrs, signInWith, startProviderKit, userByEmail } from "./support.ts";
+import { identitiesOf, type ProviderKit, sessionAmrs, signInWith, shareProviderKit, userByEmail } from "./support.ts";
 
 setDefaultTimeout(30_000);
 
 let kit: ProviderKit;
-beforeAll(async () => {
-  kit = await startProviderKit();
-});
-afterAll(async () => {
-  await kit.stop();
-});
-
-const browser = () => new Browserless(kit.server.url);
+const browser = shareProviderKit((started) => (kit = started));
 
 test("a verified primary email signs up a new user named after the GitHub login, the numeric id as subject", async () => {
   kit.github.next = {

@@ -1,4 +1,5 @@
 /** The providers' test kit: a usersvc whose public URL is its own address, with the upstream issuer and GitHub stand-in added as providers. */
+import { afterAll, beforeAll } from "bun:test";
 import { and, eq } from "drizzle-orm";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
 import { auditLog, sessions, userIdentities, users } from "../../src/core/db/schema.ts";
@@ -43,6 +44,22 @@ export async function startProviderKit(env: Env = {}): Promise<ProviderKit> {
       await github.stop();
     },
   };
+}
+
+/**
+ * One kit for a test file: started before its tests (handed to `use`), stopped
+ * after them. Returns a maker of fresh browsers (cookie jars) at its usersvc.
+ */
+export function shareProviderKit(use: (kit: ProviderKit) => void, env: Env = {}): () => Browserless {
+  let kit: ProviderKit | undefined;
+  beforeAll(async () => {
+    kit = await startProviderKit(env);
+    use(kit);
+  });
+  afterAll(async () => {
+    await kit?.stop();
+  });
+  return () => new Browserless(kit!.server.url);
 }
 
 /** GET /login/provider/<name>: usersvc's 303 to the provider (its state cookie now in the jar). */

@@ -12,7 +12,7 @@
  *   email_verified, a provider display name with markup, extra fields in the
  *   admin API's body.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { identityProviders, users } from "../../src/core/db/schema.ts";
 import { createAdmin } from "../support/admin.ts";
@@ -21,19 +21,12 @@ import { issueResetToken, registerAndLogin } from "../support/server.ts";
 import { PROVIDER_AMR } from "../../src/core/providers/provider-sign-in.ts";
 import { startSession } from "../../src/core/sessions/session-tokens.ts";
 import { walkUpstream } from "../support/upstream-oidc.ts";
-import { identitiesOf, type ProviderKit, signInWith, startProviderKit, userByEmail } from "../providers/support.ts";
+import { identitiesOf, type ProviderKit, signInWith, shareProviderKit, userByEmail } from "../providers/support.ts";
 
 setDefaultTimeout(30_000);
 
 let kit: ProviderKit;
-beforeAll(async () => {
-  kit = await startProviderKit();
-});
-afterAll(async () => {
-  await kit.stop();
-});
-
-const browser = () => new Browserless(kit.server.url);
+const browser = shareProviderKit((started) => (kit = started));
 let n = 0;
 /** An account at the upstream issuer whose claims the test chooses (as an attacker can at a provider that does not verify). */
 const upstreamAccount = (claims: Record<string, unknown>) => {
