@@ -26,7 +26,7 @@ import { type InPage, pageChecks, WIDE } from "../support/axe.ts";
 import { launchChromium } from "../support/chromium.ts";
 import { deliverUntilIdle, newWebhookSecret, outboxRows, startWebhookReceiver, type WebhookReceiver } from "../support/hooks.ts";
 import { freePort, REDIRECT_URI, registerClient } from "../support/oidc.ts";
-import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+import { newUser, registerVerified, startTestServer, type TestServer } from "../support/server.ts";
 import { type SmtpReceiver, startSmtpReceiver } from "../support/smtp.ts";
 
 setDefaultTimeout(120_000);
@@ -104,15 +104,7 @@ async function credentialsOf(authenticator: Authenticator) {
   return credentials;
 }
 
-/** A user made through the API with a confirmed email (set in the database: the emails are not what is tested here). */
-async function verifiedUser() {
-  const input = newUser();
-  const registered = await server.api("POST", "/api/v1/users", { body: input });
-  expect(registered.status).toBe(201);
-  const id = registered.body.data.id as string;
-  await updateUser(server.core.db, id, { isVerified: true }, server.clock.now());
-  return { input, id };
-}
+const verifiedUser = () => registerVerified(server);
 
 async function apiLogin(input: { email: string; password: string }): Promise<string> {
   const login = await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });

@@ -16,7 +16,7 @@ import { identityProviders, passkeys, userIdentities } from "../../src/core/db/s
 import { updateUser } from "../../src/core/users/queries.ts";
 import { Browserless, formOf } from "../support/browserless.ts";
 import { freePort } from "../support/oidc.ts";
-import { newUser, startTestServer, type TestServer } from "../support/server.ts";
+import { newUser, registerVerified, startTestServer, type TestServer } from "../support/server.ts";
 
 setDefaultTimeout(60_000);
 
@@ -129,11 +129,7 @@ class SoftKey {
 
 /** A user with a verified email (set in the database) and a fresh token. */
 async function verifiedUser() {
-  const input = newUser();
-  const registered = await server.api("POST", "/api/v1/users", { body: input });
-  expect(registered.status).toBe(201);
-  const id = registered.body.data.id as string;
-  await updateUser(server.core.db, id, { isVerified: true }, server.clock.now());
+  const { input, id } = await registerVerified(server);
   const login = await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });
   expect(login.status).toBe(200);
   return { input, id, token: login.body.data.access_token as string };

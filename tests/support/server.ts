@@ -9,6 +9,7 @@ import { loadConfig, type Env } from "../../src/config.ts";
 import type { Core } from "../../src/core/core.ts";
 import { tryLockDataDir } from "../../src/core/db/data-dir-lock.ts";
 import { openUsersvc } from "../../src/core/start-up.ts";
+import { updateUser } from "../../src/core/users/queries.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createApp } from "../../src/server/app.ts";
 import { createTestDatabase } from "./database.ts";
@@ -129,6 +130,16 @@ export async function registerAndLogin(api: Api, overrides: Parameters<typeof ne
   const login = await api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });
   if (login.status !== 200) throw new Error(`login failed: ${JSON.stringify(login.body)}`);
   return { input, user: registered.body.data, tokens: login.body.data as TokenPairBody };
+}
+
+/** A registered user whose email is confirmed (set in the database, for tests that are not about email). */
+export async function registerVerified(server: TestServer, overrides: Parameters<typeof newUser>[0] = {}) {
+  const input = newUser(overrides);
+  const registered = await server.api("POST", "/api/v1/users", { body: input });
+  if (registered.status !== 201) throw new Error(`register failed: ${JSON.stringify(registered.body)}`);
+  const id = registered.body.data.id as string;
+  await updateUser(server.core.db, id, { isVerified: true }, server.clock.now());
+  return { input, id };
 }
 
 export interface TokenPairBody {
