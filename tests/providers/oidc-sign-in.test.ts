@@ -176,6 +176,16 @@ describe("linking to an existing user on sign-in", () => {
     expect(errorCodeOf(done.html)).toBe("ACCOUNT_BLOCKED");
     expect(b.cookie("usersvc_session")).toBeUndefined();
   });
+
+  test("a blocked user whose verified email matches is refused, and nothing is linked", async () => {
+    const { user } = await registerAndLogin(kit.server.api, { email: "blocked.match@example.com" });
+    await kit.server.core.db.update(users).set({ isVerified: true, status: "blocked" }).where(eq(users.id, user.id));
+    const b = browser();
+    const done = await signInWith(kit, b, "corp", person("blocked.match@example.com", true));
+    expect(errorCodeOf(done.html)).toBe("ACCOUNT_BLOCKED");
+    expect(b.cookie("usersvc_session")).toBeUndefined();
+    expect(await identitiesOf(kit.server, user.id)).toEqual([]);
+  });
 });
 
 describe("the issuer's keys", () => {

@@ -98,17 +98,24 @@ async function signIn<T>(core: Core, provider: ProviderRecord, identity: Upstrea
       throw new ProviderRefusal("INVALID_CREDENTIALS", `The sign-in with ${provider.displayName} did not succeed`, "failed", provider.displayName);
     }
     await touchIdentity(core, linked, identity);
+    await admitUser(core, user, input.client, failure);
   } else {
-    user = await linkOrSignUp(core, provider, identity, input);
+    user = await linkOrSignUp(core, provider, identity, input, failure);
   }
-  await admitUser(core, user, input.client, failure);
   if (await isMfaEnabled(core, user.id)) return { kind: "mfa", challenge: await createMfaChallenge(core, user, PROVIDER_AMR) };
   const now = core.now();
   const updated = (await updateUser(core.db, user.id, { lastLoginAt: now }, now)) ?? user;
   return { kind: "session", session: await start(core, updated, input.client, PROVIDER_AMR) };
 }
 
-async function linkOrSignUp(core: Core, provider: ProviderRecord, identity: UpstreamIdentity, input: ProviderCallback): Promise<UserRecord> {
+/** The user signed in by a new identity, admitted (admitUser): an existing one it links to, or a new one. */
+async function linkOrSignUp(
+  core: Core,
+  provider: ProviderRecord,
+  identity: UpstreamIdentity,
+  input: ProviderCallback,
+  failure: Record<string, unknown>,
+): Promise<UserRecord> {
   if (identity.email === null) {
     const message = `${provider.displayName} did not give a verified email address: sign in another way, then link ${provider.displayName} from your account page`;
     throw new ProviderRefusal("EMAIL_NOT_VERIFIED", message, "no_email", provider.displayName);
@@ -129,6 +136,8 @@ async function linkOrSignUp(core: Core, provider: ProviderRecord, identity: Upst
       const message = `An account with this email exists and has another ${provider.displayName} account linked: sign in with that one`;
       throw new ProviderRefusal("EMAIL_TAKEN", message, "email_exists", provider.displayName);
     }
+    // Admitted before the link is written: a sign-in refused (blocked, a hook) links nothing.
+    await admitUser(core, local, input.client, failure);
     try {
       await core.db.transaction((tx) => insertIdentity(core, tx, local, provider.id, identity, userActor(local.id, input.client.ip)));
     } catch (error) {
@@ -143,8 +152,9 @@ async function linkOrSignUp(core: Core, provider: ProviderRecord, identity: Upst
     throw new ProviderRefusal("EMAIL_NOT_VERIFIED", message, "no_email", provider.displayName);
   }
   const username = await freeUsername(core, identity, email);
+  let created: UserRecord;
   try {
-    return await createUser(
+    created = await createUser(
       core,
       { email, username, password: null },
       {
@@ -161,6 +171,8 @@ async function linkOrSignUp(core: Core, provider: ProviderRecord, identity: Upst
   } catch (error) {
     throw raceLost(error) ?? error;
   }
+  await admitUser(core, created, input.client, failure);
+  return created;
 }
 
 /** Linking from /account: to this user, unless the identity is someone else's or the user has another at this provider. */
