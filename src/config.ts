@@ -55,6 +55,8 @@ export interface Config {
   emailCooldown: number;
   /** Seconds after a sign-in during which sensitive self-service changes need no password (step-up). */
   privilegedMaxAge: number;
+  /** Seconds after a sign-in or password confirmation during which the admin console acts without asking again. */
+  adminMaxAge: number;
   /** Absolute lifetime of a session in seconds: refresh never extends it past this. */
   sessionMaxAge: number;
   /** Requests per client IP and window for register, forgot-password, refresh, verification and MFA codes. */
@@ -111,6 +113,7 @@ export const ENV_NAMES = {
   loginWindow: "USERSVC_LOGIN_WINDOW",
   emailCooldown: "USERSVC_EMAIL_COOLDOWN",
   privilegedMaxAge: "USERSVC_PRIVILEGED_MAX_AGE",
+  adminMaxAge: "USERSVC_ADMIN_MAX_AGE",
   sessionMaxAge: "USERSVC_SESSION_MAX_AGE",
   rateLimitPerIp: "USERSVC_RATE_LIMIT_PER_IP",
   hashMemoryKib: "USERSVC_HASH_MEMORY_KIB",
@@ -255,6 +258,7 @@ export function loadConfig(env: Env): Config {
     loginWindow: read.integer(ENV_NAMES.loginWindow, 900, { min: 1 }),
     emailCooldown: read.integer(ENV_NAMES.emailCooldown, 60, { min: 0, max: 86_400 }),
     privilegedMaxAge: read.integer(ENV_NAMES.privilegedMaxAge, 900, { min: 0 }),
+    adminMaxAge: read.integer(ENV_NAMES.adminMaxAge, 900, { min: 0 }),
     sessionMaxAge: read.integer(ENV_NAMES.sessionMaxAge, 2_592_000, { min: 1 }),
     rateLimitPerIp: read.integer(ENV_NAMES.rateLimitPerIp, 30, { min: 1 }),
     hashMemoryKib: read.integer(ENV_NAMES.hashMemoryKib, 65536, { min: 1024, max: 4_194_304 }),

@@ -30,6 +30,7 @@ describe("loadConfig", () => {
       purgeAfterDays: 30,
       emailCooldown: 60,
       privilegedMaxAge: 900,
+      adminMaxAge: 900,
       sessionMaxAge: 2_592_000,
       trustProxy: false,
       requireVerifiedEmail: false,

@@ -20,7 +20,7 @@ Configuration comes from the environment (no .env file is read); flags override 
   USERSVC_JWT_SECRET      HS256 secret (>= 32 bytes); unset: EdDSA keys kept in the database
   USERSVC_ISSUER, USERSVC_AUDIENCE, USERSVC_ACCESS_TTL, USERSVC_REFRESH_TTL,
   USERSVC_REFRESH_GRACE, USERSVC_SESSION_MAX_AGE, USERSVC_PRIVILEGED_MAX_AGE,
-  USERSVC_PURGE_AFTER, USERSVC_TRUST_PROXY,
+  USERSVC_ADMIN_MAX_AGE, USERSVC_PURGE_AFTER, USERSVC_TRUST_PROXY,
   USERSVC_REQUIRE_VERIFIED_EMAIL          see docs/configuration.md
   USERSVC_HOOKS, USERSVC_HOOK_TIMEOUT_MS  hooks module or script (docs/hooks.md)
   USERSVC_WEBHOOK_URL, USERSVC_WEBHOOK_SECRET   signed event webhooks

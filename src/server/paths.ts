@@ -1,6 +1,6 @@
 /** Which part of usersvc a request path belongs to, read without building a URL object. */
 
-/** The hosted pages (SPEC §7) and their assets: HTML, forms and cookies instead of JSON and tokens. */
+/** The hosted pages (SPEC §7), the admin console (§11) and their assets: HTML, forms and cookies instead of JSON and tokens. */
 const PAGE_ROOTS = [
   "/login",
   "/register",
@@ -13,6 +13,7 @@ const PAGE_ROOTS = [
   "/consent",
   "/oauth/authorize",
   "/oauth/logout",
+  "/admin",
 ];
 
 /** The provider's endpoints for clients, not browsers (SPEC §9): forms in, JSON out, CORS per client. */

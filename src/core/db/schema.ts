@@ -96,6 +96,8 @@ export const sessions = pgTable(
     scope: text("scope"),
     /** An OpenID Connect grant: when the user signed in (the browser session's sign-in), for `auth_time`. */
     authTime: timestamptz("auth_time"),
+    /** A browser session's last password confirmation (the admin console's step-up); null before any. */
+    stepUpAt: timestamptz("step_up_at"),
   },
   (t) => [index("sessions_user_id_idx").on(t.userId), index("sessions_client_id_idx").on(t.clientId).where(sql`${t.clientId} is not null`)],
 );
@@ -155,7 +157,13 @@ export const auditLog = pgTable(
     prevHash: text("prev_hash").notNull(),
     hash: text("hash").notNull(),
   },
-  (t) => [index("audit_log_target_idx").on(t.targetId, t.id), index("audit_log_event_idx").on(t.event, t.id)],
+  (t) => [
+    index("audit_log_target_idx").on(t.targetId, t.id),
+    index("audit_log_event_idx").on(t.event, t.id),
+    // The admin console's filters by actor and by time, and its overview's last 14 days.
+    index("audit_log_actor_idx").on(t.actorId, t.id),
+    index("audit_log_occurred_at_idx").on(t.occurredAt),
+  ],
 );
 
 /**

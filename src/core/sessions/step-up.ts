@@ -4,7 +4,10 @@
  * that allow it — a sign-in recent enough (USERSVC_PRIVILEGED_MAX_AGE), like
  * Kratos' privileged sessions.
  */
+import { eq } from "drizzle-orm";
 import type { Core } from "../core.ts";
+import { changed } from "../db/change-announcements.ts";
+import { sessions } from "../db/schema.ts";
 import { DomainError } from "../errors.ts";
 import { findPasswordHash } from "../users/queries.ts";
 import type { UserRecord } from "../users/user-record.ts";
@@ -33,4 +36,26 @@ export async function requirePrivileged(
   if (password !== undefined) return checkCurrentPassword(core, user, password, ip);
   const age = core.now().getTime() - session.createdAt.getTime();
   if (age > core.config.privilegedMaxAge * 1000) throw new DomainError("REAUTHENTICATION_REQUIRED");
+}
+
+/** When the session last proved its user: the sign-in, or a later password confirmation (confirmPassword). */
+export function lastAuthenticated(session: { createdAt: Date; stepUpAt: Date | null }): Date {
+  return session.stepUpAt && session.stepUpAt > session.createdAt ? session.stepUpAt : session.createdAt;
+}
+
+/** Whether the session proved its user within `maxAgeSeconds` (the admin console's USERSVC_ADMIN_MAX_AGE). */
+export function authenticatedWithin(core: Core, session: { createdAt: Date; stepUpAt: Date | null }, maxAgeSeconds: number): boolean {
+  return core.now().getTime() - lastAuthenticated(session).getTime() <= maxAgeSeconds * 1000;
+}
+
+/**
+ * The admin console's step-up: the current password, checked as a sensitive
+ * change's is, then remembered on the session (sessions.step_up_at), so the
+ * actions of the next USERSVC_ADMIN_MAX_AGE seconds need no second one.
+ */
+export async function confirmPassword(core: Core, principal: { user: UserRecord; session: { id: string } }, password: string, ip: string | null): Promise<void> {
+  await checkCurrentPassword(core, principal.user, password, ip);
+  await core.db.update(sessions).set({ stepUpAt: core.now() }).where(eq(sessions.id, principal.session.id));
+  // The auth cache holds the session as read before: drop it, so the next request sees the confirmation.
+  changed(core.db, { sessionId: principal.session.id });
 }

@@ -1,6 +1,7 @@
 /** The hosted pages (SPEC §7) as one Elysia plugin: each route opens a PageCall and hands it to its page. */
 import { Elysia } from "elysia";
 import type { Core } from "../../core/core.ts";
+import { adminConsole } from "../admin/admin-console.ts";
 import { accountForms, showAccount } from "./account.ts";
 import { authorize, endSession, showConsent, submitConsent } from "./oidc.ts";
 import { createPages, type ElysiaPageContext, PageCall } from "./page-call.ts";
@@ -37,6 +38,7 @@ export function pageRoutes(core: Core) {
     .get("/assets/logo.svg", asset(files.logo, "image/svg+xml"), HIDDEN)
     .get("/assets/webauthn.js", asset(files.webauthnJs, "text/javascript; charset=utf-8"), HIDDEN)
     .get("/assets/passkeys.js", asset(files.passkeysJs, "text/javascript; charset=utf-8"), HIDDEN)
+    .get("/assets/admin.css", asset(files.adminCss, "text/css; charset=utf-8"), HIDDEN)
     .get("/login", handle(showLogin), HIDDEN)
     .post("/login", handle(submitLogin), HIDDEN)
     .get("/login/mfa", handle(showMfa), HIDDEN)
@@ -71,7 +73,8 @@ export function pageRoutes(core: Core) {
     .post("/account/identities/link", handle(linkProvider), HIDDEN)
     .post("/account/identities/unlink", handle(unlinkProvider), HIDDEN)
     .post("/account/delete", handle(accountForms.deleteAccount), HIDDEN)
-    .post("/account/apps/revoke", handle(accountForms.revokeApp), HIDDEN);
+    .post("/account/apps/revoke", handle(accountForms.revokeApp), HIDDEN)
+    .use(adminConsole(pages));
   if (!core.tokens.asymmetric) return routes;
   // The OpenID Connect provider's browser-facing endpoints (app.ts: only with asymmetric keys).
   return routes

@@ -26,6 +26,7 @@ import recoveryCodes from "./templates/recovery-codes.eta" with { type: "text" }
 import register from "./templates/register.eta" with { type: "text" };
 import resetPassword from "./templates/reset-password.eta" with { type: "text" };
 import verifyEmail from "./templates/verify-email.eta" with { type: "text" };
+import { adminCss, ADMIN_TEMPLATES, type AdminTemplateName } from "../admin/templates.ts";
 
 const TEMPLATES = {
   account,
@@ -46,7 +47,7 @@ const TEMPLATES = {
   "reset-password": resetPassword,
   "verify-email": verifyEmail,
 };
-export type TemplateName = keyof typeof TEMPLATES;
+export type TemplateName = keyof typeof TEMPLATES | AdminTemplateName;
 
 export interface PageFiles {
   templates: Readonly<Record<TemplateName, string>>;
@@ -55,6 +56,8 @@ export interface PageFiles {
   /** The pages' scripts: not overridable (a theme changes looks, not what runs). */
   webauthnJs: string;
   passkeysJs: string;
+  /** The admin console's stylesheet (on top of theme.css). */
+  adminCss: string;
 }
 
 export function loadPageFiles(themeDir: string | null): PageFiles {
@@ -64,6 +67,6 @@ export function loadPageFiles(themeDir: string | null): PageFiles {
   };
   const templates = Object.fromEntries(
     Object.entries(TEMPLATES).map(([name, text]) => [name, override(join("pages", `${name}.eta`), text)]),
-  ) as Record<TemplateName, string>;
-  return { templates, css: override("theme.css", themeCss), logo: override("logo.svg", logoSvg), webauthnJs: webauthnBrowserSource(), passkeysJs: passkeysScriptSource() };
+  );
+  return { templates: { ...templates, ...ADMIN_TEMPLATES } as Record<TemplateName, string>, adminCss, css: override("theme.css", themeCss), logo: override("logo.svg", logoSvg), webauthnJs: webauthnBrowserSource(), passkeysJs: passkeysScriptSource() };
 }
