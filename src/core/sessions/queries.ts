@@ -139,3 +139,9 @@ export async function touchSession(db: Db, sessionId: string, now: Date, expires
     .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)));
   changed(db, { sessionId });
 }
+
+/** The session's user confirmed their password now (the admin console's step-up, step-up.ts). */
+export async function markSteppedUp(db: Db, sessionId: string, now: Date): Promise<void> {
+  await db.update(sessions).set({ stepUpAt: now }).where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)));
+  changed(db, { sessionId });
+}

@@ -4,10 +4,8 @@
  * that allow it — a sign-in recent enough (USERSVC_PRIVILEGED_MAX_AGE), like
  * Kratos' privileged sessions.
  */
-import { eq } from "drizzle-orm";
 import type { Core } from "../core.ts";
-import { changed } from "../db/change-announcements.ts";
-import { sessions } from "../db/schema.ts";
+import { markSteppedUp } from "./queries.ts";
 import { DomainError } from "../errors.ts";
 import { findPasswordHash } from "../users/queries.ts";
 import type { UserRecord } from "../users/user-record.ts";
@@ -55,7 +53,5 @@ export function authenticatedWithin(core: Core, session: { createdAt: Date; step
  */
 export async function confirmPassword(core: Core, principal: { user: UserRecord; session: { id: string } }, password: string, ip: string | null): Promise<void> {
   await checkCurrentPassword(core, principal.user, password, ip);
-  await core.db.update(sessions).set({ stepUpAt: core.now() }).where(eq(sessions.id, principal.session.id));
-  // The auth cache holds the session as read before: drop it, so the next request sees the confirmation.
-  changed(core.db, { sessionId: principal.session.id });
+  await markSteppedUp(core.db, principal.session.id, core.now());
 }
