@@ -203,16 +203,16 @@ describe("webhook delivery", () => {
     );
 
     // Retry one by its seq: back to pending, due now, attempts start over.
-    expect(await retryDeadEvents(server.core, { seq: carlRegistered.seq })).toBe(1);
+    expect(await retryDeadEvents(server.core, CLI_ACTOR, { seq: carlRegistered.seq })).toBe(1);
     const queued = await rowBySeq(server, carlRegistered.seq);
     expect({ status: queued.status, attempts: queued.attempts }).toEqual({ status: "pending", attempts: 0 });
     expect(queued.nextAttemptAt.getTime()).toBeLessThanOrEqual(server.clock.now().getTime());
-    expect(await retryDeadEvents(server.core, { seq: carlRegistered.seq })).toBe(0); // no longer dead
+    expect(await retryDeadEvents(server.core, CLI_ACTOR, { seq: carlRegistered.seq })).toBe(0); // no longer dead
     expect(await deliverUntilIdle(server.core)).toBe(1);
     expect((await rowBySeq(server, carlRegistered.seq)).status).toBe("delivered");
 
     // And every remaining one.
-    expect(await retryDeadEvents(server.core, "all")).toBe(1);
+    expect(await retryDeadEvents(server.core, CLI_ACTOR, "all")).toBe(1);
     expect(await deliverUntilIdle(server.core)).toBe(1);
     expect(await listOutbox(server.core.db, { status: "dead", limit: 50 })).toEqual([]);
     for (const row of [carlRegistered, doraRegistered]) {
@@ -237,7 +237,7 @@ describe("webhook delivery", () => {
     expect(dead.payload.data).not.toHaveProperty("token");
     expect((dead.payload.data as Record<string, any>).user.id).toBe(erin.id);
     receiver.answer = () => 204;
-    await retryDeadEvents(server.core, "all");
+    await retryDeadEvents(server.core, CLI_ACTOR, "all");
     await deliverUntilIdle(server.core);
   });
 

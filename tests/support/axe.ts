@@ -26,10 +26,15 @@ export interface AxeViolation {
   nodes: string[];
 }
 
-/** One test file's checks: the violations found and the screenshots taken, for its summary. */
-export function pageChecks() {
+/**
+ * One test file's checks: the violations found and the screenshots taken, for its summary.
+ * `dir` names the folder under docs/ the screenshots go to with USERSVC_SCREENSHOTS=1 (default "pages").
+ */
+export function pageChecks(options: { dir?: string } = {}) {
   const screenshots =
-    process.env.USERSVC_SCREENSHOTS === "1" ? join(import.meta.dir, "../../docs/pages") : mkdtempSync(join(tmpdir(), "usersvc-pages-"));
+    process.env.USERSVC_SCREENSHOTS === "1"
+      ? join(import.meta.dir, "../../docs", options.dir ?? "pages")
+      : mkdtempSync(join(tmpdir(), "usersvc-pages-"));
   mkdirSync(screenshots, { recursive: true });
   /** Every axe-core violation found, by page state and width: printed, and the serious ones fail the test. */
   const violations: { where: string; violation: AxeViolation }[] = [];

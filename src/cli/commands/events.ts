@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { CLI_ACTOR } from "../../core/audit/actor.ts";
 import { retryDeadEvents } from "../../core/events/outbox.ts";
 import { listOutbox } from "../../core/events/outbox-queries.ts";
 import type { ProgramContext } from "../context.ts";
@@ -37,7 +38,7 @@ export const eventsRetry: CoreCommand<{ which: { seq: number } | "all" }> = {
   name: "events retry",
   allowedViaServer: true,
   async run(ctx, { which }) {
-    const retried = await retryDeadEvents(await ctx.core(), which);
+    const retried = await retryDeadEvents(await ctx.core(), CLI_ACTOR, which);
     if (retried === 0 && which !== "all") {
       ctx.out.stderr(`usersvc: no dead-lettered event with seq ${which.seq}`);
       return 1;

@@ -6,7 +6,7 @@
  * entry. Removing the newest entries cannot be detected from the chain alone.
  */
 import { createHash } from "node:crypto";
-import { and, asc, count, desc, eq, gt, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, lt, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { inTransaction, lockFor } from "../db/locks.ts";
 import { auditLog } from "../db/schema.ts";
@@ -107,6 +107,10 @@ function judge(row: AuditRow, previous: { id: number; hash: string }): string | 
 export interface AuditQuery {
   userId?: string;
   event?: string;
+  actorId?: string;
+  /** occurred_at at or after / before. */
+  since?: Date;
+  until?: Date;
   limit: number;
   offset: number;
 }
@@ -125,6 +129,9 @@ export async function listAudit(db: Db, query: AuditQuery): Promise<{ items: Aud
   const conditions: SQL[] = [];
   if (query.userId) conditions.push(eq(auditLog.targetId, query.userId));
   if (query.event) conditions.push(eq(auditLog.event, query.event));
+  if (query.actorId) conditions.push(eq(auditLog.actorId, query.actorId));
+  if (query.since) conditions.push(gte(auditLog.occurredAt, query.since));
+  if (query.until) conditions.push(lt(auditLog.occurredAt, query.until));
   const where = conditions.length ? and(...conditions) : undefined;
   const [rows, [totals]] = await Promise.all([
     db.select().from(auditLog).where(where).orderBy(desc(auditLog.id)).limit(query.limit).offset(query.offset),

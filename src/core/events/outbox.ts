@@ -8,6 +8,7 @@
  */
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import type { Actor } from "../audit/actor.ts";
+import { appendAudit } from "../audit/audit.ts";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { rows } from "../db/migrate.ts";
@@ -170,14 +171,18 @@ async function deliver(core: Core, row: OutboxRow): Promise<void> {
   await sendWebhook(webhookUrl, webhookSecretBytes(webhookSecret), event.id, JSON.stringify(event), core.now());
 }
 
-/** Dead rows back to pending, due now, with their attempts reset; returns how many. */
-export async function retryDeadEvents(core: Core, which: { seq: number } | "all"): Promise<number> {
+/** Dead rows back to pending, due now, with their attempts reset; returns how many. Audited (events.retried) when any. */
+export async function retryDeadEvents(core: Core, actor: Actor, which: { seq: number } | "all"): Promise<number> {
   const condition = which === "all" ? eq(outboxEvents.status, "dead") : and(eq(outboxEvents.status, "dead"), eq(outboxEvents.seq, which.seq));
   const retried = await core.db
     .update(outboxEvents)
     .set({ status: "pending", attempts: 0, nextAttemptAt: core.now(), lockedUntil: null })
     .where(condition)
     .returning({ seq: outboxEvents.seq });
+  if (retried.length > 0) {
+    const data = { seq: which === "all" ? "all" : which.seq, count: retried.length };
+    await appendAudit(core.db, { event: "events.retried", actor, targetId: null, data }, core.now());
+  }
   return retried.length;
 }
 

@@ -45,3 +45,17 @@ export async function removePasskey(core: Core, actor: Actor, change: PasskeyCha
     return toPublicPasskey(row);
   });
 }
+
+/** An admin removing a user's passkey: no step-up of the user's, but still never their last way in. */
+export async function adminRemovePasskey(core: Core, actor: Actor, user: UserRecord, id: string): Promise<PublicPasskey> {
+  if (!isUuid(id)) throw passkeyNotFound();
+  return core.db.transaction(async (tx) => {
+    await lockUserRow(tx, user.id);
+    const row = await findOwnPasskey(tx, user.id, id.toLowerCase());
+    if (!row) throw passkeyNotFound();
+    await assertAnotherWayIn(tx, user.id, "passkey");
+    await deletePasskeyRow(tx, user.id, row.id);
+    await recordChange(core, tx, { type: "user.passkey_removed", actor, user, data: { passkey_id: row.id } });
+    return toPublicPasskey(row);
+  });
+}

@@ -97,3 +97,19 @@ export async function signingKeysVersion(db: Db): Promise<string> {
 export function keyRetentionSeconds(config: { accessTtl: number; refreshTtl: number }): number {
   return Math.max(config.accessTtl, config.refreshTtl);
 }
+
+/** A signing key as an admin may see it: no key material, public or private. */
+export interface SigningKeyView {
+  kid: string;
+  alg: string;
+  createdAt: Date;
+  retiredAt: Date | null;
+}
+
+/** Every stored key, newest first, without its key material (for the admin console). */
+export async function listSigningKeys(db: Db): Promise<SigningKeyView[]> {
+  return db
+    .select({ kid: signingKeys.kid, alg: signingKeys.alg, createdAt: signingKeys.createdAt, retiredAt: signingKeys.retiredAt })
+    .from(signingKeys)
+    .orderBy(desc(signingKeys.createdAt));
+}

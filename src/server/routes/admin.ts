@@ -70,6 +70,9 @@ const AuditQuery = t.Object(
   {
     user_id: t.Optional(t.String({ format: "uuid" })),
     event: t.Optional(t.String()),
+    actor_id: t.Optional(t.String({ format: "uuid", description: "Entries by this actor (a user or admin id)" })),
+    since: t.Optional(t.String({ format: "date-time", description: "Entries at or after this time" })),
+    until: t.Optional(t.String({ format: "date-time", description: "Entries before this time" })),
     limit: Page.properties.limit,
     offset: Page.properties.offset,
   },
@@ -209,7 +212,14 @@ export function adminRoutes(core: Core) {
       "/audit",
       async ({ query }) => {
         const page = pageOf(query);
-        return ok({ ...(await listAudit(core.db, { userId: query.user_id, event: query.event, ...page })), ...page });
+        return ok({ ...(await listAudit(core.db, {
+          userId: query.user_id,
+          event: query.event,
+          actorId: query.actor_id,
+          since: query.since ? new Date(query.since) : undefined,
+          until: query.until ? new Date(query.until) : undefined,
+          ...page,
+        })), ...page });
       },
       { admin: true, query: AuditQuery, response: Responses.audit, detail: detail("The audit log, newest first") },
     );
