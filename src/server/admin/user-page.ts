@@ -71,6 +71,8 @@ export async function showUser(admin: AdminCall, error: DomainError | null = nul
       back: userPath(admin, user),
       notice: error ? null : noticeOf(call, NOTICES),
       error: error ? call.errorOf(error) : null,
+      // Which form failed (the action's path under the user): only its fields show the error.
+      failed: error ? (/\/admin\/users\/[^/]+\/([^/]+)/.exec(new URL(call.request.url).pathname)?.[1] ?? null) : null,
       user,
       status,
       purgeAt: user.deletedAt ? new Date(user.deletedAt.getTime() + core.config.purgeAfterDays * 86_400_000) : null,

@@ -2,7 +2,7 @@
 import { DomainError } from "../../core/errors.ts";
 import { listUsers, USER_SORTS, type UserListQuery, type UserPage } from "../../core/users/list.ts";
 import { HTTP_STATUS } from "../errors.ts";
-import { type AdminCall, type AdminRouter, renderAdmin } from "./admin-router.ts";
+import { type AdminCall, type AdminRouter, noticeOf, renderAdmin } from "./admin-router.ts";
 
 const SORT_LABELS: Record<(typeof USER_SORTS)[number], string> = {
   "-created_at": "Newest first",
@@ -62,6 +62,7 @@ async function showUsers(admin: AdminCall): Promise<Response> {
       nextHref: page?.next_cursor ? usersHref(admin, filters, page.next_cursor) : null,
       firstHref: cursor ? usersHref(admin, filters) : null,
       error: error ? admin.call.errorOf(error) : null,
+      notice: noticeOf(admin.call, { purged: "User purged: everything of theirs is erased." }),
     },
     error ? HTTP_STATUS[error.code] : 200,
   );
