@@ -112,7 +112,10 @@ export function clientsRoutes(router: AdminRouter): void {
     async (admin) => renderWithSecret(admin, await createClient(admin.call.pages.core, admin.actor, clientInputOf(typedClientValues(admin.call)))),
     (admin, error) => (error.code === "VALIDATION_ERROR" ? showClients(admin, error) : onClientsError(admin, error)),
   );
-  router.page("/admin/clients/:id", async (admin) => renderClient(admin, await showClient(admin.call.pages.core, admin.params.id ?? "")));
+  router.page("/admin/clients/:id", async (admin) => {
+    const client = await showClient(admin.call.pages.core, admin.params.id ?? "").catch((error: unknown) => error);
+    return client instanceof DomainError ? onClientsError(admin, client) : renderClient(admin, client as ClientView);
+  });
   router.action(
     "/admin/clients/:id",
     async (admin) => {

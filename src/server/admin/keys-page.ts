@@ -3,6 +3,7 @@ import { DomainError } from "../../core/errors.ts";
 import { rotateKeys } from "../../core/tokens/rotation.ts";
 import { keyRetentionSeconds, listSigningKeys } from "../../core/tokens/signing-keys.ts";
 import { type AdminCall, type AdminRouter, askFirst, noticeOf, redirectDone, renderAdmin } from "./admin-router.ts";
+import { ageOf, utc } from "./time-text.ts";
 
 const NOTICES = {
   rotated: "New signing keys are in use. The previous keys keep verifying the tokens they signed until those expire.",
@@ -10,18 +11,6 @@ const NOTICES = {
 };
 
 const USE: Record<string, string> = { EdDSA: "usersvc's tokens and access tokens", RS256: "OpenID Connect id_tokens" };
-
-/** "3 days", "5 hours", "12 minutes": how long ago, roughly. */
-function ageOf(from: Date, now: Date): string {
-  const minutes = Math.max(0, Math.floor((now.getTime() - from.getTime()) / 60_000));
-  if (minutes >= 2 * 24 * 60) return `${Math.floor(minutes / (24 * 60))} days`;
-  if (minutes >= 120) return `${Math.floor(minutes / 60)} hours`;
-  return `${minutes} minutes`;
-}
-
-function utc(time: Date): string {
-  return time.toISOString().replace("T", " ").slice(0, 19);
-}
 
 async function showKeys(admin: AdminCall): Promise<Response> {
   const { call } = admin;

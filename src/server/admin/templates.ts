@@ -2,6 +2,7 @@
 import adminAreYouSure from "./templates/admin-are-you-sure.eta" with { type: "text" };
 import adminAudit from "./templates/admin-audit.eta" with { type: "text" };
 import adminClient from "./templates/admin-client.eta" with { type: "text" };
+import adminClientFields from "./templates/admin-client-fields.eta" with { type: "text" };
 import adminClients from "./templates/admin-clients.eta" with { type: "text" };
 import adminConfirm from "./templates/admin-confirm.eta" with { type: "text" };
 import adminHidden from "./templates/admin-hidden.eta" with { type: "text" };
@@ -19,6 +20,7 @@ export const ADMIN_TEMPLATES = {
   "admin-are-you-sure": adminAreYouSure,
   "admin-audit": adminAudit,
   "admin-client": adminClient,
+  "admin-client-fields": adminClientFields,
   "admin-clients": adminClients,
   "admin-confirm": adminConfirm,
   "admin-hidden": adminHidden,
