@@ -258,7 +258,7 @@ export function loadConfig(env: Env): Config {
     loginWindow: read.integer(ENV_NAMES.loginWindow, 900, { min: 1 }),
     emailCooldown: read.integer(ENV_NAMES.emailCooldown, 60, { min: 0, max: 86_400 }),
     privilegedMaxAge: read.integer(ENV_NAMES.privilegedMaxAge, 900, { min: 0 }),
-    adminMaxAge: read.integer(ENV_NAMES.adminMaxAge, 900, { min: 0 }),
+    adminMaxAge: read.integer(ENV_NAMES.adminMaxAge, 900, { min: 60 }),
     sessionMaxAge: read.integer(ENV_NAMES.sessionMaxAge, 2_592_000, { min: 1 }),
     rateLimitPerIp: read.integer(ENV_NAMES.rateLimitPerIp, 30, { min: 1 }),
     hashMemoryKib: read.integer(ENV_NAMES.hashMemoryKib, 65536, { min: 1024, max: 4_194_304 }),

@@ -171,6 +171,11 @@ describe("loadConfig", () => {
     expect(loadConfig({ USERSVC_WEBHOOK_URL: "https://example.com/hook", USERSVC_WEBHOOK_SECRET: secret }).webhookSecret).toBe(secret);
   });
 
+  test("USERSVC_ADMIN_MAX_AGE is at least a minute: a confirmation must outlast pressing the button again", () => {
+    expect(problemsOf({ USERSVC_ADMIN_MAX_AGE: "0" })[0]).toStartWith("USERSVC_ADMIN_MAX_AGE");
+    expect(problemsOf({ USERSVC_ADMIN_MAX_AGE: "60" })).toEqual([]);
+  });
+
   test("a number with trailing garbage is refused rather than truncated", () => {
     expect(problemsOf({ USERSVC_ACCESS_TTL: "900s" })).toEqual([
       'USERSVC_ACCESS_TTL must be an integer >= 1 (got "900s")',
