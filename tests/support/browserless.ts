@@ -86,15 +86,28 @@ export class Browserless {
   }
 }
 
-/** The form whose action ends with `action`, with the values of its inputs. */
+/** The form whose action ends with `action`, with what a browser would submit of it: inputs (checked boxes only), textareas, selects. */
 export function formOf(html: string, action: string): FormOnPage {
   for (const match of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)) {
     const formAction = attribute(match[1]!, "action") ?? "";
     if (!formAction.endsWith(action)) continue;
     const fields: Record<string, string> = {};
-    for (const input of match[2]!.matchAll(/<input\b([^>]*)>/g)) {
-      const name = attribute(input[1]!, "name");
-      if (name && !(name in fields)) fields[name] = attribute(input[1]!, "value") ?? "";
+    const body = match[2]!;
+    const put = (name: string | undefined, value: string) => {
+      if (name && !(name in fields)) fields[name] = value;
+    };
+    for (const input of body.matchAll(/<input\b([^>]*)>/g)) {
+      const tag = input[1]!;
+      const type = attribute(tag, "type") ?? "text";
+      // As a browser submits: a checkbox or radio only when checked ("on" without a value).
+      if ((type === "checkbox" || type === "radio") && !/\schecked\b/.test(tag)) continue;
+      put(attribute(tag, "name"), attribute(tag, "value") ?? (type === "checkbox" || type === "radio" ? "on" : ""));
+    }
+    for (const area of body.matchAll(/<textarea\b([^>]*)>([\s\S]*?)<\/textarea>/g)) put(attribute(area[1]!, "name"), decodeEntities(area[2]!));
+    for (const select of body.matchAll(/<select\b([^>]*)>([\s\S]*?)<\/select>/g)) {
+      const options = [...select[2]!.matchAll(/<option\b([^>]*)>/g)].map((o) => o[1]!);
+      const chosen = options.find((o) => /\sselected\b/.test(o)) ?? options[0];
+      if (chosen !== undefined) put(attribute(select[1]!, "name"), attribute(chosen, "value") ?? "");
     }
     return { action: decodeEntities(formAction), fields };
   }

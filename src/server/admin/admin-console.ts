@@ -7,13 +7,15 @@ import { keysRoutes } from "./keys-page.ts";
 import { outboxRoutes } from "./outbox-page.ts";
 import { overviewRoutes } from "./overview.ts";
 import { providersRoutes } from "./providers-page.ts";
+import { userActionRoutes } from "./user-actions.ts";
+import { userDangerRoutes } from "./user-danger.ts";
 import { userPageRoutes } from "./user-page.ts";
 import { usersListRoutes } from "./users-list.ts";
 import type { Pages } from "../pages/page-call.ts";
 
 export function adminConsole(pages: Pages) {
   const router = new AdminRouter(pages);
-  for (const register of [confirmRoutes, overviewRoutes, usersListRoutes, userPageRoutes, auditRoutes, outboxRoutes, keysRoutes, clientsRoutes, providersRoutes]) {
+  for (const register of [confirmRoutes, overviewRoutes, usersListRoutes, userPageRoutes, userActionRoutes, userDangerRoutes, auditRoutes, outboxRoutes, keysRoutes, clientsRoutes, providersRoutes]) {
     register(router);
   }
   return router.app;

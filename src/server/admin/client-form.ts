@@ -1,8 +1,9 @@
 /**
  * The OIDC client form of the console (add and edit): the fields as typed,
  * read into the core's NewClient, and a client's settings written back into
- * the form. Lists are one entry a line; grants and scopes are one checkbox
- * each (a field name of their own, so a form body never repeats a key).
+ * the form. URI lists are one entry a line, scopes separated by spaces (as
+ * the protocol writes them), grants one checkbox each (a field name of their
+ * own, so a form body never repeats a key).
  */
 import type { ClientView, NewClient } from "../../core/oidc/client-admin.ts";
 import { GRANT_TYPES, ID_TOKEN_ALGS, SCOPES } from "../../core/oidc/clients.ts";
@@ -16,7 +17,7 @@ export interface ClientFormValues {
   redirect_uris: string;
   post_logout_redirect_uris: string;
   grant_types: string[];
-  scopes: string[];
+  scopes: string;
   audience: string;
   cors_origins: string;
   skip_consent: boolean;
@@ -32,7 +33,7 @@ export const GRANT_LABELS: Record<(typeof GRANT_TYPES)[number], string> = {
 /** What the form's choices are, for the template. */
 export const CLIENT_FORM_CHOICES = {
   grants: GRANT_TYPES.map((value) => ({ value, label: GRANT_LABELS[value] })),
-  scopes: [...SCOPES],
+  scopes: SCOPES.join(" "),
   algs: [...ID_TOKEN_ALGS],
 };
 
@@ -42,7 +43,7 @@ export const NEW_CLIENT_VALUES: ClientFormValues = {
   redirect_uris: "",
   post_logout_redirect_uris: "",
   grant_types: ["authorization_code", "refresh_token"],
-  scopes: [...SCOPES],
+  scopes: SCOPES.join(" "),
   audience: "",
   cors_origins: "",
   skip_consent: false,
@@ -64,7 +65,7 @@ export function typedClientValues(call: PageCall): ClientFormValues {
     redirect_uris: call.field("redirect_uris") ?? "",
     post_logout_redirect_uris: call.field("post_logout_redirect_uris") ?? "",
     grant_types: GRANT_TYPES.filter((grant) => call.field(`grant_${grant}`) === "on"),
-    scopes: SCOPES.filter((scope) => call.field(`scope_${scope}`) === "on"),
+    scopes: call.field("scopes") ?? "",
     audience: call.field("audience") ?? "",
     cors_origins: call.field("cors_origins") ?? "",
     skip_consent: call.field("skip_consent") === "on",
@@ -80,7 +81,7 @@ export function clientInputOf(values: ClientFormValues): Required<NewClient> {
     redirect_uris: lines(values.redirect_uris),
     post_logout_redirect_uris: lines(values.post_logout_redirect_uris),
     grant_types: values.grant_types,
-    scopes: values.scopes,
+    scopes: values.scopes.split(/[\s,]+/).filter(Boolean),
     audience: values.audience.trim() === "" ? null : values.audience,
     cors_origins: lines(values.cors_origins),
     skip_consent: values.skip_consent,
@@ -96,7 +97,7 @@ export function storedClientValues(client: ClientView): ClientFormValues {
     redirect_uris: client.redirect_uris.join("\n"),
     post_logout_redirect_uris: client.post_logout_redirect_uris.join("\n"),
     grant_types: client.grant_types,
-    scopes: client.scopes,
+    scopes: client.scopes.join(" "),
     audience: client.audience === client.client_id ? "" : client.audience,
     cors_origins: client.cors_origins.join("\n"),
     skip_consent: client.skip_consent,

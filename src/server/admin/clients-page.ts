@@ -107,14 +107,21 @@ function onClientsError(admin: AdminCall, error: DomainError): Response {
 
 export function clientsRoutes(router: AdminRouter): void {
   router.page("/admin/clients", (admin) => showClients(admin));
+  // The add form is on the list; a link or bookmark to a page of its own finds it there.
+  router.page("/admin/clients/new", (admin) => showClients(admin));
   router.action(
     "/admin/clients",
     async (admin) => renderWithSecret(admin, await createClient(admin.call.pages.core, admin.actor, clientInputOf(typedClientValues(admin.call)))),
     (admin, error) => (error.code === "VALIDATION_ERROR" ? showClients(admin, error) : onClientsError(admin, error)),
   );
   router.page("/admin/clients/:id", async (admin) => {
-    const client = await showClient(admin.call.pages.core, admin.params.id ?? "").catch((error: unknown) => error);
-    return client instanceof DomainError ? onClientsError(admin, client) : renderClient(admin, client as ClientView);
+    try {
+      return renderClient(admin, await showClient(admin.call.pages.core, admin.params.id ?? ""));
+    } catch (error) {
+      // The 404 of an unknown client within the clients screen (a GET has no error handler of its own).
+      if (error instanceof DomainError) return onClientsError(admin, error);
+      throw error;
+    }
   });
   router.action(
     "/admin/clients/:id",

@@ -1,4 +1,4 @@
-/** /admin/users/:id: one user and everything known about them; the forms post to user-actions.ts and user-danger.ts. */
+/** /admin/users/:id: one user and everything known about them; its forms post to the actions of user-actions.ts and user-danger.ts. */
 import { listAudit } from "../../core/audit/audit.ts";
 import { listTransactions } from "../../core/balance/balance.ts";
 import { DomainError } from "../../core/errors.ts";
@@ -12,8 +12,6 @@ import { getUserById } from "../../core/users/users.ts";
 import { isUuid } from "../../core/uuid.ts";
 import { HTTP_STATUS } from "../errors.ts";
 import { type AdminCall, type AdminRouter, noticeOf, renderAdmin } from "./admin-router.ts";
-import { userActionRoutes } from "./user-actions.ts";
-import { userDangerRoutes } from "./user-danger.ts";
 
 const NOTICES: Record<string, string> = {
   profile: "Profile saved.",
@@ -99,6 +97,4 @@ export async function showUser(admin: AdminCall, error: DomainError | null = nul
 
 export function userPageRoutes(router: AdminRouter): void {
   router.page("/admin/users/:id", (admin) => showUser(admin));
-  userActionRoutes(router);
-  userDangerRoutes(router);
 }
