@@ -1,6 +1,7 @@
 /**
- * The admin console's users list on 100,000 users (PostgreSQL): seeds a
- * scratch database in one INSERT … SELECT generate_series, starts the real
+ * The admin console's users list and overview on 100,000 users (PostgreSQL):
+ * seeds a scratch database with INSERT … SELECT generate_series (users, three
+ * sessions each, their registrations in the audit log), starts the real
  * server in-process, signs an admin in on /login (a cookie jar), and times
  * GET /admin/users for the common views. Prints the median and p95 of the
  * request's wall time from this client and of the server's own duration_ms
@@ -52,8 +53,23 @@ await scratch.unsafe(`
          case when g % 33 = 0 and g % 20 <> 0 then now() end,
          now() - (g || ' seconds')::interval
   from generate_series(1, ${count}) g`);
-await scratch.unsafe("analyze users");
-console.log(`PostgreSQL: seeded ${count} users in ${Math.round(performance.now() - seeding)} ms`);
+// For the overview: three sessions per user over the last 30 days (a third of them ended), a registration
+// audit entry per user, and sign-up and sign-in counters for every hour of the last 30 days.
+await scratch.unsafe(`
+  insert into sessions (user_id, refresh_jti, created_at, last_used_at, expires_at, revoked_at)
+  select u.id, gen_random_uuid()::text, c.at, c.at, c.at + interval '30 days', case when random() < 0.33 then c.at end
+  from users u, generate_series(1, 3) s, lateral (select now() - random() * interval '30 days' as at) c`);
+await scratch.unsafe(`
+  insert into audit_log (id, occurred_at, event, actor_type, actor_id, target_id, data, prev_hash, hash)
+  select (select coalesce(max(id), 0) from audit_log) + row_number() over (order by created_at), created_at, 'user.registered', 'user', id, id, '{}', 'bench', 'bench'
+  from users`);
+await scratch.unsafe(`
+  insert into activity_counts (hour, kind, count)
+  select date_trunc('hour', now()) - h * interval '1 hour', k, (random() * 400)::int
+  from generate_series(0, 30 * 24) h, unnest(array['sign_up', 'sign_in.succeeded', 'sign_in.failed', 'sign_in.blocked', 'sign_in.unverified']) k
+  on conflict (hour, kind) do update set count = excluded.count`);
+await scratch.unsafe("analyze");
+console.log(`PostgreSQL: seeded ${count} users, ${3 * count} sessions and ${count} audit entries in ${Math.round(performance.now() - seeding)} ms`);
 
 const app = createApp(core).listen({ hostname: "127.0.0.1", port: 0 });
 const base = `http://127.0.0.1:${app.server!.port}`;
@@ -139,6 +155,7 @@ results.push(await time("role=admin", "/admin/users?role=admin"));
 results.push(await time("role=support", "/admin/users?role=support"));
 results.push(await time("sort=email", "/admin/users?sort=email"));
 results.push(await time("10th cursor page", await tenthPagePath()));
+results.push(await time("the overview (/admin)", "/admin"));
 
 const baseline = results[0]!.p50;
 const f = (n: number) => (Number.isNaN(n) ? "-" : n.toFixed(1));
@@ -153,5 +170,6 @@ console.log(slow.length ? `\nover the 50 ms target (p50): ${slow.map((r) => r.ti
 await app.stop();
 await usersvc.close();
 await scratch.end();
-await root.unsafe(`drop database ${name} with (force)`);
+// BENCH_KEEP=1 leaves the database for EXPLAIN ANALYZE by hand.
+if (process.env.BENCH_KEEP !== "1") await root.unsafe(`drop database ${name} with (force)`);
 await root.end();

@@ -437,3 +437,20 @@ export const providerLogins = pgTable("provider_logins", {
   expiresAt: timestamptz("expires_at").notNull(),
   createdAt: timestamptz("created_at").notNull(),
 });
+
+/**
+ * Sign-ups and sign-ins per UTC hour (kind: `sign_up`, or `sign_in.` + the
+ * outcome: succeeded, failed, blocked, unverified), for the admin console's
+ * overview: one upserted row per hour and kind, so the overview reads at most
+ * 14 × 24 rows per kind however many users there are, and a refused sign-in
+ * costs no audit entry (nor a hold on the chain's lock).
+ */
+export const activityCounts = pgTable(
+  "activity_counts",
+  {
+    hour: timestamptz("hour").notNull(),
+    kind: text("kind").notNull(),
+    count: integer("count").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.hour, t.kind] })],
+);

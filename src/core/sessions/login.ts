@@ -6,6 +6,7 @@ import type { Core } from "../core.ts";
 import { enqueueEvent } from "../events/outbox.ts";
 import { recordEvent } from "../events/record.ts";
 import { DomainError } from "../errors.ts";
+import { countActivity, refusalOutcome } from "../stats/activity-counts.ts";
 import { findCredentialsBy, updateUser } from "../users/queries.ts";
 import { isBlocked, toPublicUser, type UserRecord } from "../users/user-record.ts";
 import { normalizeEmail } from "../users/validation.ts";
@@ -118,6 +119,7 @@ export async function loginFailed(
   const data = { reason, ...failure, ip: client.ip };
   if (user) await recordEvent(core, core.db, { type: "user.login_failed", actor, user, data });
   else await enqueueEvent(core, core.db, { type: "user.login_failed", actor, userId: null, data });
+  await countActivity(core.db, `sign_in.${refusalOutcome(reason)}`, core.now());
   throw new DomainError(code);
 }
 

@@ -6,6 +6,7 @@ import { userActor } from "../audit/actor.ts";
 import type { Core } from "../core.ts";
 import { recordEvent } from "../events/record.ts";
 import { DomainError } from "../errors.ts";
+import { countActivity } from "../stats/activity-counts.ts";
 import { isBlocked, toPublicUser, type UserRecord } from "../users/user-record.ts";
 import { insertSession, type SessionRow } from "./queries.ts";
 
@@ -54,6 +55,7 @@ export async function openSession(core: Core, user: UserRecord, client: ClientIn
     const created = await insertSession(tx, { ...newSession(core, user.id, client, now), cookieHash, amr });
     const actor = userActor(user.id, client.ip);
     await recordEvent(core, tx, { type: "user.logged_in", actor, user, data: { session_id: created.id, ip: client.ip } });
+    await countActivity(tx, "sign_in.succeeded", now);
     return created;
   });
 }

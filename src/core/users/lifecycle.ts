@@ -9,6 +9,7 @@ import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
 import { type Actor, SYSTEM_ACTOR } from "../audit/actor.ts";
 import { recordChange } from "../events/record.ts";
 import { deleteExpiredLimits } from "../rate-limits/throttle.ts";
+import { pruneActivityCounts } from "../stats/activity-counts.ts";
 import type { Principal } from "../sessions/session-tokens.ts";
 import { checkCurrentPassword, requirePrivileged } from "../sessions/step-up.ts";
 import type { Core } from "../core.ts";
@@ -157,6 +158,7 @@ export async function runLifecycleSweep(core: Core): Promise<{ unblocked: number
     });
   }
   await deleteExpiredLimits(core);
+  await pruneActivityCounts(core.db, now);
   // Delivered events keep user objects: drop them once they are a week old.
   await core.db
     .delete(outboxEvents)

@@ -15,6 +15,7 @@ import {
   insertUser,
   updateUser,
 } from "./queries.ts";
+import { countActivity } from "../stats/activity-counts.ts";
 import { isUuid } from "../uuid.ts";
 import type { UserRecord } from "./user-record.ts";
 import { requestVerificationIn } from "./email-tokens.ts";
@@ -86,6 +87,7 @@ export async function createUser(core: Core, input: NewUserInput, options: Creat
       // Self-registration: the actor is the user just created.
       const actor = options.actor.type === "user" ? userActor(user.id, options.actor.ip) : options.actor;
       await recordChange(core, tx, { type: "user.registered", actor, user, data: { roles: user.roles, ...(provider ? { provider: provider.name } : {}) } });
+      await countActivity(tx, "sign_up", now);
       await options.provider?.link(tx, user);
       await requestVerificationIn(core, tx, user, actor);
       return user;

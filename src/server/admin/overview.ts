@@ -1,5 +1,6 @@
 /** /admin: the overview (charts of sign-ups and sign-ins, sessions, users, outbox, audit chain, key ages). */
-import { OVERVIEW_DAYS, type OverviewFigures, overviewFigures, SIGN_IN_OUTCOMES } from "../../core/stats/overview.ts";
+import { OVERVIEW_DAYS, type OverviewFigures, overviewFigures } from "../../core/stats/overview.ts";
+import { SIGN_IN_OUTCOMES } from "../../core/stats/activity-counts.ts";
 import { listSigningKeys } from "../../core/tokens/signing-keys.ts";
 import { type AdminCall, type AdminRouter, renderAdmin } from "./admin-router.ts";
 import { type ChartSeries, stackedBars } from "./charts.ts";
@@ -11,6 +12,9 @@ const SIGN_IN_SERIES: ChartSeries[] = [
   { id: "blocked", label: "Refused: account blocked" },
   { id: "unverified", label: "Refused: email not verified" },
 ] satisfies { id: (typeof SIGN_IN_OUTCOMES)[number]; label: string }[];
+
+/** A bar's tooltip: "3 succeeded, 1 blocked". */
+const OUTCOME_WORDS: Record<(typeof SIGN_IN_OUTCOMES)[number], string> = { succeeded: "succeeded", failed: "failed", blocked: "blocked", unverified: "email not verified" };
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 /** `2026-12-07T15` → `2026-12-07 15:00`. */
@@ -46,7 +50,7 @@ function signInsChart(figures: OverviewFigures) {
   const chart = stackedBars({
     buckets: hours.map((h) => {
       const values: Record<string, number> = { succeeded: h.succeeded, failed: h.failed, blocked: h.blocked, unverified: h.unverified };
-      const parts = SIGN_IN_SERIES.filter((s) => values[s.id]).map((s) => `${values[s.id]} ${s.label.toLowerCase()}`);
+      const parts = SIGN_IN_OUTCOMES.filter((o) => values[o]).map((o) => `${values[o]} ${OUTCOME_WORDS[o]}`);
       return { title: `${hourText(h.hour)} UTC: ${parts.join(", ")}`, axisLabel: h.hour.endsWith("T00") ? h.hour.slice(5, 10) : null, data: { hour: h.hour, ...values }, values };
     }),
     series: SIGN_IN_SERIES,
@@ -85,7 +89,6 @@ async function showOverview(admin: AdminCall): Promise<Response> {
     cards,
     signUps,
     signIns,
-    failuresRecorded: figures.failuresRecorded,
     audit,
     keys,
   });
