@@ -7,6 +7,7 @@
  */
 import { Elysia } from "elysia";
 import { DomainError } from "../core/errors.ts";
+import { findUnstorableText, isStorableText, UNSTORABLE_TEXT } from "../core/storable-text.ts";
 import { malformedBody } from "./errors.ts";
 import { isOAuthApiPath, isPagePath, pathOf } from "./paths.ts";
 
@@ -50,7 +51,6 @@ export function jsonBodies() {
 
 /** JSON nested deeper than this is refused (422) before it is parsed. */
 export const MAX_BODY_DEPTH = 64;
-const UNSTORABLE_TEXT = "must not contain NUL characters or unpaired surrogates";
 
 function invalidBody(field: string, message: string): DomainError {
   return new DomainError("VALIDATION_ERROR", `${field}: ${message}`, [{ field, message }]);
@@ -71,27 +71,6 @@ function exceedsDepth(text: string, max: number): boolean {
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
   return false;
-}
-
-/**
- * The path of the first key or string PostgreSQL cannot store (a NUL, or a
- * lone surrogate in jsonb), or null. Such input would otherwise reach the
- * database and fail there as a 500.
- */
-function findUnstorableText(value: unknown, path: string): string | null {
-  if (typeof value === "string") return isStorableText(value) ? null : path;
-  if (typeof value !== "object" || value === null) return null;
-  for (const [key, child] of Object.entries(value)) {
-    const childPath = path ? `${path}.${key}` : key;
-    if (!isStorableText(key)) return childPath;
-    const found = findUnstorableText(child, childPath);
-    if (found !== null) return found;
-  }
-  return null;
-}
-
-function isStorableText(text: string): boolean {
-  return !text.includes("\u0000") && text.isWellFormed();
 }
 
 /**

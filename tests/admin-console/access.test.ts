@@ -4,6 +4,7 @@
  * password confirmation within USERSVC_ADMIN_MAX_AGE.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { listAudit } from "../../src/core/audit/audit.ts";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
 import { adminUpdateUser } from "../../src/core/users/admin-update.ts";
 import { blockUser } from "../../src/core/users/lifecycle.ts";
@@ -84,6 +85,10 @@ describe("step-up", () => {
     expect(elsewhere.location).toBe("/admin");
     const offsite = await admin.b.post(form.action, { ...form.fields, password: admin.password, return_to: "https://evil.example/admin" });
     expect(offsite.location).toBe("/admin");
+    // Each confirmation, right or wrong, is in the audit log with the admin and the IP.
+    const trail = (await listAudit(server.core.db, { actorId: admin.id, limit: 10, offset: 0 })).items.map((e) => [e.event, e.actor.type, e.ip]);
+    expect(trail.filter(([event]) => event === "session.step_up_failed")).toEqual([["session.step_up_failed", "admin", "127.0.0.1"]]);
+    expect(trail.filter(([event]) => event === "session.stepped_up").length).toBe(3);
   });
 
   test("without the CSRF token the confirmation is refused", async () => {

@@ -17,6 +17,7 @@ import { rows } from "../../src/core/db/migrate.ts";
 import { users } from "../../src/core/db/schema.ts";
 import { startSession } from "../../src/core/sessions/session-tokens.ts";
 import type { UserRecord } from "../../src/core/users/user-record.ts";
+import { adminUpdateUser } from "../../src/core/users/admin-update.ts";
 import { createUser } from "../../src/core/users/users.ts";
 import { createApp } from "../../src/server/app.ts";
 import { failureOf } from "../support/admin.ts";
@@ -769,6 +770,14 @@ describe("unicode edge cases", () => {
     expect({ status: res.status, body: JSON.parse(res.text) }).toEqual({ status: 422, body: failureOf("VALIDATION_ERROR") });
     expect(JSON.parse(res.text).error.details).toEqual([{ field, message: expect.any(String) }]);
     expect(await fingerprint()).toEqual(before);
+  });
+
+  test("metadata that cannot be stored is refused by the core too (the CLI's and the console's door), not by the database", async () => {
+    const { user } = await registerAndLogin(server.api);
+    for (const metadata of [{ note: "a\u0000b" }, { note: "\ud800" }]) {
+      const error = await adminUpdateUser(server.core, CLI_ACTOR, user.id, { metadata }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "VALIDATION_ERROR", details: [{ field: "metadata", message: expect.any(String) }] });
+    }
   });
 
   test("emoji, RTL text and accents in metadata are stored and returned intact", async () => {

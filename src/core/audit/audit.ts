@@ -6,7 +6,7 @@
  * entry. Removing the newest entries cannot be detected from the chain alone.
  */
 import { createHash } from "node:crypto";
-import { and, asc, count, desc, eq, gt, gte, lt, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, lt, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { inTransaction, lockFor } from "../db/locks.ts";
 import { auditLog } from "../db/schema.ts";
@@ -125,13 +125,17 @@ export interface AuditView {
   data: Record<string, unknown>;
 }
 
+const EARLIEST = new Date("0001-01-01T00:00:00Z");
+
 export async function listAudit(db: Db, query: AuditQuery): Promise<{ items: AuditView[]; total: number }> {
   const conditions: SQL[] = [];
   if (query.userId) conditions.push(eq(auditLog.targetId, query.userId));
   if (query.event) conditions.push(eq(auditLog.event, query.event));
   if (query.actorId) conditions.push(eq(auditLog.actorId, query.actorId));
-  if (query.since) conditions.push(gte(auditLog.occurredAt, query.since));
-  if (query.until) conditions.push(lt(auditLog.occurredAt, query.until));
+  // Before year 1 (0000-01-01T00:00:00Z parses in JavaScript) PostgreSQL cannot read the time as
+  // written, which would be a 500: every entry is later than such a time anyway.
+  if (query.since && query.since >= EARLIEST) conditions.push(gte(auditLog.occurredAt, query.since));
+  if (query.until) conditions.push(query.until >= EARLIEST ? lt(auditLog.occurredAt, query.until) : sql`false`);
   const where = conditions.length ? and(...conditions) : undefined;
   const [rows, [totals]] = await Promise.all([
     db.select().from(auditLog).where(where).orderBy(desc(auditLog.id)).limit(query.limit).offset(query.offset),

@@ -4,6 +4,8 @@
  * that allow it — a sign-in recent enough (USERSVC_PRIVILEGED_MAX_AGE), like
  * Kratos' privileged sessions.
  */
+import { adminActor } from "../audit/actor.ts";
+import { appendAudit } from "../audit/audit.ts";
 import type { Core } from "../core.ts";
 import { markSteppedUp } from "./queries.ts";
 import { DomainError } from "../errors.ts";
@@ -52,6 +54,15 @@ export function authenticatedWithin(core: Core, session: { createdAt: Date; step
  * actions of the next USERSVC_ADMIN_MAX_AGE seconds need no second one.
  */
 export async function confirmPassword(core: Core, principal: { user: UserRecord; session: { id: string } }, password: string, ip: string | null): Promise<void> {
-  await checkCurrentPassword(core, principal.user, password, ip);
-  await markSteppedUp(core.db, principal.session.id, core.now());
+  const { user, session } = principal;
+  const entry = (event: string) => ({ event, actor: adminActor(user.id, ip), targetId: user.id, data: { session_id: session.id } });
+  try {
+    await checkCurrentPassword(core, user, password, ip);
+  } catch (error) {
+    // A stolen console cookie guessing the password leaves a trace (the attempts are limited like a login's).
+    if (error instanceof DomainError && error.code === "WRONG_PASSWORD") await appendAudit(core.db, entry("session.step_up_failed"), core.now());
+    throw error;
+  }
+  await markSteppedUp(core.db, session.id, core.now());
+  await appendAudit(core.db, entry("session.stepped_up"), core.now());
 }

@@ -1,4 +1,6 @@
+import { eq } from "drizzle-orm";
 import type { Actor } from "../audit/actor.ts";
+import { users } from "../db/schema.ts";
 import { recordChange } from "../events/record.ts";
 import type { Core } from "../core.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
@@ -40,6 +42,9 @@ export async function adminUpdateUser(core: Core, actor: Actor, userId: string, 
   const now = core.now();
   try {
     return await core.db.transaction(async (tx) => {
+      // The row first, then (on a demotion) the admins' lock: the order block, delete and purge take
+      // them in, so a demotion racing one of those on the same admin waits instead of deadlocking.
+      await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for("update");
       const user = await findUserById(tx, userId);
       if (!user) throw new DomainError("USER_NOT_FOUND");
       if (email !== undefined && email !== user.email) await assertEmailFree(tx, email);

@@ -4,6 +4,7 @@
  * name every bad field at once.
  */
 import { type FieldProblem, validationError } from "../errors.ts";
+import { findUnstorableText, UNSTORABLE_TEXT } from "../storable-text.ts";
 
 const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
 // Deliberately plain: one @, a dot in the domain, no spaces, control characters or invisible
@@ -42,6 +43,8 @@ export function checkMetadata(metadata: unknown, problems: FieldProblem[], field
     problems.push({ field, message: "must be a JSON object" });
   } else if (Buffer.byteLength(JSON.stringify(metadata)) > METADATA_MAX_BYTES) {
     problems.push({ field, message: "must be at most 8 KiB as JSON" });
+  } else if (findUnstorableText(metadata, "") !== null) {
+    problems.push({ field, message: UNSTORABLE_TEXT });
   }
 }
 

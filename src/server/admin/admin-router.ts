@@ -59,20 +59,20 @@ export function isConsolePath(call: PageCall, path: string): boolean {
   return path === base || path.startsWith(`${base}/`) || path.startsWith(`${base}?`);
 }
 
-/** Where the request is, as a console path (for `back` and the sign-in's return_to). */
+/** Where the request is, as a console path (for `back` and the sign-in's return_to): under the public URL's path, which a proxy strips before usersvc sees it. */
 function herePath(call: PageCall): string {
   const url = new URL(call.request.url);
-  return `${call.pages.basePath}${url.pathname.slice(call.pages.basePath.length)}${url.search}`;
+  return `${call.url(url.pathname)}${url.search}`;
 }
 
 /**
  * An admin screen: `data` plus what the console's layout uses (the
  * navigation, the path forms come back to), never cached by the browser.
  */
-export function renderAdmin(admin: AdminCall, template: TemplateName, screen: AdminScreen, data: Record<string, unknown> = {}, status = 200): Response {
+export function renderAdmin(admin: AdminCall, template: TemplateName, screen: AdminScreen, data: Record<string, unknown> = {}, status = 200, headers: Record<string, string> = {}): Response {
   const { call } = admin;
   const nav = ADMIN_NAV.map((item) => ({ ...item, href: call.url(item.path), current: item.id === screen }));
-  return call.render(template, { nav, back: herePath(call), admin: admin.principal.user, ...data }, status, { "cache-control": "no-store" });
+  return call.render(template, { nav, back: herePath(call), admin: admin.principal.user, ...data }, status, { ...headers, "cache-control": "no-store" });
 }
 
 /** The error of a failed action on the console's message page, with a way back to the screen. */
@@ -162,7 +162,7 @@ export function askFirst(
 ): Response | null {
   const { call } = admin;
   if (call.field("confirmed") === "yes") return null;
-  const actionUrl = new URL(call.request.url).pathname;
+  const actionUrl = call.url(new URL(call.request.url).pathname);
   return renderAdmin(admin, "admin-are-you-sure", screen, {
     question: question.title,
     paragraphs: question.paragraphs ?? [],

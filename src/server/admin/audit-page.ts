@@ -45,6 +45,12 @@ function queryOf(filters: Filters, offset: number): Omit<AuditQuery, "limit"> {
   };
 }
 
+/** `?offset=`: a whole number the database takes (1e30 would fail there as a 500), else the first page. */
+function offsetOf(raw: string | undefined): number {
+  const offset = Number.parseInt(raw ?? "0", 10);
+  return Number.isSafeInteger(offset) && offset > 0 ? offset : 0;
+}
+
 function linkWith(call: PageCall, filters: Filters, offset: number): string {
   const params: Record<string, string> = {};
   for (const name of FILTERS) if (filters[name]) params[name] = filters[name];
@@ -57,7 +63,7 @@ async function showAudit(admin: AdminCall, chain: ChainReport | null = null): Pr
   const { call } = admin;
   // The verification's result comes with the newest entries, unfiltered.
   const filters = chain ? NO_FILTERS : filtersOf(call);
-  const offset = chain ? 0 : Math.max(0, Number.parseInt(call.query.offset ?? "0", 10) || 0);
+  const offset = chain ? 0 : offsetOf(call.query.offset);
   let error: ReturnType<PageCall["errorOf"]> | null = null;
   let status = 200;
   let page: Awaited<ReturnType<typeof listAudit>> = { items: [], total: 0 };

@@ -3,7 +3,7 @@
  * confirmation) is older than USERSVC_ADMIN_MAX_AGE confirms their password
  * here, then goes back to the screen they were on and repeats the action.
  */
-import { DomainError } from "../../core/errors.ts";
+import { DomainError, RateLimitError } from "../../core/errors.ts";
 import { confirmPassword } from "../../core/sessions/step-up.ts";
 import { findPasswordHash } from "../../core/users/queries.ts";
 import { type AdminCall, type AdminRouter, isConsolePath, renderAdmin } from "./admin-router.ts";
@@ -17,7 +17,9 @@ function returnTo(admin: AdminCall): string {
 async function showConfirm(admin: AdminCall, error: DomainError | null = null): Promise<Response> {
   const hasPassword = (await findPasswordHash(admin.call.pages.core.db, admin.principal.user.id)) !== null;
   const status = error ? (error.code === "RATE_LIMITED" ? 429 : 401) : 200;
-  return renderAdmin(admin, "admin-confirm", "overview", { returnTo: returnTo(admin), hasPassword, error: error ? admin.call.errorOf(error) : null }, status);
+  // As the login page does: how long the account's attempts are spent.
+  const headers: Record<string, string> = error instanceof RateLimitError ? { "retry-after": String(error.retryAfterSeconds) } : {};
+  return renderAdmin(admin, "admin-confirm", "overview", { returnTo: returnTo(admin), hasPassword, error: error ? admin.call.errorOf(error) : null }, status, headers);
 }
 
 export function confirmRoutes(router: AdminRouter): void {

@@ -5,6 +5,7 @@ import { revokeConnectedApplication } from "../../core/oidc/consents.ts";
 import { adminRevokeSession } from "../../core/sessions/admin-sessions.ts";
 import { adminUpdateUser } from "../../core/users/admin-update.ts";
 import { blockUser, forceLogout, unblockUser } from "../../core/users/lifecycle.ts";
+import { normalizeEmail } from "../../core/users/validation.ts";
 import { type AdminCall, type AdminRouter, askFirst, redirectDone } from "./admin-router.ts";
 import { showUser, userOf, userPath } from "./user-page.ts";
 
@@ -51,10 +52,15 @@ export function userActionRoutes(router: AdminRouter): void {
     async (admin) => {
       const { call } = admin;
       const user = await userOf(admin);
+      const email = call.field("email") ?? user.email;
+      const checked = call.field("is_verified") === "on";
+      // The box was drawn for the stored address: left as it was beside a new address, it says nothing
+      // about that one, which stays unproven (the core's rule) unless the admin ticked it anew.
+      const unchangedBox = normalizeEmail(email) !== user.email && checked === user.isVerified;
       await adminUpdateUser(call.pages.core, admin.actor, user.id, {
-        email: call.field("email") ?? user.email,
+        email,
         username: call.field("username") ?? user.username,
-        is_verified: call.field("is_verified") === "on",
+        is_verified: unchangedBox ? undefined : checked,
       });
       return redirectDone(call, userPath(admin, user, "profile"), "profile");
     },
