@@ -164,8 +164,9 @@ console.log(`${"case".padEnd(40)} ${"matches".padStart(7)} ${"wall p50".padStart
 for (const r of results) {
   console.log(`${r.title.padEnd(40)} ${r.rows.padStart(7)} ${f(r.p50).padStart(9)} ${f(r.p95).padStart(9)} ${f(r.s50).padStart(8)} ${f(r.s95).padStart(8)} ${(r.p50 / baseline).toFixed(1).padStart(7)}`);
 }
-const slow = results.slice(1).filter((r) => r.p50 > 50);
-console.log(slow.length ? `\nover the 50 ms target (p50): ${slow.map((r) => r.title).join(", ")}` : "\nevery page within the 50 ms target (p50)");
+// The 50 ms target is the users list's (issue 15); the overview is printed for comparison.
+const slow = results.filter((r) => r.title !== results[0]!.title && !r.title.startsWith("the overview") && r.p50 > 50);
+console.log(slow.length ? `\nusers list over the 50 ms target (p50): ${slow.map((r) => r.title).join(", ")}` : "\nevery users list page within the 50 ms target (p50)");
 
 await app.stop();
 await usersvc.close();

@@ -248,6 +248,7 @@ describe("an operator's day", () => {
     // Shown once: the client's own page does not show it again.
     await visit(`/admin/clients/${id}`);
     expect(await page.content()).not.toContain(secret);
+    await screen("/admin/clients/{id}", "client");
     const config = await discover(server, id, secret);
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
