@@ -32,23 +32,18 @@ export async function renamePasskey(core: Core, actor: Actor, change: PasskeyCha
 
 /** LAST_SIGN_IN_METHOD when it is the user's only way in; NOT_FOUND when it is not theirs. */
 export async function removePasskey(core: Core, actor: Actor, change: PasskeyChange, id: string): Promise<PublicPasskey> {
-  const { user } = change;
   if (!isUuid(id)) throw passkeyNotFound();
-  await requirePrivileged(core, user, change.session, change.password, actor.ip);
-  return core.db.transaction(async (tx) => {
-    await lockUserRow(tx, user.id);
-    const row = await findOwnPasskey(tx, user.id, id.toLowerCase());
-    if (!row) throw passkeyNotFound();
-    await assertAnotherWayIn(tx, user.id, "passkey");
-    await deletePasskeyRow(tx, user.id, row.id);
-    await recordChange(core, tx, { type: "user.passkey_removed", actor, user, data: { passkey_id: row.id } });
-    return toPublicPasskey(row);
-  });
+  await requirePrivileged(core, change.user, change.session, change.password, actor.ip);
+  return deletePasskey(core, actor, change.user, id);
 }
 
 /** An admin removing a user's passkey: no step-up of the user's, but still never their last way in. */
 export async function adminRemovePasskey(core: Core, actor: Actor, user: UserRecord, id: string): Promise<PublicPasskey> {
   if (!isUuid(id)) throw passkeyNotFound();
+  return deletePasskey(core, actor, user, id);
+}
+
+async function deletePasskey(core: Core, actor: Actor, user: UserRecord, id: string): Promise<PublicPasskey> {
   return core.db.transaction(async (tx) => {
     await lockUserRow(tx, user.id);
     const row = await findOwnPasskey(tx, user.id, id.toLowerCase());

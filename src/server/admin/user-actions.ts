@@ -6,12 +6,10 @@ import { adminRevokeSession } from "../../core/sessions/admin-sessions.ts";
 import { adminUpdateUser } from "../../core/users/admin-update.ts";
 import { blockUser, forceLogout, unblockUser } from "../../core/users/lifecycle.ts";
 import { normalizeEmail } from "../../core/users/validation.ts";
-import { type AdminCall, type AdminRouter, askFirst, redirectDone } from "./admin-router.ts";
-import { showUser, userOf, userPath } from "./user-page.ts";
+import { type AdminCall, type AdminRouter, askFirst } from "./admin-router.ts";
+import { userAction } from "./user-page.ts";
 
 const DURATIONS: Record<string, number> = { "1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000 };
-
-const onError = (admin: AdminCall, error: DomainError) => showUser(admin, error);
 
 function invalid(field: string, message: string): DomainError {
   return new DomainError("VALIDATION_ERROR", `${field}: ${message}`, [{ field, message }]);
@@ -47,116 +45,57 @@ function blockEnd(admin: AdminCall): string | null {
 }
 
 export function userActionRoutes(router: AdminRouter): void {
-  router.action(
-    "/admin/users/:id/profile",
-    async (admin) => {
-      const { call } = admin;
-      const user = await userOf(admin);
-      const email = call.field("email") ?? user.email;
-      const checked = call.field("is_verified") === "on";
-      // The box was drawn for the stored address: left as it was beside a new address, it says nothing
-      // about that one, which stays unproven (the core's rule) unless the admin ticked it anew.
-      const unchangedBox = normalizeEmail(email) !== user.email && checked === user.isVerified;
-      await adminUpdateUser(call.pages.core, admin.actor, user.id, {
-        email,
-        username: call.field("username") ?? user.username,
-        is_verified: unchangedBox ? undefined : checked,
-      });
-      return redirectDone(call, userPath(admin, user, "profile"), "profile");
-    },
-    onError,
-  );
+  userAction(router, "profile", { section: "profile", done: "profile" }, async ({ call, actor }, user) => {
+    const email = call.field("email") ?? user.email;
+    const checked = call.field("is_verified") === "on";
+    // The box was drawn for the stored address: left as it was beside a new address, it says nothing
+    // about that one, which stays unproven (the core's rule) unless the admin ticked it anew.
+    const unchangedBox = normalizeEmail(email) !== user.email && checked === user.isVerified;
+    await adminUpdateUser(call.pages.core, actor, user.id, {
+      email,
+      username: call.field("username") ?? user.username,
+      is_verified: unchangedBox ? undefined : checked,
+    });
+  });
 
-  router.action(
-    "/admin/users/:id/roles",
-    async (admin) => {
-      const { call } = admin;
-      const user = await userOf(admin);
-      const roles = (call.field("roles") ?? "").split(/[\s,]+/).filter(Boolean);
-      await adminUpdateUser(call.pages.core, admin.actor, user.id, { roles });
-      return redirectDone(call, userPath(admin, user, "roles"), "roles");
-    },
-    onError,
-  );
+  userAction(router, "roles", { section: "roles", done: "roles" }, async ({ call, actor }, user) => {
+    const roles = (call.field("roles") ?? "").split(/[\s,]+/).filter(Boolean);
+    await adminUpdateUser(call.pages.core, actor, user.id, { roles });
+  });
 
-  router.action(
-    "/admin/users/:id/metadata",
-    async (admin) => {
-      const { call } = admin;
-      const user = await userOf(admin);
-      const metadata = jsonObject("metadata", call.field("metadata") ?? "");
-      const appMetadata = jsonObject("app_metadata", call.field("app_metadata") ?? "");
-      await adminUpdateUser(call.pages.core, admin.actor, user.id, { metadata, app_metadata: appMetadata });
-      return redirectDone(call, userPath(admin, user, "metadata"), "metadata");
-    },
-    onError,
-  );
+  userAction(router, "metadata", { section: "metadata", done: "metadata" }, async ({ call, actor }, user) => {
+    const metadata = jsonObject("metadata", call.field("metadata") ?? "");
+    const appMetadata = jsonObject("app_metadata", call.field("app_metadata") ?? "");
+    await adminUpdateUser(call.pages.core, actor, user.id, { metadata, app_metadata: appMetadata });
+  });
 
-  router.action(
-    "/admin/users/:id/block",
-    async (admin) => {
-      const { call } = admin;
-      const user = await userOf(admin);
-      const reason = call.field("reason")?.trim() || null;
-      await blockUser(call.pages.core, admin.actor, user.id, { reason, until: blockEnd(admin) });
-      return redirectDone(call, userPath(admin, user, "status"), "blocked");
-    },
-    onError,
-  );
+  userAction(router, "block", { section: "status", done: "blocked" }, async (admin, user) => {
+    const reason = admin.call.field("reason")?.trim() || null;
+    await blockUser(admin.call.pages.core, admin.actor, user.id, { reason, until: blockEnd(admin) });
+  });
 
-  router.action(
-    "/admin/users/:id/unblock",
-    async (admin) => {
-      const user = await userOf(admin);
-      await unblockUser(admin.call.pages.core, admin.actor, user.id);
-      return redirectDone(admin.call, userPath(admin, user, "status"), "unblocked");
-    },
-    onError,
-  );
+  userAction(router, "unblock", { section: "status", done: "unblocked" }, async ({ call, actor }, user) => {
+    await unblockUser(call.pages.core, actor, user.id);
+  });
 
-  router.action(
-    "/admin/users/:id/sessions/revoke",
-    async (admin) => {
-      const user = await userOf(admin);
-      await adminRevokeSession(admin.call.pages.core, admin.actor, user.id, admin.call.field("session_id") ?? "");
-      return redirectDone(admin.call, userPath(admin, user, "sessions"), "session");
-    },
-    onError,
-  );
+  userAction(router, "sessions/revoke", { section: "sessions", done: "session" }, async ({ call, actor }, user) => {
+    await adminRevokeSession(call.pages.core, actor, user.id, call.field("session_id") ?? "");
+  });
 
-  router.action(
-    "/admin/users/:id/sessions/revoke-all",
-    async (admin) => {
-      const user = await userOf(admin);
-      const ask = askFirst(admin, { title: `Sign ${user.email} out everywhere?`, paragraphs: ["Every session and grant of this user ends now."], confirmLabel: "Revoke all sessions" }, "users");
-      if (ask) return ask;
-      await forceLogout(admin.call.pages.core, admin.actor, user.id);
-      return redirectDone(admin.call, userPath(admin, user, "sessions"), "sessions");
-    },
-    onError,
-  );
+  userAction(router, "sessions/revoke-all", { section: "sessions", done: "sessions" }, async (admin, user) => {
+    const ask = askFirst(admin, { title: `Sign ${user.email} out everywhere?`, paragraphs: ["Every session and grant of this user ends now."], confirmLabel: "Revoke all sessions" }, "users");
+    if (ask) return ask;
+    await forceLogout(admin.call.pages.core, admin.actor, user.id);
+  });
 
-  router.action(
-    "/admin/users/:id/applications/revoke",
-    async (admin) => {
-      const user = await userOf(admin);
-      await revokeConnectedApplication(admin.call.pages.core, user, admin.call.field("client_id") ?? "", admin.actor);
-      return redirectDone(admin.call, userPath(admin, user, "sessions"), "application");
-    },
-    onError,
-  );
+  userAction(router, "applications/revoke", { section: "sessions", done: "application" }, async ({ call, actor }, user) => {
+    await revokeConnectedApplication(call.pages.core, user, call.field("client_id") ?? "", actor);
+  });
 
-  router.action(
-    "/admin/users/:id/balance",
-    async (admin) => {
-      const { call } = admin;
-      const user = await userOf(admin);
-      const raw = (call.field("amount") ?? "").trim();
-      if (!/^[+-]?\d+$/.test(raw)) throw invalid("amount", "must be a whole number of minor units, e.g. 500 or -250");
-      const key = call.field("idempotency_key")?.trim() || undefined;
-      await adjustBalance(call.pages.core, admin.actor, user.id, { amount: Number(raw), reason: call.field("reason") ?? "", idempotency_key: key });
-      return redirectDone(call, userPath(admin, user, "balance"), "balance");
-    },
-    onError,
-  );
+  userAction(router, "balance", { section: "balance", done: "balance" }, async ({ call, actor }, user) => {
+    const raw = (call.field("amount") ?? "").trim();
+    if (!/^[+-]?\d+$/.test(raw)) throw invalid("amount", "must be a whole number of minor units, e.g. 500 or -250");
+    const key = call.field("idempotency_key")?.trim() || undefined;
+    await adjustBalance(call.pages.core, actor, user.id, { amount: Number(raw), reason: call.field("reason") ?? "", idempotency_key: key });
+  });
 }

@@ -11,7 +11,7 @@ import { effectiveStatus, type UserRecord } from "../../core/users/user-record.t
 import { getUserById } from "../../core/users/users.ts";
 import { isUuid } from "../../core/uuid.ts";
 import { HTTP_STATUS } from "../errors.ts";
-import { type AdminCall, type AdminRouter, noticeOf, renderAdmin } from "./admin-router.ts";
+import { type AdminCall, type AdminRouter, noticeOf, redirectDone, renderAdmin } from "./admin-router.ts";
 
 const NOTICES: Record<string, string> = {
   profile: "Profile saved.",
@@ -92,6 +92,28 @@ export async function showUser(admin: AdminCall, error: DomainError | null = nul
       base: call.url(`/admin/users/${user.id}`),
     },
     error ? HTTP_STATUS[error.code] : 200,
+  );
+}
+
+/**
+ * A form of the user's page: `run` on the user of `:id`, then back to the
+ * page's `section` with the notice `done`; `run` may answer itself (an
+ * "are you sure?" page, a redirect elsewhere). A refusal shows the page again
+ * with its error.
+ */
+export function userAction(
+  router: AdminRouter,
+  action: string,
+  outcome: { section: string; done: string },
+  run: (admin: AdminCall, user: UserRecord) => Promise<Response | null | void>,
+): void {
+  router.action(
+    `/admin/users/:id/${action}`,
+    async (admin) => {
+      const user = await userOf(admin);
+      return (await run(admin, user)) ?? redirectDone(admin.call, userPath(admin, user, outcome.section), outcome.done);
+    },
+    (admin, error) => showUser(admin, error),
   );
 }
 
