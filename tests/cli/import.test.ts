@@ -76,7 +76,7 @@ describe("import of users whose passwords were hashed by other systems", () => {
     );
 
     expect((await usersPage(database.env)).total).toBe(0);
-    expect(await cliJson(["audit", "verify", "--json"], database.env)).toEqual({ ok: true, checked: 0, broken: null });
+    expect(await cliJson(["audit", "verify", "--json"], database.env)).toMatchObject({ ok: true, total: 0, broken: null });
   });
 
   test("import creates every user with its fields, keeps bcrypt hashes as they are and puts node-argon2's parameters in m,t,p order", async () => {
@@ -114,7 +114,7 @@ describe("import of users whose passwords were hashed by other systems", () => {
         ]),
       ),
     );
-    expect(await cliJson(["audit", "verify", "--json"], database.env)).toEqual({ ok: true, checked: 6, broken: null });
+    expect(await cliJson(["audit", "verify", "--json"], database.env)).toMatchObject({ ok: true, total: 6, broken: null });
   });
 
   test("importing the same file again skips every line as EMAIL_TAKEN and exits 0", async () => {
@@ -200,7 +200,7 @@ describe("import of a file with good lines, bad lines, duplicates and blank line
     }
     expect(lookups.map((r) => r.exitCode)).toEqual([1, 1, 1, 1, 1, 1]);
     expect(await cliJson(["users", "show", "bert_2b", "--json"], database.env)).toEqual(bertBefore);
-    expect(await cliJson(["audit", "verify", "--json"], database.env)).toEqual({ ok: true, checked: 3, broken: null });
+    expect(await cliJson(["audit", "verify", "--json"], database.env)).toMatchObject({ ok: true, total: 3, broken: null });
   });
 
   test("import - reads the lines from standard input and --json prints one outcome object per line", async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { eq, sql } from "drizzle-orm";
+import { asc, eq, gte, sql } from "drizzle-orm";
 import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
 import { verifyAuditChain } from "../../src/core/audit/audit.ts";
 import type { Db } from "../../src/core/db/client.ts";
@@ -277,13 +277,13 @@ describe("GET /admin/audit", () => {
 
 describe("the audit hash chain", () => {
   /** Tampers inside a transaction that is rolled back, so each test starts from the intact chain. */
-  async function verifyAfter(tamper: (tx: Db) => Promise<unknown>) {
+  async function verifyAfter(tamper: (tx: Db) => Promise<unknown>, options: { full: boolean } = { full: true }) {
     let report: Awaited<ReturnType<typeof verifyAuditChain>> | undefined;
     const rollback = new Error("rollback");
     await server.core.db
       .transaction(async (tx) => {
         await tamper(tx);
-        report = await verifyAuditChain(tx);
+        report = await verifyAuditChain(tx, { full: options.full, now: server.core.now() });
         throw rollback;
       })
       .catch((error) => {
@@ -299,7 +299,7 @@ describe("the audit hash chain", () => {
   test("the untouched chain verifies, every entry checked", async () => {
     const total = await entryCount();
     expect(total).toBeGreaterThan(20);
-    expect(await verifyAuditChain(server.core.db)).toEqual({ ok: true, checked: total, broken: null });
+    expect(await verifyAuditChain(server.core.db, { now: server.core.now() })).toEqual({ ok: true, checked: total, total, from: 0, broken: null });
   });
 
   test.each([
@@ -312,25 +312,25 @@ describe("the audit hash chain", () => {
     ["hash", sql`update audit_log set hash = repeat('a', 64) where id = 7`],
   ])("an edited %s is reported at that entry as edited", async (_column, statement) => {
     const report = await verifyAfter((tx) => tx.execute(statement));
-    expect(report).toEqual({ ok: false, checked: 6, broken: { id: 7, reason: expect.stringContaining("edited") } });
+    expect(report).toEqual({ ok: false, checked: 6, total: 6, from: 0, broken: { id: 7, reason: expect.stringContaining("edited") } });
     expect(report.broken!.reason).toMatch(/content does not match its hash/);
   });
 
   test("a deleted middle entry is reported at the next entry as missing", async () => {
     const report = await verifyAfter((tx) => tx.execute(sql`delete from audit_log where id = 7`));
-    expect(report).toEqual({ ok: false, checked: 6, broken: { id: 8, reason: expect.stringMatching(/entries 7 are missing|7.*missing/) } });
+    expect(report).toEqual({ ok: false, checked: 6, total: 6, from: 0, broken: { id: 8, reason: expect.stringMatching(/entries 7 are missing|7.*missing/) } });
   });
 
   test("several deleted entries are reported as one missing range", async () => {
     const report = await verifyAfter((tx) => tx.execute(sql`delete from audit_log where id between 5 and 9`));
-    expect(report).toEqual({ ok: false, checked: 4, broken: { id: 10, reason: expect.stringContaining("5-9") } });
+    expect(report).toEqual({ ok: false, checked: 4, total: 4, from: 0, broken: { id: 10, reason: expect.stringContaining("5-9") } });
   });
 
   test("a changed prev_hash is reported at that entry as a broken link", async () => {
     const report = await verifyAfter((tx) =>
       tx.execute(sql`update audit_log set prev_hash = (select hash from audit_log where id = 3) where id = 7`),
     );
-    expect(report).toEqual({ ok: false, checked: 6, broken: { id: 7, reason: expect.stringContaining("link to entry 6") } });
+    expect(report).toEqual({ ok: false, checked: 6, total: 6, from: 0, broken: { id: 7, reason: expect.stringContaining("link to entry 6") } });
   });
 
   test("an entry edited with a freshly computed hash is caught by the next entry's link", async () => {
@@ -341,7 +341,7 @@ describe("the audit hash chain", () => {
         sql`update audit_log set data = ${JSON.stringify(forged.data)}::jsonb, hash = ${hashOf(forged)} where id = 7`,
       );
     });
-    expect(report).toEqual({ ok: false, checked: 7, broken: { id: 8, reason: expect.stringContaining("link to entry 7") } });
+    expect(report).toEqual({ ok: false, checked: 7, total: 7, from: 0, broken: { id: 8, reason: expect.stringContaining("link to entry 7") } });
   });
 
   test("a forged entry appended with a made-up prev_hash is reported", async () => {
@@ -351,15 +351,19 @@ describe("the audit hash chain", () => {
         insert into audit_log (id, occurred_at, event, actor_type, actor_id, target_id, ip, data, prev_hash, hash)
         values (${total + 1}, now(), 'user.updated', 'system', null, null, null, '{}'::jsonb, ${"b".repeat(64)}, ${"c".repeat(64)})`),
     );
-    expect(report).toEqual({ ok: false, checked: total, broken: { id: total + 1, reason: expect.stringContaining("link") } });
+    expect(report).toEqual({ ok: false, checked: total, total, from: 0, broken: { id: total + 1, reason: expect.stringContaining("link") } });
   });
 
   test("the chain still verifies after the rolled-back tampering, and after more actions", async () => {
     const user = await createPlainUser(server);
     await adminCall("POST", `/users/${user.id}/block`);
     await adminCall("DELETE", `/users/${user.id}?hard=true`);
-    const report = await verifyAuditChain(server.core.db);
-    expect(report).toEqual({ ok: true, checked: await entryCount(), broken: null });
+    // From the checkpoint the first test left: only what was appended since is checked.
+    const report = await verifyAuditChain(server.core.db, { now: server.core.now() });
+    const total = await entryCount();
+    expect(report).toEqual({ ok: true, checked: total - report.from, total, from: expect.any(Number), broken: null });
+    expect(report.from).toBeGreaterThan(20);
+    expect(report.checked).toBeLessThan(10);
   });
 
   test("concurrent actions keep the chain linear and valid", async () => {
@@ -371,13 +375,41 @@ describe("the audit hash chain", () => {
         adminCall("PATCH", `/users/${u.id}`, { is_verified: true }),
       ]),
     );
-    expect(await verifyAuditChain(server.core.db)).toEqual({ ok: true, checked: await entryCount(), broken: null });
+    const report = await verifyAuditChain(server.core.db, { now: server.core.now() });
+    expect(report).toEqual({ ok: true, checked: expect.any(Number), total: await entryCount(), from: expect.any(Number), broken: null });
+    expect(await verifyAuditChain(server.core.db, { full: true, now: server.core.now() })).toMatchObject({ ok: true, checked: await entryCount(), from: 0 });
   });
 
-  test("a committed edit is reported by a later verification", async () => {
+  test("the whole chain rewritten up to the last checkpoint (every hash recomputed) is found there", async () => {
+    const checkpoint = (await verifyAuditChain(server.core.db, { now: server.core.now() })).total;
+    const report = await verifyAfter(async (tx) => {
+      // An insider edits entry 3 and recomputes every hash after it: the chain is consistent again.
+      const rows = await tx.select().from(auditLog).where(gte(auditLog.id, 3)).orderBy(asc(auditLog.id));
+      let prevHash = rows[0]!.prevHash;
+      for (const row of rows) {
+        const forged = { ...row, prevHash, data: row.id === 3 ? { forged: true } : row.data };
+        const hash = hashOf(forged);
+        await tx.execute(sql`update audit_log set data = ${JSON.stringify(forged.data)}::jsonb, prev_hash = ${prevHash}, hash = ${hash} where id = ${row.id}`);
+        prevHash = hash;
+      }
+    }, { full: false });
+    expect(report).toEqual({ ok: false, checked: 0, total: 0, from: checkpoint, broken: { id: checkpoint, reason: expect.stringContaining("not the one checkpointed") } });
+  });
+
+  test("the last checkpoint's entry deleted is found; an edit before it is found only by a full check", async () => {
+    const { total } = await verifyAuditChain(server.core.db, { now: server.core.now() });
+    const removed = await verifyAfter((tx) => tx.execute(sql`delete from audit_log where id = ${total}`), { full: false });
+    expect(removed.broken).toEqual({ id: total, reason: expect.stringContaining("missing (removed)") });
+
+    const [original] = await server.core.db.select().from(auditLog).where(eq(auditLog.id, 2));
     await server.core.db.execute(sql`update audit_log set data = '{"tampered": true}'::jsonb where id = 2`);
-    const report = await verifyAuditChain(server.core.db);
-    expect(report).toEqual({ ok: false, checked: 1, broken: { id: 2, reason: expect.stringContaining("edited") } });
+    try {
+      expect(await verifyAuditChain(server.core.db, { now: server.core.now() })).toMatchObject({ ok: true, from: total });
+      const full = await verifyAuditChain(server.core.db, { full: true, now: server.core.now() });
+      expect(full).toEqual({ ok: false, checked: 1, total: 1, from: 0, broken: { id: 2, reason: expect.stringContaining("edited") } });
+    } finally {
+      await server.core.db.update(auditLog).set({ data: original!.data }).where(eq(auditLog.id, 2));
+    }
   });
 });
 

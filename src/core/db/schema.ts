@@ -167,6 +167,18 @@ export const auditLog = pgTable(
 );
 
 /**
+ * Where `usersvc audit verify` last found the chain intact: the entry's id
+ * and hash. The next verification starts there and checks that entry still
+ * has that hash, so its cost is what was appended since; `--full` re-checks
+ * the whole chain and every checkpoint.
+ */
+export const auditCheckpoints = pgTable("audit_checkpoints", {
+  entryId: bigint("entry_id", { mode: "number" }).primaryKey(),
+  entryHash: text("entry_hash").notNull(),
+  verifiedAt: timestamptz("verified_at").notNull(),
+});
+
+/**
  * The outbox: lifecycle events written in the same transaction as the change
  * they describe, one row per delivery target (the hooks module or script,
  * the webhook, usersvc's own email), delivered at least once, in order per user, by `serve`.

@@ -103,5 +103,8 @@ async function showAudit(admin: AdminCall, chain: ChainReport | null = null): Pr
 export function auditRoutes(router: AdminRouter): void {
   router.page("/admin/audit", (admin) => showAudit(admin));
   // Verifying changes nothing, so it is not itself audited.
-  router.action("/admin/audit/verify", async (admin) => showAudit(admin, await verifyAuditChain(admin.call.pages.core.db)));
+  router.action("/admin/audit/verify", async (admin) => {
+    const core = admin.call.pages.core;
+    return showAudit(admin, await verifyAuditChain(core.db, { full: admin.call.field("full") === "yes", now: core.now() }));
+  });
 }
