@@ -19,6 +19,12 @@ export interface TestDatabase {
 }
 
 export const SERVER_URL = process.env.DATABASE_URL?.trim() || null;
+/**
+ * USERSVC_TEST_POOLER_URL (CI's PgBouncer in transaction mode, in front of
+ * DATABASE_URL's server): usersvc under test connects through it, while the
+ * fixtures that create and drop databases go to the server directly.
+ */
+const POOLER_URL = process.env.USERSVC_TEST_POOLER_URL?.trim() || null;
 
 export async function createTestDatabase(): Promise<TestDatabase> {
   const dataDir = mkdtempSync(join(tmpdir(), "usersvc-test-"));
@@ -27,7 +33,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     const admin = postgres(SERVER_URL, { max: 1, onnotice: () => {} });
     await admin.unsafe(`create database ${name}`);
     await admin.end();
-    const url = new URL(SERVER_URL);
+    const url = new URL(POOLER_URL ?? SERVER_URL);
     url.pathname = `/${name}`;
     return {
       env: { DATABASE_URL: url.toString(), USERSVC_DATA_DIR: dataDir },
