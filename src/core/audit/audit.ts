@@ -93,7 +93,8 @@ export interface ChainReport {
  * leaves the checkpointed entry's hash alone is found only by `full`.
  */
 export async function verifyAuditChain(db: Db, options: { full?: boolean; now: Date }): Promise<ChainReport> {
-  const checkpoints = await db.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.entryId)).limit(options.full ? 1_000_000 : 1);
+  const newestFirst = db.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.entryId));
+  const checkpoints = options.full ? await newestFirst : await newestFirst.limit(1);
   const start = options.full ? undefined : checkpoints[0];
   let previous = { id: 0, hash: GENESIS };
   let checked = 0;

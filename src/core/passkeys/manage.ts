@@ -7,7 +7,8 @@ import { assertAnotherWayIn } from "../users/sign-in-ways.ts";
 import type { UserRecord } from "../users/user-record.ts";
 import { isUuid } from "../uuid.ts";
 import { passkeyName, passkeyNotFound, type PublicPasskey, toPublicPasskey } from "./passkey.ts";
-import { deletePasskeyRow, findOwnPasskey, lockUserRow, passkeysOf, renamePasskeyRow } from "./queries.ts";
+import { lockUserRow } from "../users/queries.ts";
+import { deletePasskeyRow, findOwnPasskey, passkeysOf, renamePasskeyRow } from "./queries.ts";
 
 export async function listPasskeys(core: Core, userId: string): Promise<PublicPasskey[]> {
   return (await passkeysOf(core.db, userId)).map(toPublicPasskey);

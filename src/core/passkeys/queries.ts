@@ -1,7 +1,7 @@
 /** drizzle queries on passkeys and pending WebAuthn challenges; no rules here. */
 import { and, asc, count, eq, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
-import { passkeys, users, webauthnChallenges } from "../db/schema.ts";
+import { passkeys, webauthnChallenges } from "../db/schema.ts";
 
 export type PasskeyRow = typeof passkeys.$inferSelect;
 export type ChallengeRow = typeof webauthnChallenges.$inferSelect;
@@ -74,8 +74,3 @@ export async function recordPasskeyUse(db: Db, id: string, counter: number, back
   return row ?? null;
 }
 
-/** Holds the user's row until the transaction ends: removals of ways in are serialized per user. */
-export async function lockUserRow(tx: Db, userId: string): Promise<boolean> {
-  const rows = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for("update");
-  return rows.length > 0;
-}

@@ -5,17 +5,15 @@ import { recordChange } from "../events/record.ts";
 import { DomainError } from "../errors.ts";
 import { getUserById } from "../users/users.ts";
 import { isUuid } from "../uuid.ts";
-import { findSession, revokeSession } from "./queries.ts";
+import { liveSessionOf } from "./own-sessions.ts";
+import { revokeSession } from "./queries.ts";
 
 /** NOT_FOUND when the session is not the user's, or already ended. */
 export async function adminRevokeSession(core: Core, actor: Actor, userId: string, sessionId: string): Promise<{ revoked: number }> {
   const user = await getUserById(core, userId);
   if (!isUuid(sessionId)) throw new DomainError("NOT_FOUND", "Session not found");
+  const session = await liveSessionOf(core, user.id, sessionId);
   const now = core.now();
-  const session = await findSession(core.db, sessionId.toLowerCase());
-  if (!session || session.userId !== user.id || session.revokedAt || session.expiresAt <= now) {
-    throw new DomainError("NOT_FOUND", "Session not found");
-  }
   return core.db.transaction(async (tx) => {
     const revoked = await revokeSession(tx, session.id, "admin_revoked", now);
     if (revoked > 0) {

@@ -5,7 +5,7 @@ import type { Db } from "../db/client.ts";
 import { recordEvent } from "../events/record.ts";
 import { DomainError } from "../errors.ts";
 import { isUuid } from "../uuid.ts";
-import { findSession, listActiveSessions, revokeSession, revokeUserSessions } from "./queries.ts";
+import { findSession, listActiveSessions, revokeSession, revokeUserSessions, type SessionRow } from "./queries.ts";
 import { type ClientInfo, type Principal } from "./session-tokens.ts";
 
 export async function logout(core: Core, principal: Principal, client: ClientInfo): Promise<{ revoked: number }> {
@@ -58,6 +58,15 @@ export async function listSessions(core: Core, principal: Principal): Promise<Se
   }));
 }
 
+/** A live session of the user's by its id (a UUID); NOT_FOUND for someone else's, an ended one or none. */
+export async function liveSessionOf(core: Core, userId: string, sessionId: string): Promise<SessionRow> {
+  const session = await findSession(core.db, sessionId.toLowerCase());
+  if (!session || session.userId !== userId || session.revokedAt || session.expiresAt <= core.now()) {
+    throw new DomainError("NOT_FOUND", "Session not found");
+  }
+  return session;
+}
+
 /** Revokes one of the caller's own sessions; someone else's is simply not found. */
 export async function revokeOwnSession(
   core: Core,
@@ -68,9 +77,6 @@ export async function revokeOwnSession(
   if (!isUuid(sessionId)) {
     throw new DomainError("VALIDATION_ERROR", "id: must be a UUID", [{ field: "id", message: "must be a UUID" }]);
   }
-  const session = await findSession(core.db, sessionId.toLowerCase());
-  if (!session || session.userId !== principal.user.id || session.revokedAt || session.expiresAt <= core.now()) {
-    throw new DomainError("NOT_FOUND", "Session not found");
-  }
+  const session = await liveSessionOf(core, principal.user.id, sessionId);
   return revokeAndRecord(core, principal, client, "revoked_by_user", (tx, now) => revokeSession(tx, session.id, "revoked_by_user", now), session.id);
 }

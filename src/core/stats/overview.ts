@@ -13,12 +13,13 @@ import { sql } from "drizzle-orm";
 import type { Core } from "../core.ts";
 import type { Db } from "../db/client.ts";
 import { rows } from "../db/migrate.ts";
-import type { SignInOutcome } from "./activity-counts.ts";
+import { SIGN_IN_OUTCOMES, type SignInOutcome } from "./activity-counts.ts";
 
 export const OVERVIEW_DAYS = 14;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
+const noSignIns = () => Object.fromEntries(SIGN_IN_OUTCOMES.map((o) => [o, 0])) as Record<SignInOutcome, number>;
 
 /** A UTC day, `YYYY-MM-DD`. */
 export interface DayCount {
@@ -58,7 +59,7 @@ export async function overviewFigures(core: Core): Promise<OverviewFigures> {
   return {
     now,
     signUpsPerDay: days.map((day) => ({ day, count: signUps.get(day) ?? 0 })),
-    signInsPerHour: hours.map((hour) => ({ hour, ...(signIns.get(hour) ?? { succeeded: 0, failed: 0, blocked: 0, unverified: 0 }) })),
+    signInsPerHour: hours.map((hour) => ({ hour, ...(signIns.get(hour) ?? noSignIns()) })),
     users,
     sessions,
     outbox,
@@ -95,7 +96,7 @@ async function signInsPerHour(db: Db, since: Date, now: Date): Promise<Map<strin
   );
   const hours = new Map<string, Record<SignInOutcome, number>>();
   for (const r of found) {
-    const counts = hours.get(r.hour) ?? { succeeded: 0, failed: 0, blocked: 0, unverified: 0 };
+    const counts = hours.get(r.hour) ?? noSignIns();
     const outcome = r.kind.slice("sign_in.".length);
     if (Object.hasOwn(counts, outcome)) counts[outcome as SignInOutcome] = Number(r.n);
     hours.set(r.hour, counts);

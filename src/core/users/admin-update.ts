@@ -1,11 +1,9 @@
-import { eq } from "drizzle-orm";
 import type { Actor } from "../audit/actor.ts";
-import { users } from "../db/schema.ts";
 import { recordChange } from "../events/record.ts";
 import type { Core } from "../core.ts";
 import { DomainError, type FieldProblem } from "../errors.ts";
 import { assertNotLastAdmin } from "./last-admin.ts";
-import { findUserById, updateUser } from "./queries.ts";
+import { findUserById, lockUserRow, updateUser } from "./queries.ts";
 import { spendOutstandingTokens } from "./email-tokens.ts";
 import type { UserRecord } from "./user-record.ts";
 import { assertEmailFree, assertUsernameFree, conflictFromUniqueViolation } from "./users.ts";
@@ -44,7 +42,7 @@ export async function adminUpdateUser(core: Core, actor: Actor, userId: string, 
     return await core.db.transaction(async (tx) => {
       // The row first, then (on a demotion) the admins' lock: the order block, delete and purge take
       // them in, so a demotion racing one of those on the same admin waits instead of deadlocking.
-      await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for("update");
+      await lockUserRow(tx, userId);
       const user = await findUserById(tx, userId);
       if (!user) throw new DomainError("USER_NOT_FOUND");
       if (email !== undefined && email !== user.email) await assertEmailFree(tx, email);

@@ -14,6 +14,12 @@ export { userColumns };
 
 export type NewUserRow = typeof users.$inferInsert;
 
+/** Holds the user's row until the transaction ends: changes that must not interleave (removing a way in, a demotion racing a block) take turns per user. */
+export async function lockUserRow(tx: Db, userId: string): Promise<boolean> {
+  const rows = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for("update");
+  return rows.length > 0;
+}
+
 export async function findUserById(db: Db, id: string): Promise<UserRecord | null> {
   const [row] = await db.select(userColumns).from(users).where(eq(users.id, id)).limit(1);
   return row ?? null;
