@@ -17,6 +17,7 @@ import { openUsersvc } from "../src/core/start-up.ts";
 import { createUser } from "../src/core/users/users.ts";
 import { createLogger } from "../src/logger.ts";
 import { createApp } from "../src/server/app.ts";
+import { PageSession } from "./page-session.ts";
 
 const count = Number(process.argv[2] ?? 100_000);
 const requests = Number(process.argv[3] ?? 50);
@@ -77,25 +78,9 @@ const base = `http://127.0.0.1:${app.server!.port}`;
 // The admin signs in on /login as a browser does: the CSRF cookie and token of the page, then the session cookie.
 const password = "correct horse battery staple";
 await createUser(core, { email: "bench-admin@example.org", username: "bench_admin", password }, { actor: CLI_ACTOR, roles: ["user", "admin"], isVerified: true });
-const jar = new Map<string, string>();
-const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-async function get(path: string, init: RequestInit = {}): Promise<Response> {
-  const response = await fetch(`${base}${path}`, { redirect: "manual", ...init, headers: { cookie: cookieHeader(), ...(init.headers ?? {}) } });
-  for (const line of response.headers.getSetCookie()) {
-    const [pair = ""] = line.split(";");
-    const eq = pair.indexOf("=");
-    jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-  }
-  return response;
-}
-const loginHtml = await (await get("/login")).text();
-const csrf = /name="csrf_token" value="([^"]+)"/.exec(loginHtml)?.[1] ?? "";
-const signIn = await get("/login", {
-  method: "POST",
-  body: new URLSearchParams({ csrf_token: csrf, identifier: "bench-admin@example.org", password }).toString(),
-  headers: { "content-type": "application/x-www-form-urlencoded", origin: base },
-});
-if (signIn.status !== 303) throw new Error(`sign-in answered ${signIn.status}`);
+const browser = new PageSession(base);
+await browser.signIn("bench-admin@example.org", password);
+const get = browser.get.bind(browser);
 
 /** The 10th page: follow nine "Next page" links. */
 async function tenthPagePath(): Promise<string> {

@@ -55,8 +55,9 @@ export const users = pgTable(
     index("users_roles_idx").using("gin", t.roles),
     index("users_email_trgm_idx").using("gin", sql`${t.email} gin_trgm_ops`),
     index("users_username_trgm_idx").using("gin", sql`lower(${t.username}) gin_trgm_ops`),
-    // The purge job looks only at soft-deleted users.
+    // The purge job looks only at soft-deleted users, the sweep of ended blocks only at blocks with an end.
     index("users_deleted_at_idx").on(t.deletedAt).where(sql`${t.deletedAt} is not null`),
+    index("users_blocked_until_idx").on(t.blockedUntil).where(sql`${t.status} = 'blocked' and ${t.blockedUntil} is not null`),
     check("users_status_check", sql`${t.status} in ('active', 'blocked', 'deleted')`),
     check("users_balance_check", sql`${t.balance} >= 0`),
   ],

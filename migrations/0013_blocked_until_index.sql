@@ -1,0 +1,1 @@
+CREATE INDEX "users_blocked_until_idx" ON "users" USING btree ("blocked_until") WHERE "users"."status" = 'blocked' and "users"."blocked_until" is not null;
