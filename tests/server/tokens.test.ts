@@ -9,7 +9,10 @@ import {
   type JWK,
   type JWTPayload,
 } from "jose";
-import { signingKeys } from "../../src/core/db/schema.ts";
+import { eq } from "drizzle-orm";
+import { CLI_ACTOR } from "../../src/core/audit/actor.ts";
+import { signingKeys, users } from "../../src/core/db/schema.ts";
+import { blockUser } from "../../src/core/users/lifecycle.ts";
 import { registerAndLogin, startTestServer, type TestServer, type TokenPairBody } from "../support/server.ts";
 
 // More than bun's 5 s default: real servers on real databases, on a shared machine.
@@ -126,6 +129,31 @@ describe("refresh rotation", () => {
 
   test("a refresh token that is not a JWT answers 401 INVALID_TOKEN", async () => {
     expectRefused(await refresh(server, "not-a-jwt"), "INVALID_TOKEN");
+  });
+
+  // Refresh rotates in one statement when nothing stands in the way, and reads and judges otherwise.
+  test("a session signed in after a timed block ended refreshes, though the sweep has not yet marked the user active", async () => {
+    const { user, tokens, input } = await registerAndLogin(server.api);
+    await blockUser(server.core, CLI_ACTOR, user.id, { until: new Date(server.clock.now().getTime() + 60_000).toISOString() });
+    expectRefused(await refresh(server, tokens.refresh_token), "SESSION_REVOKED");
+    server.clock.advance(61);
+    const login = await server.api("POST", "/api/v1/auth/login", { body: { email: input.email, password: input.password } });
+    expect(login.status).toBe(200);
+    const [stored] = await server.core.db.select({ status: users.status }).from(users).where(eq(users.id, user.id));
+    expect(stored!.status).toBe("blocked");
+    const res = await refresh(server, login.body.data.refresh_token);
+    expect(res.status).toBe(200);
+    expect((await refresh(server, res.body.data.refresh_token)).status).toBe(200);
+  });
+
+  test("a refresh token naming another user than its session's owner is refused and spends nothing", async () => {
+    const victim = await registerAndLogin(server.api);
+    const other = await registerAndLogin(server.api);
+    const { kid, key } = await serverSigningKey(server);
+    const claims = decodeJwt(victim.tokens.refresh_token);
+    const forged = await sign({ ...claims, sub: other.user.id }, { alg: decodeProtectedHeader(victim.tokens.refresh_token).alg!, kid }, key);
+    expectRefused(await refresh(server, forged), "SESSION_REVOKED");
+    expect((await refresh(server, victim.tokens.refresh_token)).status).toBe(200);
   });
 });
 

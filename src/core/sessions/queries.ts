@@ -1,5 +1,5 @@
 /** drizzle queries on sessions; no business rules here. */
-import { and, desc, eq, gt, isNull, ne, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, gt, isNull, lte, ne, type SQL, sql } from "drizzle-orm";
 import { changed } from "../db/change-announcements.ts";
 import type { Db } from "../db/client.ts";
 import { sessions, users } from "../db/schema.ts";
@@ -51,6 +51,40 @@ export async function rotateRefreshJti(
     .where(and(eq(sessions.id, sessionId), eq(sessions.refreshJti, spentJti), isNull(sessions.revokedAt)))
     .returning();
   changed(db, { sessionId });
+  return row ?? null;
+}
+
+/**
+ * A refresh's usual case in one round trip: spends `spentJti` of the session
+ * and makes `nextJti` current, only if `spentJti` is current, the session is
+ * `userId`'s, of `clientId`, live (not revoked, not expired at `now`), of a
+ * generation no newer than `generation` (when the token has one), and its
+ * user active. Null when any of that fails, for the caller to read the
+ * session and judge why (a repeat, reuse, a block, an expiry).
+ */
+export async function rotateIfCurrent(
+  db: Db,
+  spend: { sessionId: string; userId: string; clientId: string | null; spentJti: string; nextJti: string; generation: number | undefined; now: Date; expiresAt: SQL },
+): Promise<{ session: SessionRow; user: UserRecord } | null> {
+  const [row] = await db
+    .update(sessions)
+    .set({ refreshJti: spend.nextJti, previousJti: spend.spentJti, rotatedAt: spend.now, lastUsedAt: spend.now, expiresAt: spend.expiresAt })
+    .from(users)
+    .where(
+      and(
+        eq(sessions.id, spend.sessionId),
+        eq(sessions.userId, spend.userId),
+        eq(sessions.refreshJti, spend.spentJti),
+        isNull(sessions.revokedAt),
+        gt(sessions.expiresAt, spend.now),
+        spend.clientId === null ? isNull(sessions.clientId) : eq(sessions.clientId, spend.clientId),
+        spend.generation === undefined ? undefined : lte(sessions.generation, spend.generation),
+        eq(users.id, sessions.userId),
+        eq(users.status, "active"),
+      ),
+    )
+    .returning({ session: getTableColumns(sessions), user: userColumns });
+  changed(db, { sessionId: spend.sessionId });
   return row ?? null;
 }
 

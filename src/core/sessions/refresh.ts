@@ -4,9 +4,9 @@ import { throttle } from "../rate-limits/throttle.ts";
 import type { Core } from "../core.ts";
 import { recordChange } from "../events/record.ts";
 import { DomainError } from "../errors.ts";
-import { findSession, findSessionWithUser, revokeSession, rotateRefreshJti, type SessionRow } from "./queries.ts";
+import { findSession, findSessionWithUser, revokeSession, rotateIfCurrent, rotateRefreshJti, type SessionRow } from "./queries.ts";
 import type { UserRecord } from "../users/user-record.ts";
-import { activeUser, type ClientInfo, mintPair, sessionExpiry, type TokenPair } from "./session-tokens.ts";
+import { activeUser, type ClientInfo, mintPair, sessionExpiry, sessionExpirySql, type TokenPair } from "./session-tokens.ts";
 
 /**
  * Refresh reads the session from the database every time, not through the
@@ -43,6 +43,13 @@ export async function spendRefreshToken(
   client: ClientInfo,
 ): Promise<{ user: UserRecord; session: SessionRow; nextJti: string }> {
   const now = core.now();
+  const nextJti = crypto.randomUUID();
+  const generation = typeof claims.gen === "number" ? claims.gen : undefined;
+  const spend = { sessionId: claims.sid, userId: claims.sub, clientId, spentJti: claims.jti, nextJti, generation, now, expiresAt: sessionExpirySql(core, now) };
+  const usual = await rotateIfCurrent(core.db, spend);
+  if (usual) return { ...usual, nextJti };
+
+  // Not the usual case: read the session and say why (or answer a repeat within the grace).
   const found = await findSessionWithUser(core.db, claims.sid);
   if (!found || found.session.userId !== claims.sub || found.session.revokedAt) throw new DomainError("SESSION_REVOKED");
   if (found.session.clientId !== clientId) throw new DomainError("INVALID_TOKEN");
@@ -57,7 +64,6 @@ export async function spendRefreshToken(
   }
 
   if (claims.jti === session.refreshJti) {
-    const nextJti = crypto.randomUUID();
     const expiresAt = sessionExpiry(core, session.createdAt, now);
     const rotated = await rotateRefreshJti(core.db, session.id, claims.jti, nextJti, now, expiresAt);
     if (rotated) return { user, session: rotated, nextJti };

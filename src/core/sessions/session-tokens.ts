@@ -2,7 +2,9 @@
  * What every way into a session shares: the caller's client, the token pair,
  * the principal, and how a session is started and its tokens minted.
  */
+import { type SQL, sql } from "drizzle-orm";
 import { userActor } from "../audit/actor.ts";
+import { sessions } from "../db/schema.ts";
 import type { Core } from "../core.ts";
 import { recordEvent } from "../events/record.ts";
 import { DomainError } from "../errors.ts";
@@ -83,6 +85,12 @@ export type SessionStarter<T> = (core: Core, user: UserRecord, client: ClientInf
 export function sessionExpiry(core: Core, signedInAt: Date, now: Date): Date {
   const { refreshTtl, sessionMaxAge } = core.config;
   return new Date(Math.min(now.getTime() + refreshTtl * 1000, signedInAt.getTime() + sessionMaxAge * 1000));
+}
+
+/** sessionExpiry in SQL, for a statement that sets it without reading the session first. */
+export function sessionExpirySql(core: Core, now: Date): SQL {
+  const { refreshTtl, sessionMaxAge } = core.config;
+  return sql`least(${new Date(now.getTime() + refreshTtl * 1000).toISOString()}::timestamptz, ${sessions.createdAt} + ${sessionMaxAge} * interval '1 second')`;
 }
 export function activeUser(core: Core, user: UserRecord): UserRecord {
   if (user.status === "deleted") throw new DomainError("SESSION_REVOKED");
