@@ -30,7 +30,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import postgres from "postgres";
 import {
   BENCH_PASSWORD,
   binary,
@@ -43,10 +42,14 @@ import {
   prepare,
   randomPort,
   resetPeakRss,
+  scratchDatabase,
+  serverEnv,
   root,
   seconds,
   settle,
+  startDbFloors,
   startFloor,
+  CHAINS,
   waitReady,
   type WrkResult,
   wrk,
@@ -80,49 +83,15 @@ async function measureCeiling(work: "hash" | "verify"): Promise<number> {
 
 // ---- the server
 const dataDir = mkdtempSync(join(tmpdir(), "usersvc-bench-"));
-let databaseUrl: string | undefined;
-let dropDatabase = async (): Promise<void> => {};
-if (serverUrl) {
-  const name = `usersvc_bench_${process.pid}`;
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  databaseUrl = url.toString();
-  dropDatabase = async () => {
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.end();
-  };
-}
-const env = {
-  PATH: process.env.PATH ?? "/usr/bin:/bin",
-  HOME: process.env.HOME ?? "/tmp",
-  USERSVC_DATA_DIR: dataDir,
-  ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-  LOG_LEVEL: "warn",
-  USERSVC_RATE_LIMIT_PER_IP: "100000000",
-  USERSVC_LOGIN_MAX_ATTEMPTS: "100000000",
-};
+const scratch = serverUrl ? await scratchDatabase(serverUrl, `usersvc_bench_${process.pid}`) : null;
+const databaseUrl = scratch?.url;
+const env = serverEnv({ dataDir, databaseUrl });
 // First start creates (and migrates) the database; the timed start reopens it.
 const init = Bun.spawnSync({ cmd: [binary, "init-db"], env, stdout: "ignore", stderr: "inherit" });
 must(init.exitCode === 0, "init-db failed");
-const dbFloorsPort = randomPort(20000);
-const dbFloors = Bun.spawn({
-  cmd: [process.execPath, join(root, "bench", "db-floors.ts"), String(dbFloorsPort), ...(databaseUrl ? [databaseUrl] : [])],
-  stdout: "pipe",
-  stderr: "inherit",
-});
-await new Response(dbFloors.stdout).body?.getReader().read();
-const dbFloorsBase = `http://127.0.0.1:${dbFloorsPort}`;
-async function measureReadFloor(): Promise<WrkResult> {
-  return wrk(`${dbFloorsBase}/`, "me.lua", 32, { BENCH_TOKEN: "x" });
-}
-/** Refresh-chain phases: 32 connections, each its own wrk thread and session. */
-const CHAINS = 32;
-async function measureWriteFloor(): Promise<WrkResult> {
-  const tokens = (await (await fetch(`${dbFloorsBase}/tokens`)).text()).split(" ").slice(0, CHAINS).join(" ");
-  return wrk(`${dbFloorsBase}/write`, "refresh-chain.lua", CHAINS, { BENCH_REFRESH_TOKENS: tokens }, CHAINS);
-}
+const dbFloors = await startDbFloors(databaseUrl);
+const measureReadFloor = dbFloors.read;
+const measureWriteFloor = dbFloors.write;
 const port = randomPort(40000);
 const started = performance.now();
 const server = Bun.spawn({ cmd: [binary, "serve", "--port", String(port), "--no-docs"], env, stdout: "ignore", stderr: "inherit" });
@@ -306,9 +275,8 @@ const authorize = await phase("authorize (live session)", "/oauth/authorize", "o
 server.kill("SIGTERM");
 await server.exited;
 floor.stop();
-dbFloors.kill();
-await dbFloors.exited;
-await dropDatabase();
+await dbFloors.stop();
+await scratch?.drop();
 rmSync(dataDir, { recursive: true, force: true });
 
 // ---- report

@@ -5,9 +5,10 @@
  * 10 audit entries per user, by INSERT … SELECT generate_series. At each
  * size it measures
  *   over HTTP, the real server (dist/usersvc serve) on that database: login as
- *   random users (vs the argon2 verify ceiling), GET /users/me, forward auth and
- *   rotating refreshes with 32 random users' tokens (vs the bare floor, measured
- *   around each), and the admin console's users list, first page and a search
+ *   random users (vs the argon2 verify ceiling), GET /users/me and forward auth
+ *   (vs the bare floor) and rotating refreshes (vs the write floor of
+ *   bench/db-floors.ts), with 32 random users' tokens, each baseline measured
+ *   around its phase; and the admin console's users list, first page and a search
  *   (one match; median ms of 30);
  *   in this process, the core functions serve's timer and the CLI run: audit
  *   verify from its checkpoint after 100 new entries, the maintenance sweep with
@@ -17,6 +18,7 @@
  *
  *   npm run bench -- --scale
  *   BENCH_SCALE_SIZES=10000,100000 DATABASE_URL=postgres://… npm run bench -- --scale
+ *   BENCH_KEEP=1 npm run bench -- --scale      # keep the scratch database (its URL is printed)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -32,7 +34,26 @@ import { openUsersvc } from "../src/core/start-up.ts";
 import { createLogger } from "../src/logger.ts";
 import { desc } from "drizzle-orm";
 import { PageSession } from "./page-session.ts";
-import { BENCH_PASSWORD, binary, COST, cores, mean, must, passwordCeiling, prepare, randomPort, root, seconds, settle, startFloor, waitReady, wrk } from "./tools.ts";
+import {
+  BENCH_PASSWORD,
+  binary,
+  CHAINS,
+  COST,
+  cores,
+  mean,
+  must,
+  passwordCeiling,
+  prepare,
+  randomPort,
+  root,
+  seconds,
+  serverEnv,
+  settle,
+  startDbFloors,
+  startFloor,
+  waitReady,
+  wrk,
+} from "./tools.ts";
 
 prepare();
 const sizes = (process.env.BENCH_SCALE_SIZES ?? "10000,100000,1000000").split(",").map(Number);
@@ -44,14 +65,7 @@ const rootDb = postgres(serverUrl, { max: 1, onnotice: () => {} });
 await rootDb.unsafe(`create database ${name}`);
 const dbUrl = new URL(serverUrl);
 dbUrl.pathname = `/${name}`;
-const env = {
-  PATH: process.env.PATH ?? "/usr/bin:/bin",
-  HOME: process.env.HOME ?? "/tmp",
-  DATABASE_URL: dbUrl.toString(),
-  LOG_LEVEL: "warn",
-  USERSVC_RATE_LIMIT_PER_IP: "100000000",
-  USERSVC_LOGIN_MAX_ATTEMPTS: "100000000",
-};
+const env = serverEnv({ databaseUrl: dbUrl.toString() });
 must(Bun.spawnSync({ cmd: [binary, "init-db"], env, stdout: "ignore", stderr: "inherit" }).exitCode === 0, "init-db failed");
 const config = loadConfig(env);
 const usersvc = await openUsersvc(config, createLogger("warn", { write: () => {} }));
@@ -59,6 +73,8 @@ const core = await usersvc.core();
 const scratch = postgres(dbUrl.toString(), { max: 1, onnotice: () => {} });
 const passwordHash = await Bun.password.hash(BENCH_PASSWORD, COST);
 const floor = await startFloor();
+// The write floor's table lives in the scratch database, beside the seeded sessions.
+const dbFloors = await startDbFloors(dbUrl.toString());
 
 // Seeded user g: user<g>@example<g % 50>.com, created at EPOCH + g seconds; every 20th blocked (every
 // 40th until next week), every 33rd deleted yesterday, every 10th support. bench/lua/login-random.lua knows this.
@@ -98,6 +114,8 @@ async function grow(from: number, to: number): Promise<number> {
   await core.db.insert(auditCheckpoints).values({ entryId: newest!.id, entryHash: hash, verifiedAt: new Date() });
   // What autovacuum leaves after a load this size: visibility maps and the planner's statistics.
   await scratch.unsafe("vacuum analyze users, sessions, audit_log");
+  // And the load's dirty pages written out now, not by a checkpoint in the middle of the phases.
+  await scratch.unsafe("checkpoint");
   return performance.now() - started;
 }
 
@@ -120,12 +138,12 @@ interface Figure {
 async function measureInProcess(): Promise<Figure[]> {
   await verifyAuditChain(core.db, { now: core.now() });
   const verifies: number[] = [];
-  for (let round = 0; round < 5; round++) {
+  for (let round = 0; round < 9; round++) {
     for (let i = 0; i < 100; i++) await appendAudit(core.db, { event: "user.updated", actor: SYSTEM_ACTOR, targetId: null, data: { bench: i } }, core.now());
     verifies.push(await timed(async () => must((await verifyAuditChain(core.db, { now: core.now() })).checked === 100, "audit verify did not check the 100 new entries")));
   }
   const idleSweeps: number[] = [];
-  for (let round = 0; round < 5; round++) idleSweeps.push(await timed(() => runMaintenance(core)));
+  for (let round = 0; round < 15; round++) idleSweeps.push(await timed(() => runMaintenance(core)));
   await scratch.unsafe(`update users set blocked_until = now() - interval '1 minute'
     where id in (select id from users where status = 'blocked' and blocked_until > now() order by created_at desc limit 100)`);
   await scratch.unsafe(`update users set deleted_at = now() - interval '400 days'
@@ -180,7 +198,7 @@ async function measureOverHttp(size: number): Promise<Figure[]> {
   await share("login (vs argon2 verify)", "/api/v1/auth/login", "login-random.lua", cores * 4, () => passwordCeiling("verify"));
   await share("GET /users/me (vs floor)", "/api/v1/users/me", "bearer-random.lua", 32, floorRps);
   await share("forward auth (vs floor)", "/api/v1/auth/forward", "bearer-random.lua", 32, floorRps);
-  await share("refresh, rotating (vs floor)", "/api/v1/auth/refresh", "refresh-chain.lua", 32, floorRps, 32);
+  await share("refresh, rotating (vs write floor)", "/api/v1/auth/refresh", "refresh-chain.lua", CHAINS, async () => (await dbFloors.write()).rps, CHAINS);
 
   const browser = new PageSession(base);
   await browser.signIn("bench-admin@scale.example", BENCH_PASSWORD);
@@ -220,10 +238,13 @@ for (const size of sizes) {
   console.log(`${size} users: seeded in ${(seedMs / 1000).toFixed(0)} s; ${figures.map((f) => `${f.measure} ${format(f)}`).join("; ")}`);
 }
 
-await floor.stop();
+floor.stop();
+await dbFloors.stop();
 await usersvc.close();
 await scratch.end();
-await rootDb.unsafe(`drop database ${name} with (force)`);
+// BENCH_KEEP=1 leaves the database at its largest size, for EXPLAIN ANALYZE by hand.
+if (process.env.BENCH_KEEP === "1") console.log(`kept: ${dbUrl}`);
+else await rootDb.unsafe(`drop database ${name} with (force)`);
 await rootDb.end();
 
 function format(figure: Figure): string {
@@ -255,7 +276,7 @@ const values = results.flatMap((r) => r.figures.map((f, i) => ({ users: r.size, 
 const spec = compile({
   $schema: "https://vega.github.io/schema/vega-lite/v6.json",
   title: { text: "usersvc: cost per operation as users grow (PostgreSQL)", subtitle: `relative to ${label(first.size)} users; the band is ±20 %` },
-  width: 520,
+  width: 600,
   height: 300,
   layer: [
     { data: { values: [{ low: 0.8, high: 1.2 }] }, mark: { type: "rect", color: "#e8f0e8" }, encoding: { y: { field: "low", type: "quantitative" }, y2: { field: "high" } } },
@@ -265,7 +286,7 @@ const spec = compile({
       encoding: {
         x: { field: "users", type: "quantitative", scale: { type: "log", domain: [sizes[0]!, sizes.at(-1)!], nice: false }, axis: { values: sizes, labelExpr: "datum.value >= 1e6 ? datum.value / 1e6 + 'M' : datum.value / 1e3 + 'k'", title: "users" } },
         y: { field: "relative", type: "quantitative", title: `cost relative to ${label(first.size)} users`, scale: { zero: true } },
-        color: { field: "measure", type: "nominal", title: null, legend: { orient: "bottom", columns: 2, labelLimit: 260 } },
+        color: { field: "measure", type: "nominal", title: null, legend: { orient: "bottom", columns: 2, labelLimit: 320 } },
       },
     },
   ],

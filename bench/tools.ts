@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import postgres from "postgres";
 
 export const root = join(import.meta.dir, "..");
 export const binary = join(root, "dist", "usersvc");
@@ -104,6 +105,35 @@ export async function waitReady(url: string, started: number): Promise<number> {
   }
 }
 
+/** The environment of a bench server: its data directory or database, quiet logs, rate limits out of the way. */
+export function serverEnv(database: { dataDir?: string; databaseUrl?: string }, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: process.env.HOME ?? "/tmp",
+    ...(database.dataDir ? { USERSVC_DATA_DIR: database.dataDir } : {}),
+    ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
+    LOG_LEVEL: "warn",
+    USERSVC_RATE_LIMIT_PER_IP: "100000000",
+    USERSVC_LOGIN_MAX_ATTEMPTS: "100000000",
+    ...extra,
+  };
+}
+
+/** A throwaway database `name` on the PostgreSQL server of `serverUrl`. */
+export async function scratchDatabase(serverUrl: string, name: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
 export const randomPort = (from: number): number => from + Math.floor(Math.random() * 20000);
 
 /** The floor: a bare Bun.serve route answering small JSON, the runtime's limit. */
@@ -115,6 +145,32 @@ export async function startFloor(): Promise<{ measure(): Promise<WrkResult>; sto
   });
   await new Response(proc.stdout).body?.getReader().read();
   return { measure: () => wrk(`http://127.0.0.1:${port}/`, "me.lua", 32, { BENCH_TOKEN: "x" }), stop: () => proc.kill() };
+}
+
+/** Refresh-chain phases: 32 connections, each its own wrk thread and session (bench/lua/refresh-chain.lua). */
+export const CHAINS = 32;
+
+/** The database floors of bench/db-floors.ts, on `databaseUrl` or an embedded PGlite of their own. */
+export async function startDbFloors(databaseUrl: string | undefined): Promise<{ read(): Promise<WrkResult>; write(): Promise<WrkResult>; stop(): Promise<void> }> {
+  const port = randomPort(20000);
+  const proc = Bun.spawn({
+    cmd: [process.execPath, join(root, "bench", "db-floors.ts"), String(port), ...(databaseUrl ? [databaseUrl] : [])],
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  await new Response(proc.stdout).body?.getReader().read();
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    read: () => wrk(`${base}/`, "me.lua", 32, { BENCH_TOKEN: "x" }),
+    async write() {
+      const tokens = (await (await fetch(`${base}/tokens`)).text()).split(" ").slice(0, CHAINS).join(" ");
+      return wrk(`${base}/write`, "refresh-chain.lua", CHAINS, { BENCH_REFRESH_TOKENS: tokens }, CHAINS);
+    },
+    async stop() {
+      proc.kill();
+      await proc.exited;
+    },
+  };
 }
 
 /**

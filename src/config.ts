@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
+import { DEFAULT_HASH_NICENESS } from "./core/passwords/hash-workers.ts";
 import {
   checkBreachedPasswordsFile,
   type Env,
@@ -67,6 +68,8 @@ export interface Config {
   hashTimeCost: number;
   /** Password hashes computed at once; the rest wait their turn. */
   hashConcurrency: number;
+  /** The niceness of the hashing threads (Linux): 0 is request handling's own priority. */
+  hashNiceness: number;
   /** GET /metrics: "on" (API port), "off", or a port number of its own. */
   metrics: "on" | "off" | number;
   /** If set, GET /metrics (on either port) needs `Authorization: Bearer <token>`. */
@@ -119,6 +122,7 @@ export const ENV_NAMES = {
   hashMemoryKib: "USERSVC_HASH_MEMORY_KIB",
   hashTimeCost: "USERSVC_HASH_TIME_COST",
   hashConcurrency: "USERSVC_HASH_CONCURRENCY",
+  hashNiceness: "USERSVC_HASH_NICENESS",
   metrics: "USERSVC_METRICS",
   metricsToken: "USERSVC_METRICS_TOKEN",
   authCacheMs: "USERSVC_AUTH_CACHE_MS",
@@ -243,7 +247,8 @@ export function loadConfig(env: Env): Config {
     issuer: read.string(ENV_NAMES.issuer) ?? "usersvc",
     audience: read.string(ENV_NAMES.audience) ?? "usersvc",
     accessTtl: read.integer(ENV_NAMES.accessTtl, 900, { min: 1 }),
-    refreshTtl: read.integer(ENV_NAMES.refreshTtl, 2_592_000, { min: 1 }),
+    // At most ten years: a refresh's new expiry is a timestamp PostgreSQL must be able to store.
+    refreshTtl: read.integer(ENV_NAMES.refreshTtl, 2_592_000, { min: 1, max: 315_360_000 }),
     refreshGrace: read.integer(ENV_NAMES.refreshGrace, 0, { min: 0 }),
     purgeAfterDays: read.integer(ENV_NAMES.purgeAfterDays, 30, { min: 0 }),
     trustProxy: readTrustProxy(ENV_NAMES.trustProxy, read.string(ENV_NAMES.trustProxy), problems),
@@ -264,6 +269,7 @@ export function loadConfig(env: Env): Config {
     hashMemoryKib: read.integer(ENV_NAMES.hashMemoryKib, 65536, { min: 1024, max: 4_194_304 }),
     hashTimeCost: read.integer(ENV_NAMES.hashTimeCost, 2, { min: 1, max: 100 }),
     hashConcurrency: read.integer(ENV_NAMES.hashConcurrency, availableParallelism(), { min: 1, max: 1024 }),
+    hashNiceness: read.integer(ENV_NAMES.hashNiceness, DEFAULT_HASH_NICENESS, { min: 0, max: 19 }),
     authCacheMs: read.integer(ENV_NAMES.authCacheMs, 1000, { min: 0, max: 1000 }),
     metrics,
     metricsToken,

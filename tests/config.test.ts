@@ -47,6 +47,7 @@ describe("loadConfig", () => {
       hashMemoryKib: 65536,
       hashTimeCost: 2,
       hashConcurrency: availableParallelism(),
+      hashNiceness: 4,
       authCacheMs: 1000,
       metrics: "on",
       breachedPasswordsPath: null,
@@ -174,6 +175,18 @@ describe("loadConfig", () => {
   test("USERSVC_ADMIN_MAX_AGE is at least a minute: a confirmation must outlast pressing the button again", () => {
     expect(problemsOf({ USERSVC_ADMIN_MAX_AGE: "0" })[0]).toStartWith("USERSVC_ADMIN_MAX_AGE");
     expect(problemsOf({ USERSVC_ADMIN_MAX_AGE: "60" })).toEqual([]);
+  });
+
+  test("USERSVC_REFRESH_TTL is at most ten years: an expiry PostgreSQL can store", () => {
+    expect(problemsOf({ USERSVC_REFRESH_TTL: "315360001" })[0]).toStartWith("USERSVC_REFRESH_TTL");
+    expect(problemsOf({ USERSVC_REFRESH_TTL: "315360000" })).toEqual([]);
+  });
+
+  test("USERSVC_HASH_NICENESS is a Linux niceness a thread may lower itself to: 0 to 19", () => {
+    expect(problemsOf({ USERSVC_HASH_NICENESS: "-1" })[0]).toStartWith("USERSVC_HASH_NICENESS");
+    expect(problemsOf({ USERSVC_HASH_NICENESS: "20" })[0]).toStartWith("USERSVC_HASH_NICENESS");
+    expect(problemsOf({ USERSVC_HASH_NICENESS: "0" })).toEqual([]);
+    expect(loadConfig({ USERSVC_HASH_NICENESS: "12" }).hashNiceness).toBe(12);
   });
 
   test("a number with trailing garbage is refused rather than truncated", () => {

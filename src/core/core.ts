@@ -54,9 +54,9 @@ export async function createCore(options: CoreOptions): Promise<Core> {
   const now = options.now ?? (() => new Date());
   const hooks = options.hooks ?? (await loadConfiguredHooks(options.config, options.logger));
   const tokens = await createTokenService(options.config, options.db, now);
-  const { hashMemoryKib: memoryKib, hashTimeCost: timeCost, hashConcurrency } = options.config;
+  const { hashMemoryKib: memoryKib, hashTimeCost: timeCost, hashConcurrency, hashNiceness } = options.config;
   const metrics = createMetrics(options.db);
-  const passwords = createPasswordHasher({ memoryKib, timeCost }, hashConcurrency, metrics.passwordWork, { logger: options.logger });
+  const passwords = createPasswordHasher({ memoryKib, timeCost }, hashConcurrency, metrics.passwordWork, { logger: options.logger, niceness: hashNiceness });
   const authCache = createAuthCache(options.db, options.config.authCacheMs, () => now().getTime());
   const oidcClients = createClientCache(options.db, options.config.authCacheMs, () => now().getTime());
   const refreshHits = createHitBatcher(options.db, options.config.loginWindow, now, options.logger);

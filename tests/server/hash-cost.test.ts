@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { calibrateHashing } from "../../src/core/passwords/calibrate.ts";
 import { createPasswordHasher } from "../../src/core/passwords/hasher.ts";
+import { DEFAULT_HASH_NICENESS } from "../../src/core/passwords/hash-workers.ts";
 import { users } from "../../src/core/db/schema.ts";
 import { newUser, startTestServer, type TestServer } from "../support/server.ts";
 
@@ -52,11 +53,11 @@ test("calibration returns costs whose measured hash fits the target", async () =
 });
 
 describe("password hashing threads", () => {
-  /** This process's threads at niceness 10, the hashing threads' priority (Linux /proc). */
-  const lowPriorityThreads = (): string[] =>
+  /** This process's threads at `niceness`, by default the hashing threads' priority (Linux /proc). */
+  const lowPriorityThreads = (niceness = DEFAULT_HASH_NICENESS): string[] =>
     readdirSync("/proc/self/task").filter((tid) => {
       try {
-        return readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[16] === "10";
+        return readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[16] === String(niceness);
       } catch {
         return false; // a thread that ended while we looked
       }
@@ -77,6 +78,13 @@ describe("password hashing threads", () => {
     const low = lowPriorityThreads();
     expect(low.map(named)).toContain("Worker");
     expect(low).not.toContain(String(process.pid)); // the event loop keeps its priority
+  });
+
+  test.if(process.platform === "linux")("USERSVC_HASH_NICENESS sets the hashing threads' niceness", async () => {
+    const hasher = createPasswordHasher({ memoryKib: 8192, timeCost: 1 }, 1, undefined, { niceness: 13 });
+    expect(lowPriorityThreads(13)).toEqual([]);
+    await hasher.hash("a password");
+    expect(lowPriorityThreads(13).map(named)).toEqual(["Worker"]);
   });
 
   test.if(process.platform === "linux")("jobs beyond the thread count wait their turn on the same thread, and all finish", async () => {

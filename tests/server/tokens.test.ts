@@ -146,6 +146,18 @@ describe("refresh rotation", () => {
     expect((await refresh(server, res.body.data.refresh_token)).status).toBe(200);
   });
 
+  test("a user marked blocked or deleted while a session stayed live cannot refresh it, and the token is not spent", async () => {
+    for (const [status, httpStatus, code] of [["blocked", 403, "ACCOUNT_BLOCKED"], ["deleted", 401, "SESSION_REVOKED"]] as const) {
+      const { user, tokens } = await registerAndLogin(server.api);
+      await server.core.db.update(users).set({ status }).where(eq(users.id, user.id));
+      const refused = await refresh(server, tokens.refresh_token);
+      expect(refused.status).toBe(httpStatus);
+      expect(refused.body).toEqual(failure(code));
+      await server.core.db.update(users).set({ status: "active" }).where(eq(users.id, user.id));
+      expect((await refresh(server, tokens.refresh_token)).status).toBe(200);
+    }
+  });
+
   test("a refresh token naming another user than its session's owner is refused and spends nothing", async () => {
     const victim = await registerAndLogin(server.api);
     const other = await registerAndLogin(server.api);

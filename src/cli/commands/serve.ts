@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { readLockHolder, tryLockDataDir, type DataDirLock } from "../../core/db/data-dir-lock.ts";
 import { openUsersvc, type Usersvc } from "../../core/start-up.ts";
 import { createApp } from "../../server/app.ts";
+import { startGarbageGuard } from "../../server/garbage-guard.ts";
 import { serveMetricsOnPort } from "../../server/metrics.ts";
 import type { ProgramContext } from "../context.ts";
 import { asOperational } from "../run-command.ts";
@@ -24,8 +25,9 @@ export function serveCommand(ctx: ProgramContext): Command {
 
 async function serve(runtime: Runtime, options: { docs: boolean; coreCommands: ProgramContext["coreCommands"] }): Promise<number> {
   const { config, logger } = runtime;
-  const resources: { lock?: DataDirLock; usersvc?: Usersvc; control?: ControlServer; metricsServer?: { stop(): void } } = {};
+  const resources: { lock?: DataDirLock; usersvc?: Usersvc; control?: ControlServer; metricsServer?: { stop(): void }; stopGarbageGuard?: () => void } = {};
   const release = async (): Promise<void> => {
+    resources.stopGarbageGuard?.();
     resources.control?.stop();
     resources.metricsServer?.stop();
     await resources.usersvc?.close();
@@ -45,6 +47,7 @@ async function serve(runtime: Runtime, options: { docs: boolean; coreCommands: P
     resources.usersvc = usersvc;
     const core = await usersvc.core();
     const app = createApp(core, { docs: options.docs });
+    resources.stopGarbageGuard = startGarbageGuard();
     if (typeof config.metrics === "number") {
       resources.metricsServer = serveMetricsOnPort(core.metrics, config.host, config.metrics, config.metricsToken);
     }

@@ -1,6 +1,6 @@
 /**
  * One password-hashing thread of hash-workers.ts: it lowers its own CPU
- * priority, then hashes and verifies one job at a time.
+ * priority (its first message), then hashes and verifies one job at a time.
  */
 import { dlopen, FFIType } from "bun:ffi";
 import { findHashPolicyViolation } from "./hash-policy.ts";
@@ -8,11 +8,8 @@ import type { HashJob, HashReply } from "./hash-workers.ts";
 
 declare const self: Worker;
 
-/** The niceness of hashing threads: the event loop (0) gets ~10× their share of a busy core. */
-const NICENESS = 10;
-
 /** Linux only: setpriority(PRIO_PROCESS, tid) sets one thread's niceness, and raising it needs no privilege. */
-function lowerPriority(): void {
+function lowerPriority(niceness: number): void {
   if (process.platform !== "linux") return;
   try {
     const libc = dlopen("libc.so.6", {
@@ -20,13 +17,11 @@ function lowerPriority(): void {
       setpriority: { args: [FFIType.i32, FFIType.u32, FFIType.i32], returns: FFIType.i32 },
     });
     const PRIO_PROCESS = 0;
-    libc.symbols.setpriority(PRIO_PROCESS, libc.symbols.gettid(), NICENESS);
+    libc.symbols.setpriority(PRIO_PROCESS, libc.symbols.gettid(), niceness);
   } catch {
     // Without it hashing still works, at the event loop's priority.
   }
 }
-
-lowerPriority();
 
 /**
  * A stored hash Bun cannot read (unknown algorithm, damaged) matches no
@@ -43,6 +38,7 @@ function verify(password: string, hash: string): boolean {
 }
 
 self.onmessage = ({ data: job }: MessageEvent<HashJob>) => {
+  if (job.kind === "niceness") return lowerPriority(job.niceness);
   try {
     const result =
       job.kind === "hash"

@@ -59,6 +59,8 @@ export interface PasswordHasherOptions {
   logger?: Logger;
   /** The hashing threads; by default `concurrency` of hash-workers.ts. */
   workers?: HashWorkers;
+  /** Their niceness (hash-worker.ts); DEFAULT_HASH_NICENESS unless told. */
+  niceness?: number;
 }
 
 /** At most `concurrency` hashes run at once, on low-priority threads of their own (hash-workers.ts). */
@@ -69,7 +71,7 @@ export function createPasswordHasher(
   options: PasswordHasherOptions = {},
 ): PasswordHasher {
   const prefix = `$argon2id$v=19$m=${cost.memoryKib},t=${cost.timeCost},p=1$`;
-  const workers = options.workers ?? createHashWorkers(Math.max(1, concurrency));
+  const workers = options.workers ?? createHashWorkers(Math.max(1, concurrency), options.niceness);
   const newHash = (password: string) => workers.run({ kind: "hash", password, memoryKib: cost.memoryKib, timeCost: cost.timeCost });
   let dummyHash: Promise<string> | null = null;
 

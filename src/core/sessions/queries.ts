@@ -84,7 +84,8 @@ export async function rotateIfCurrent(
       ),
     )
     .returning({ session: getTableColumns(sessions), user: userColumns });
-  changed(db, { sessionId: spend.sessionId });
+  // Only a rotation is a change: a miss must not make the auth cache drop what it was reading.
+  if (row) changed(db, { sessionId: spend.sessionId });
   return row ?? null;
 }
 
