@@ -1,42 +1,52 @@
 import { afterEach, expect, test } from "bun:test";
 import { startGarbageGuard } from "../../src/server/garbage-guard.ts";
 
-const realGc = Bun.gc;
+const MB = 1024 * 1024;
 let stop = (): void => {};
-afterEach(() => {
-  stop();
-  Bun.gc = realGc;
-});
+afterEach(() => stop());
 
-function countCollections(): { count: number } {
-  const calls = { count: 0 };
-  Bun.gc = ((force?: boolean) => {
-    calls.count += 1;
-    return realGc(force);
-  }) as typeof Bun.gc;
-  return calls;
+/** Waits (up to 2 s, for a loaded machine) until `done` holds. */
+async function eventually(done: () => boolean): Promise<void> {
+  for (let waited = 0; !done() && waited < 2000; waited += 5) await Bun.sleep(5);
 }
 
-test("a collection is asked for once the resident size has grown by the given amount, and not again without more growth", async () => {
-  const calls = countCollections();
-  stop = startGarbageGuard(10, 8 * 1024 * 1024);
-  await Bun.sleep(50);
-  const before = calls.count;
-  // 32 MB, every page touched: resident.
-  const held = new Uint8Array(32 * 1024 * 1024).fill(1);
-  await Bun.sleep(60);
-  expect(calls.count).toBeGreaterThan(before);
-  const after = calls.count;
-  await Bun.sleep(60);
-  expect(calls.count).toBe(after);
-  expect(held[held.length - 1]).toBe(1);
+/** A guard checking every 5 ms against a resident size the test sets, counting the collections it asks for. */
+function guard(growth: number) {
+  const state = { rss: 100 * MB, collections: 0, reads: 0 };
+  stop = startGarbageGuard({ intervalMs: 5, growth, rss: () => (state.reads++, state.rss), collect: () => void (state.collections += 1) });
+  return state;
+}
+
+test("a collection is asked for once the resident size has grown by more than the given amount since the last one", async () => {
+  const state = guard(16 * MB);
+  state.rss += 10 * MB;
+  await Bun.sleep(30);
+  expect(state.collections).toBe(0);
+  state.rss += 10 * MB;
+  await eventually(() => state.collections > 0);
+  expect(state.collections).toBe(1);
+  // What is live stays: no collection again until it grows by as much once more.
+  await Bun.sleep(30);
+  expect(state.collections).toBe(1);
+  state.rss += 17 * MB;
+  await eventually(() => state.collections > 1);
+  expect(state.collections).toBe(2);
+});
+
+test("growth is counted from the lowest size seen since the last collection", async () => {
+  const state = guard(16 * MB);
+  state.rss -= 50 * MB;
+  const read = state.reads;
+  await eventually(() => state.reads > read + 1);
+  state.rss += 20 * MB;
+  await eventually(() => state.collections > 0);
+  expect(state.collections).toBe(1);
 });
 
 test("stopped, it asks for nothing", async () => {
-  const calls = countCollections();
-  startGarbageGuard(10, 1024 * 1024)();
-  const held = new Uint8Array(16 * 1024 * 1024).fill(1);
-  await Bun.sleep(50);
-  expect(calls.count).toBe(0);
-  expect(held[0]).toBe(1);
+  const state = guard(MB);
+  stop();
+  state.rss += 100 * MB;
+  await Bun.sleep(30);
+  expect(state.collections).toBe(0);
 });
