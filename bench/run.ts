@@ -44,7 +44,6 @@ import {
   resetPeakRss,
   scratchDatabase,
   serverEnv,
-  root,
   seconds,
   settle,
   startDbFloors,
